@@ -1,0 +1,334 @@
+"""Reading and writing JWST product layouts with astropy.io.fits.
+
+Two in-memory shapes cover every product we read or write:
+
+* :class:`Model` -- image-like and slit-like data: a PRIMARY header plus one or more
+  :class:`Slit` groups (SCI, ERR, DQ, VAR_*, WAVELENGTH, ... with the slit keywords in the SCI
+  header). ``layout`` says how the groups sit on disk: ``"single"`` (one group: `_rate`, MIRI
+  `_cal`, a SlitModel `_s2d`) or ``"multi"`` (EXTVER 1..N: MultiSlitModel `_cal`, source-based
+  MultiExposureModel `_cal`/`_crf`).
+* :class:`SpecModel` -- tables of spectra: EXTRACT1D (`_x1d`) or COMBINE1D (`_c1d`) BinTables with the
+  official column names, order, dtypes and units.
+
+Per-pixel coordinates (see ``docs/internals.md``) travel as extra image extensions of a slit:
+WAVELENGTH [um] and XI/ETA [arcsec, float32], the tangent-plane offsets from the slit header's
+WSREFRA/WSREFDE [deg]. Writes are atomic (temporary file + rename), so a killed job never leaves a
+truncated product that a later job would read.
+"""
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from .errors import InputError
+
+__all__ = [
+    "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
+    "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu",
+    "atomic_path",
+]
+
+# Image extensions with their on-disk dtype, in the order the official products use.
+ARRAY_EXTS = {
+    "SCI": np.float32,
+    "ERR": np.float32,
+    "DQ": np.uint32,
+    "VAR_POISSON": np.float32,
+    "VAR_RNOISE": np.float32,
+    "VAR_FLAT": np.float32,
+}
+# Coordinate and auxiliary per-pixel arrays we carry (all float32 on disk).
+COORD_EXTS = ("WAVELENGTH", "XI", "ETA")
+AUX_EXTS = ("WHT", "CON", "BARSHADOW", "FLATFIELD_PS", "FLATFIELD_UN", "PATHLOSS_PS", "PATHLOSS_UN",
+            "PHOTOM_PS", "PHOTOM_UN", "AREA")
+_SINGLE_MODELS = {"ImageModel", "SlitModel", "CubeModel", "IFUImageModel", "IFUCubeModel"}
+_MULTI_MODELS = {"MultiSlitModel", "MultiExposureModel"}
+
+# (name, dtype, unit) in the order stdatamodels copies them (by position): never reorder.
+X1D_COLUMNS = [
+    ("WAVELENGTH", "f8", "um"), ("FLUX", "f8", "Jy"), ("FLUX_ERROR", "f8", "Jy"),
+    ("FLUX_VAR_POISSON", "f8", "Jy^2"), ("FLUX_VAR_RNOISE", "f8", "Jy^2"), ("FLUX_VAR_FLAT", "f8", "Jy^2"),
+    ("SURF_BRIGHT", "f8", "MJy/sr"), ("SB_ERROR", "f8", "MJy/sr"),
+    ("SB_VAR_POISSON", "f8", "MJy^2 / sr^2"), ("SB_VAR_RNOISE", "f8", "MJy^2 / sr^2"),
+    ("SB_VAR_FLAT", "f8", "MJy^2 / sr^2"), ("DQ", "u4", None),
+    ("BACKGROUND", "f8", "MJy/sr"), ("BKGD_ERROR", "f8", "MJy/sr"),
+    ("BKGD_VAR_POISSON", "f8", "MJy^2 / sr^2"), ("BKGD_VAR_RNOISE", "f8", "MJy^2 / sr^2"),
+    ("BKGD_VAR_FLAT", "f8", "MJy^2 / sr^2"), ("NPIXELS", "f8", None),
+]
+C1D_COLUMNS = [
+    ("WAVELENGTH", "f8", "um"), ("FLUX", "f8", "Jy"), ("ERROR", "f8", "Jy"),
+    ("SURF_BRIGHT", "f8", "MJy/sr"), ("SB_ERROR", "f8", "MJy/sr"), ("DQ", "u4", None),
+    ("WEIGHT", "f8", None), ("N_INPUT", "f8", None),
+]
+_SPEC_KINDS = {"EXTRACT1D": X1D_COLUMNS, "COMBINE1D": C1D_COLUMNS}
+
+
+@dataclass
+class Slit:
+    """One group of per-pixel arrays with its keywords (the SCI header of the group)."""
+
+    header: fits.Header = field(default_factory=fits.Header)
+    arrays: dict = field(default_factory=dict)
+
+    def __getitem__(self, name):
+        return self.arrays[name]
+
+    def __setitem__(self, name, value):
+        self.arrays[name] = value
+
+    def __contains__(self, name):
+        return name in self.arrays
+
+    def get(self, name, default=None):
+        return self.arrays.get(name, default)
+
+    @property
+    def name(self):
+        return str(self.header.get("SLTNAME", ""))
+
+    @property
+    def shape(self):
+        return self.arrays["SCI"].shape
+
+    def copy(self):
+        return Slit(self.header.copy(), {k: np.array(v, copy=True) for k, v in self.arrays.items()})
+
+
+@dataclass
+class Model:
+    """A product made of one or more slit groups under a PRIMARY header."""
+
+    primary: fits.Header = field(default_factory=fits.Header)
+    slits: list = field(default_factory=list)
+    layout: str = "single"
+    tables: dict = field(default_factory=dict)   # other BinTables by EXTNAME (e.g. INT_TIMES)
+    asdf_tree: dict | None = None                  # written as the ASDF extension when set
+    path: str | None = None
+
+    @property
+    def exp_type(self):
+        return str(self.primary.get("EXP_TYPE", "")).strip().upper()
+
+    def copy(self):
+        return Model(self.primary.copy(), [s.copy() for s in self.slits], self.layout,
+                     dict(self.tables), self.asdf_tree, self.path)
+
+    def slit(self, name):
+        for s in self.slits:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+@dataclass
+class Spectrum:
+    """One EXTRACT1D or COMBINE1D table with its header keywords."""
+
+    header: fits.Header
+    table: np.ndarray   # structured array with the official columns
+
+
+@dataclass
+class SpecModel:
+    """An `_x1d` (``kind="EXTRACT1D"``) or `_c1d` (``kind="COMBINE1D"``) product."""
+
+    primary: fits.Header = field(default_factory=fits.Header)
+    spectra: list = field(default_factory=list)
+    kind: str = "EXTRACT1D"
+    asdf_tree: dict | None = None
+    path: str | None = None
+
+    @property
+    def exp_type(self):
+        return str(self.primary.get("EXP_TYPE", "")).strip().upper()
+
+
+def new_spec_table(n, kind="EXTRACT1D"):
+    """A zero-filled table of ``n`` rows with the official columns of ``kind``."""
+    cols = _SPEC_KINDS[kind]
+    return np.zeros(n, dtype=[(name, dt) for name, dt, _ in cols])
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _open(path):
+    path = str(path)
+    if not os.path.exists(path):
+        raise InputError(path, "file does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+            for hdu in hdul:
+                _ = hdu.data    # force the read: a truncated file fails here, not later
+    except InputError:
+        raise
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError or warnings
+        raise InputError(path, f"not a readable FITS file ({type(exc).__name__}: {exc})") from None
+    return hdul
+
+
+def read_header(path):
+    """The PRIMARY header only (cheap: used for discovery and reference selection)."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise InputError(path, "file does not exist")
+    try:
+        return fits.getheader(path, 0)
+    except Exception as exc:
+        raise InputError(path, f"not a readable FITS file ({type(exc).__name__}: {exc})") from None
+
+
+def read(path):
+    """Read a product into a :class:`Model` or :class:`SpecModel`."""
+    path = str(path)
+    with _open(path) as hdul:
+        primary = hdul[0].header.copy()
+        for kind in _SPEC_KINDS:
+            if kind in hdul:
+                return _read_spec(hdul, primary, kind, path)
+        return _read_model(hdul, primary, path)
+
+
+def _read_model(hdul, primary, path):
+    groups, tables = {}, {}
+    for hdu in hdul[1:]:
+        name = hdu.name.upper()
+        if name == "ASDF":
+            continue
+        if isinstance(hdu, fits.BinTableHDU):
+            tables[name] = hdu.data
+            continue
+        if hdu.data is None:
+            continue
+        ver = hdu.header.get("EXTVER", 1)
+        group = groups.setdefault(ver, Slit())
+        group.arrays[name] = np.asarray(hdu.data)
+        if name == "SCI":
+            group.header = _clean_ext_header(hdu.header)
+    if not groups or any("SCI" not in g.arrays for g in groups.values()):
+        raise InputError(path, "no SCI extension")
+    slits = [groups[v] for v in sorted(groups)]
+    datamodl = str(primary.get("DATAMODL", ""))
+    layout = "multi" if (datamodl in _MULTI_MODELS or len(slits) > 1) else "single"
+    return Model(primary, slits, layout, tables, None, path)
+
+
+def _read_spec(hdul, primary, kind, path):
+    spectra = []
+    for hdu in hdul[1:]:
+        if hdu.name.upper() != kind:
+            continue
+        have = hdu.columns.names
+        table = new_spec_table(len(hdu.data), kind)
+        for name in table.dtype.names:
+            if name in have:
+                table[name] = hdu.data[name]
+        spectra.append(Spectrum(_clean_ext_header(hdu.header, table=True), table))
+    return SpecModel(primary, spectra, kind, None, path)
+
+
+_STRUCTURAL = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "PCOUNT", "GCOUNT",
+               "EXTNAME", "EXTVER", "BZERO", "BSCALE", "TFIELDS", "CHECKSUM", "DATASUM"}
+
+
+def _clean_ext_header(header, table=False):
+    out = fits.Header()
+    for card in header.cards:
+        key = card.keyword
+        if key in _STRUCTURAL or (table and key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDIM", "TZERO", "TNULL")):
+            continue
+        if key in ("COMMENT", "HISTORY", ""):
+            continue
+        out[key] = (card.value, card.comment)
+    return out
+
+
+# ---------------------------------------------------------------- writing
+
+
+def atomic_path(path):
+    """A temporary sibling of ``path`` to write to before ``os.replace``."""
+    d, base = os.path.split(os.path.abspath(path))
+    return os.path.join(d, f".{base}.{os.getpid()}.tmp")
+
+
+def write(model, path):
+    """Write a :class:`Model` or :class:`SpecModel` atomically; returns ``path``."""
+    path = str(path)
+    hdus = [fits.PrimaryHDU(header=_primary_header(model, path))]
+    if isinstance(model, SpecModel):
+        hdus += _spec_hdus(model)
+    else:
+        hdus += _model_hdus(model)
+    for name, data in getattr(model, "tables", {}).items():
+        hdus.append(fits.BinTableHDU(data=data, name=name))
+    if model.asdf_tree is not None:
+        hdus.append(asdf_hdu(model.asdf_tree))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = atomic_path(path)
+    try:
+        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="silentfix")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _primary_header(model, path):
+    hdr = model.primary.copy()
+    for key in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND"):
+        hdr.remove(key, ignore_missing=True)
+    hdr["TELESCOP"] = hdr.get("TELESCOP", "JWST")
+    hdr["FILENAME"] = os.path.basename(path)
+    return hdr
+
+
+def _model_hdus(model):
+    hdus = []
+    multi = model.layout == "multi"
+    for ver, slit in enumerate(model.slits, start=1):
+        for name in list(ARRAY_EXTS) + list(COORD_EXTS) + list(AUX_EXTS) + sorted(slit.arrays):
+            if name not in slit.arrays or any(h.name == name and h.ver == ver for h in hdus):
+                continue
+            data = slit.arrays[name]
+            dtype = ARRAY_EXTS.get(name, np.int32 if name == "CON" else np.float32)
+            header = slit.header.copy() if name == "SCI" else fits.Header()
+            hdu = fits.ImageHDU(data=np.asarray(data, dtype=dtype), header=header, name=name,
+                                ver=ver if multi else 1)
+            if name == "DQ":
+                hdu = fits.ImageHDU(data=np.asarray(data, dtype=np.uint32), name="DQ", ver=hdu.ver)
+            hdus.append(hdu)
+    return hdus
+
+
+def _spec_hdus(model):
+    cols_def = _SPEC_KINDS[model.kind]
+    hdus = []
+    for ver, spec in enumerate(model.spectra, start=1):
+        cols = [fits.Column(name=name, format={"f8": "D", "u4": "J"}[dt], unit=unit,
+                            array=np.asarray(spec.table[name], dtype=dt),
+                            **({"bzero": 2**31} if dt == "u4" else {}))
+                for name, dt, unit in cols_def]
+        hdu = fits.BinTableHDU.from_columns(cols, header=spec.header.copy(), name=model.kind)
+        hdu.ver = ver
+        hdus.append(hdu)
+    return hdus
+
+
+def asdf_hdu(tree):
+    """The ASDF extension (one row, one byte column) holding ``tree`` as an ASDF file."""
+    import asdf  # imported here: only products with a gwcs need it
+
+    buf = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buf)
+    raw = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+    col = fits.Column(name="ASDF_METADATA", format=f"{raw.size}B", array=raw[None, :])
+    return fits.BinTableHDU.from_columns([col], name="ASDF")

@@ -180,7 +180,9 @@ def read_header(path):
     if not os.path.exists(path):
         raise InputError(path, "file does not exist")
     try:
-        return fits.getheader(path, 0)
+        with warnings.catch_warnings():   # a truncated header is an error here, not a warning
+            warnings.simplefilter("error", AstropyUserWarning)
+            return fits.getheader(path, 0)
     except Exception as exc:
         raise InputError(path, f"not a readable FITS file ({type(exc).__name__}: {exc})") from None
 

@@ -1,0 +1,192 @@
+# Helpers for the rules: program discovery, reference selection, parameters, targets.
+# Each is a few lines over webbspec.* (tested there); this is the only .smk file with `def`.
+
+import glob
+import json
+import os
+import sys
+from functools import lru_cache
+
+from snakemake.settings.types import DeploymentMethod
+
+from webbspec import params as wsparams
+from webbspec import program as wsprogram
+
+wsparams.validate(config)
+
+PROGRAM = wsprogram.discover(".")
+CHAINS = {name: wsprogram.spec2_chain(exp) for name, exp in PROGRAM.stage2.items()}
+NBATCHES = config["workflow"]["batches"]
+REFS_DIR = config["refs"] or "refs"
+# inside a conda env `python` is the env's; otherwise the interpreter running Snakemake.
+# Jobs run `python -P` so the output directory DIR/webbspec cannot shadow the package.
+PYTHON = ("python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+          else sys.executable)
+SPEC2_KINDS = ("cal", "s2d", "s3d", "x1d", "bsub")
+
+
+wildcard_constraints:
+    exposure=r"[^/]+",
+    product=r"[^/]+",
+    batch=r"\d+",
+    kind="|".join(SPEC2_KINDS),
+
+
+def context_name():
+    """The reference context in use: config `context`, else the newest one in the store."""
+    if config["context"]:
+        return config["context"]
+    names = sorted(glob.glob(os.path.join(REFS_DIR, "*.context.yaml")))
+    return os.path.basename(names[-1]).removesuffix(".context.yaml") if names else ""
+
+
+CONTEXT = context_name()
+
+
+@lru_cache(maxsize=None)
+def bestrefs_for(exposure, stage, steps):
+    """{reftype: path or "N/A"} for the steps' reference types, chosen on the exposure's header."""
+    if not os.path.isdir(REFS_DIR):
+        return {}  # no store (e.g. a MAST delivery): every reference is "N/A"
+    from webbspec.refs import bestrefs
+    from webbspec.steps import reftypes
+
+    types = tuple(dict.fromkeys(rt for s in steps for rt in reftypes(s)))
+
+    return bestrefs(PROGRAM.exposures[exposure].header, types, REFS_DIR, config["context"])
+
+
+def ref_files(refs):
+    return sorted({p for p in refs.values() if p and p != "N/A"})
+
+
+# ------------------------------------------------------------------ Stage 2
+
+
+def spec2_path(exposure, step):
+    return f"webbspec/spec2/{exposure}/{exposure}_{step}.fits"
+
+
+def spec2_step_input(step):
+    """Input function of a Stage 2 step: previous step's output, reference files, extra files."""
+
+    def inputs(wildcards):
+        exp = PROGRAM.exposures[wildcards.exposure]
+        chain = CHAINS[wildcards.exposure]
+        i = chain.index(step)
+        out = {"data": exp.path if i == 0 else spec2_path(exp.name, chain[i - 1]),
+               "refs": ref_files(bestrefs_for(exp.name, "spec2", (step,)))}
+        out.update({k: v for k, v in spec2_extra(exp, step).items()})
+        return out
+
+    return inputs
+
+
+def spec2_extra(exp, step):
+    """Files a step takes besides its input: the association's background/imprint members."""
+    if step == "bkg_subtract" and exp.backgrounds:
+        return {"backgrounds": exp.backgrounds}
+    if step == "imprint_subtract" and exp.imprints:
+        return {"imprints": exp.imprints}
+    return {}
+
+
+def spec2_step_params(step):
+    def value(wildcards):
+        exp = PROGRAM.exposures[wildcards.exposure]
+        return json.dumps(wsparams.step_params(config, "spec2", step, exp.mode), sort_keys=True)
+
+    return value
+
+
+def spec2_step_refs(step):
+    def value(wildcards):
+        return json.dumps(bestrefs_for(wildcards.exposure, "spec2", (step,)), sort_keys=True)
+
+    return value
+
+
+def spec2_step_extra(step):
+    def value(wildcards):
+        return json.dumps(spec2_extra(PROGRAM.exposures[wildcards.exposure], step))
+
+    return value
+
+
+def spec2_product_input(wildcards):
+    """The intermediate a Stage 2 product (_cal, _s2d, _x1d, _bsub) is published from."""
+    products = wsprogram.spec2_products(CHAINS[wildcards.exposure])
+    return spec2_path(wildcards.exposure, products[wildcards.kind])
+
+
+def spec2_targets():
+    out = []
+    for name, chain in CHAINS.items():
+        for kind in wsprogram.spec2_products(chain):
+            if kind != "bsub" or config["workflow"]["save_bsub"]:
+                out.append(f"webbspec/spec2/{name}_{kind}.fits")
+    return out
+
+
+# ------------------------------------------------------------------ Stage 3
+
+
+def spec3_cal(wildcards):
+    return PROGRAM.products[wildcards.product].cal[wildcards.exposure]
+
+
+def spec3_exposure_tables(wildcards):
+    """The exp_to_source tables of every science exposure of a product."""
+    prod = PROGRAM.products[wildcards.product]
+    return [f"webbspec/spec3/{wildcards.product}/exp_to_source/{e}/sources.tsv" for e in prod.science]
+
+
+def spec3_batch_input(wildcards):
+    """Batch inputs: this batch's slices, the background x1d files and the reference files.
+
+    Reading the product's source table (a checkpoint) raises until it has run; Snakemake then
+    re-plans. The table itself is not an input: a new source re-runs only its batch.
+    """
+    from webbspec.rules_entry import batch_sources
+
+    prod = PROGRAM.products[wildcards.product]
+    table = checkpoints.spec3_sources.get(product=wildcards.product).output[0]
+    sources = batch_sources([table], int(wildcards.batch), NBATCHES)
+    return {"slices": [p for paths in sources.values() for p in paths],
+            "backgrounds": prod.backgrounds,
+            "refs": ref_files(spec3_refs_of(wildcards.product))}
+
+
+def spec3_backgrounds(wildcards):
+    return PROGRAM.products[wildcards.product].backgrounds
+
+
+def spec3_refs_of(product):
+    prod = PROGRAM.products[product]
+    steps = tuple(wsprogram.MODES[prod.mode].spec3)
+    return bestrefs_for(prod.science[0], "spec3", steps)
+
+
+def spec3_batch_params(wildcards):
+    prod = PROGRAM.products[wildcards.product]
+    steps = wsprogram.MODES[prod.mode].spec3
+    return json.dumps(wsparams.stage_params(config, "spec3", steps, prod.mode), sort_keys=True)
+
+
+def spec3_batch_refs(wildcards):
+    return json.dumps(spec3_refs_of(wildcards.product), sort_keys=True)
+
+
+def spec3_mode(wildcards):
+    return PROGRAM.products[wildcards.product].mode
+
+
+def spec3_name(wildcards):
+    return PROGRAM.products[wildcards.product].name
+
+
+def spec3_targets():
+    if not config["workflow"]["stage3"]:
+        return []
+    return [f"webbspec/spec3/{key}/batches/{b:03d}.tsv" for key in PROGRAM.products
+            for b in range(NBATCHES)]

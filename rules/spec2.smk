@@ -1,0 +1,46 @@
+# Stage 2 (calwebb_spec2): one file-to-file rule per step, named by the official alias, applied
+# per exposure. Each exposure's chain comes from webbspec.modes.MODES[mode].spec2 (minus steps it
+# has no members for, see webbspec.program.spec2_chain): the rule of step k reads step k-1's output.
+# Reference files are inputs and step parameters are params, so a new reference context or a
+# changed parameter re-runs exactly the affected steps and everything downstream.
+
+for _step in sorted({s for chain in CHAINS.values() for s in chain}):
+
+    rule:
+        name:
+            _step
+        input:
+            unpack(spec2_step_input(_step)),
+        output:
+            f"webbspec/spec2/{{exposure}}/{{exposure}}_{_step}.fits",
+        log:
+            f"webbspec/logs/{_step}/{{exposure}}.log",
+        params:
+            py=PYTHON,
+            step=_step,
+            params=spec2_step_params(_step),
+            refs=spec2_step_refs(_step),
+            extra=spec2_step_extra(_step),
+            context=CONTEXT,
+        conda:
+            "../envs/webbspec.yaml"
+        shell:
+            "{params.py} -P -m webbspec.rules_entry --log {log:q} step {params.step} {input.data:q} {output:q}"
+            " --refs {params.refs:q} --params {params.params:q} --extra {params.extra:q}"
+            " --context={params.context:q}"
+
+
+rule spec2_product:
+    """Publish a step's output as a Stage 2 product (_cal, _s2d, _s3d, _x1d, _bsub): a hard link."""
+    input:
+        spec2_product_input,
+    output:
+        "webbspec/spec2/{exposure}_{kind}.fits",
+    log:
+        "webbspec/logs/spec2_product/{exposure}_{kind}.log",
+    params:
+        py=PYTHON,
+    conda:
+        "../envs/webbspec.yaml"
+    shell:
+        "{params.py} -P -m webbspec.rules_entry --log {log:q} product {input:q} {output:q}"

@@ -1,0 +1,86 @@
+"""exp_to_source: one exposure in, one slice per source out (real official and our own `_cal`)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+sys.path.insert(0, os.path.dirname(__file__))
+from builders import make_slit  # noqa: E402
+from test_realdata import CEERS, multislit_cal  # noqa: E402
+
+from webbspec import datamodels, program  # noqa: E402
+from webbspec.datamodels import Model  # noqa: E402
+from webbspec.errors import InputError  # noqa: E402
+from webbspec.exp_to_source import source_id_string, source_key, split_exposure  # noqa: E402
+from webbspec.skycoords import xieta_to_radec  # noqa: E402
+
+
+def test_real_multislit_exposure(tmp_path):
+    cal = multislit_cal(tmp_path / "jw01345062001_03101_00001_nrs2_cal.fits", 3)
+    pairs = split_exposure(cal, tmp_path / "out")
+    assert [k for k, _ in pairs] == ["1345_933", "1345_934", "1345_935"]
+    # sources.tsv is what program.read_sources (the workflow) reads
+    assert program.read_sources(tmp_path / "out" / "sources.tsv") == [(k, str(p)) for k, p in pairs]
+    text = (tmp_path / "out" / "sources.tsv").read_text().splitlines()
+    assert text[1].split("\t") == ["1345_933", "1345_933.fits", "s000000933"]
+    m = datamodels.read(pairs[1][1])
+    assert m.layout == "single" and m.primary["WSSRCID"] == "s000000934"
+    s = m.slits[0]
+    for ext in ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "WAVELENGTH", "XI", "ETA"):
+        assert ext in s
+    # exposure keywords merged into the slit; reference = the source position
+    assert s.header["EFFEXPTM"] == pytest.approx(1021.222) and s.header["DETECTOR"] == "NRS2"
+    assert (s.header["WSREFRA"], s.header["WSREFDE"]) == (s.header["SRCRA"], s.header["SRCDEC"])
+
+
+def test_nods_share_the_source_reference(tmp_path):
+    refs, centres = [], []
+    for i, f in enumerate(CEERS):
+        (key, path), = split_exposure(f, tmp_path / f"e{i}")
+        s = datamodels.read(path).slits[0]
+        refs.append((s.header["WSREFRA"], s.header["WSREFDE"]))
+        centres.append((np.nanmean(s["XI"]), np.nanmean(s["ETA"])))
+    assert len(set(refs)) == 1
+    # the nods move the slit on the sky by about a shutter (0.53 arcsec pitch) relative to the source
+    c = np.array(centres)
+    assert 0.4 < np.hypot(*(c[1] - c[0])) < 0.7 and 0.4 < np.hypot(*(c[2] - c[0])) < 0.7
+
+
+def test_our_own_cal_is_rereferenced(tmp_path):
+    a = make_slit(source_id=7, ref=(214.8, 52.9))
+    b = make_slit(source_id=8, ref=(214.8, 52.9), name="S200A2")
+    b.header["SRCRA"], b.header["SRCDEC"] = 214.8005, 52.9003
+    model = Model(fits.Header({"INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT",
+                               "DATAMODL": "MultiSlitModel"}), [a, b], "multi")
+    cal = datamodels.write(model, str(tmp_path / "jw01234001001_03101_00001_nrs1_cal.fits"))
+    pairs = dict(split_exposure(cal, tmp_path / "out"))
+    assert set(pairs) == {"7", "8"}
+    s = datamodels.read(pairs["8"]).slits[0]
+    assert (s.header["WSREFRA"], s.header["WSREFDE"]) == (214.8005, 52.9003)
+    # same sky positions as before, only the reference changed
+    ra0, de0 = xieta_to_radec(b["XI"], b["ETA"], 214.8, 52.9)
+    ra1, de1 = xieta_to_radec(s["XI"], s["ETA"], 214.8005, 52.9003)
+    assert np.max(np.abs(ra1 - ra0)) * 3600 < 1e-4 and np.max(np.abs(de1 - de0)) * 3600 < 1e-4
+    np.testing.assert_array_equal(s["SCI"], b["SCI"])
+
+
+def test_keys_and_ids():
+    h = fits.Header({"SOURCEID": 933, "SRCNAME": "1345_933", "SLTNAME": "138"})
+    assert source_key(h) == "1345_933" and source_id_string(h, "NRS_MSASPEC") == "s000000933"
+    h = fits.Header({"SOURCEID": 12, "SRCNAME": " ", "SLTNAME": "1345_BKG12"})
+    assert source_key(h) == "12" and source_id_string(h, "NRS_MSASPEC") == "b000000012"
+    h = fits.Header({"SOURCEID": -5, "SRCNAME": "", "SLTNAME": "1345_VRT5"})
+    assert source_id_string(h, "NRS_MSASPEC") == "v000000005"
+    assert source_id_string(fits.Header({"SOURCEID": 1}), "NRS_FIXEDSLIT") == "s000000001"
+
+
+def test_slit_without_sourceid(tmp_path):
+    s = make_slit()
+    del s.header["SOURCEID"]
+    model = Model(fits.Header({"EXP_TYPE": "NRS_FIXEDSLIT"}), [s], "single")
+    cal = datamodels.write(model, str(tmp_path / "noid_cal.fits"))
+    with pytest.raises(InputError, match=r"noid_cal.fits\[slit S200A1\]: slit has no SOURCEID"):
+        split_exposure(cal, tmp_path / "out")

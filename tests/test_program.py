@@ -1,0 +1,92 @@
+"""Program discovery: what needs Stage 2, which spec3 products exist, errors name the file."""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workflow"))
+import fakeprog  # noqa: E402
+
+from webbspec import program  # noqa: E402
+from webbspec.errors import InputError  # noqa: E402
+
+
+def test_rate_program(tmp_path):
+    names = fakeprog.make_program(tmp_path, nexp=3)
+    p = program.discover(tmp_path)
+    assert sorted(p.stage2) == names
+    e = p.exposures[names[0]]
+    assert e.mode == "nrs_fs" and e.path == f"{names[0]}_rate.fits"
+    assert e.backgrounds == [f"{n}_rate.fits" for n in names[1:]]
+    chain = program.spec2_chain(e)
+    assert chain[0] == "assign_wcs" and "bkg_subtract" in chain and chain[-1] == "extract_1d"
+    prods = program.spec2_products(chain)
+    assert prods == {"cal": "photom", "s2d": "resample_spec", "x1d": "extract_1d", "bsub": "bkg_subtract"}
+    (key, prod), = p.products.items()
+    assert key == "jw01234-o001_t001-source_id_nirspec_f290lp-g395m-s200a1"
+    assert prod.name == fakeprog.SPEC3_NAME and prod.mode == "nrs_fs"
+    assert prod.cal[names[1]] == f"webbspec/spec2/{names[1]}_cal.fits"
+
+
+def test_no_background_members_drops_bkg_subtract(tmp_path):
+    names = fakeprog.make_program(tmp_path, nexp=2, spec2_asn=False)
+    e = program.discover(tmp_path).exposures[names[0]]
+    assert "bkg_subtract" not in program.spec2_chain(e)
+
+
+def test_delivered_cal_needs_no_stage2(tmp_path):
+    names = fakeprog.make_program(tmp_path, nexp=2, suffix="cal")
+    p = program.discover(tmp_path)
+    assert not p.stage2
+    prod = next(iter(p.products.values()))
+    assert prod.cal == {n: f"{n}_cal.fits" for n in names}
+
+
+def test_mixed_directory(tmp_path):
+    fakeprog.make_program(tmp_path, nexp=2, suffix="cal", spec3_asn=False)
+    fakeprog.write_fits(tmp_path / f"{fakeprog.exposure_name(7)}_rate.fits")
+    p = program.discover(tmp_path)
+    assert list(p.stage2) == [fakeprog.exposure_name(7)]
+    assert len(p.exposures) == 3
+
+
+def test_unknown_exp_type_names_file(tmp_path):
+    bad = fakeprog.write_fits(tmp_path / "jw01234001001_03101_00001_nrs1_rate.fits", EXP_TYPE="NRS_FOO")
+    with pytest.raises(InputError) as err:
+        program.discover(tmp_path)
+    assert "NRS_FOO" in str(err.value) and os.path.basename(bad) in str(err.value)
+
+
+def test_spec3_member_that_cannot_be_made(tmp_path):
+    fakeprog.write_asn(tmp_path / "l3_asn.json", "spec3", [("p", [("jw9_cal.fits", "science")])])
+    with pytest.raises(InputError) as err:
+        program.discover(tmp_path)
+    assert "l3_asn.json" in str(err.value) and "jw9_cal.fits" in str(err.value)
+
+
+def test_spec2_missing_background_member(tmp_path):
+    fakeprog.make_program(tmp_path, nexp=1, spec2_asn=False, spec3_asn=False)
+    n = fakeprog.exposure_name(1)
+    fakeprog.write_asn(tmp_path / "l2_asn.json", "spec2",
+                       [(n, [(f"{n}_rate.fits", "science"), ("gone_rate.fits", "background")])])
+    with pytest.raises(InputError) as err:
+        program.discover(tmp_path)
+    assert "l2_asn.json" in str(err.value) and "gone_rate.fits" in str(err.value)
+
+
+def test_batches_are_stable():
+    keys = [f"s{i:09d}" for i in range(2000)]
+    before = {k: program.batch_of(k, 8) for k in keys}
+    assert set(before.values()) == set(range(8))
+    counts = [list(before.values()).count(b) for b in range(8)]
+    assert min(counts) > 180            # roughly even (expected 250 each)
+    assert program.batch_of("s000000001", 8) == before["s000000001"]   # pure function of the key
+
+
+def test_read_sources(tmp_path):
+    d = tmp_path / "e"
+    d.mkdir()
+    (d / "sources.tsv").write_text("source\tpath\ns1\ts1.fits\n# note\ns2\t/abs/s2.fits\n")
+    assert program.read_sources(d / "sources.tsv") == [("s1", str(d / "s1.fits")), ("s2", "/abs/s2.fits")]

@@ -1,0 +1,89 @@
+"""Test-only stand-ins for the science modules, installed in every Python process of a workflow
+test through PYTHONPATH: the workflow machinery (rules, batching, re-runs) is tested without
+the science. Each fake step records itself in the primary header; refs are looked up as
+``<store>/<reftype>.fits`` when present; exp_to_source makes ``FAKE_NSOURCES`` sources.
+"""
+
+import os
+import sys
+import types
+
+from webbspec.modes import SPEC2_STEPS, SPEC3_STEPS
+
+REFTYPES = {"flat_field": ("flat",), "photom": ("photom",), "extract_1d": ("extract1d", "apcorr")}
+
+
+def _make_step(alias):
+    mod = types.ModuleType(f"webbspec.steps.{alias}")
+    mod.REFTYPES = REFTYPES.get(alias, ())
+
+    def run(model, refs, *, backgrounds=None, **params):
+        from webbspec.errors import InputError
+
+        if model.primary.get("FAILME") == alias:
+            raise InputError(model.path, f"fake failure in {alias}")
+        out = model.copy()
+        out.primary[f"S_{alias[:6].upper()}"] = "COMPLETE"
+        out.primary[f"N_{alias[:6].upper()}"] = len(backgrounds or [])
+        for rt, path in refs.items():
+            out.primary[f"R_{rt[:6].upper()}"] = os.path.basename(path)
+        return out
+
+    mod.run = run
+    return mod
+
+
+for _alias in dict.fromkeys(SPEC2_STEPS + SPEC3_STEPS):
+    sys.modules[f"webbspec.steps.{_alias}"] = _make_step(_alias)
+
+
+refs = types.ModuleType("webbspec.refs")
+
+
+def bestrefs(header, reftypes, store_dir, context=None):
+    out = {}
+    for rt in reftypes:
+        p = os.path.join(store_dir, f"{rt}.fits")
+        out[rt] = p if os.path.exists(p) else "N/A"
+    return out
+
+
+refs.bestrefs = bestrefs
+sys.modules["webbspec.refs"] = refs
+
+e2s = types.ModuleType("webbspec.exp_to_source")
+
+
+def split_exposure(cal_path, outdir):
+    n = int(os.environ.get("FAKE_NSOURCES", "5"))
+    os.makedirs(outdir, exist_ok=True)
+    pairs = []
+    for i in range(n):
+        key = f"s{i:09d}"
+        p = os.path.join(outdir, f"{key}.fits")
+        with open(p, "w") as f:
+            f.write(cal_path)
+        pairs.append((key, p))
+    with open(os.path.join(outdir, "sources.tsv"), "w") as f:
+        f.write("source\tpath\n" + "".join(f"{k}\t{os.path.basename(p)}\n" for k, p in pairs))
+    return pairs
+
+
+e2s.split_exposure = split_exposure
+sys.modules["webbspec.exp_to_source"] = e2s
+
+st3 = types.ModuleType("webbspec.stage3")
+
+
+def run_batch(*, sources, outdir, product, mode, params, refs, backgrounds, context):
+    out = {}
+    for key, slices in sources.items():
+        path = os.path.join(outdir, product.replace("{source_id}", key) + "_x1d.fits")
+        with open(path, "w") as f:
+            f.write("\n".join(slices))
+        out[key] = [path]
+    return out
+
+
+st3.run_batch = run_batch
+sys.modules["webbspec.stage3"] = st3

@@ -1,0 +1,7 @@
+"""``python -m webbspec`` = the ``webbspec`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

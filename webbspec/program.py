@@ -1,0 +1,235 @@
+"""Discover what a program directory holds and what the workflow must build for it.
+
+Inputs as MAST delivers them: ``*_rate.fits`` (Stage 2 to run), ``*_cal.fits`` / ``*_x1d.fits``
+(Stage 2 already done: no Stage 2 for that exposure), ``*_asn.json`` (Level 2 ``spec2`` and
+Level 3 ``spec3`` associations). A directory mixing both gets what each exposure needs. Only
+PRIMARY headers are read (the Snakefile calls this on every invocation).
+
+All paths are relative to the program directory (the workflow's working directory).
+"""
+
+import glob
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+
+from . import associations
+from .datamodels import read_header
+from .errors import InputError
+from .modes import MODES, mode_for
+
+__all__ = ["Exposure", "Spec3Product", "Program", "discover", "spec2_chain", "spec2_products",
+           "OUT", "exposure_root", "product_key", "batch_of", "read_sources"]
+
+OUT = "webbspec"                       # all outputs under <program>/webbspec/
+# Modes whose bkg_subtract uses a reference background (runs without background members).
+_REF_BACKGROUND = {"nis_wfss", "nrc_wfss", "nis_soss"}
+_SUFFIXES = ("_rate", "_rateints", "_cal", "_calints", "_x1d")
+
+
+def exposure_root(path):
+    """``jw..._nrs1_rate.fits`` -> ``jw..._nrs1``."""
+    base = os.path.basename(str(path))
+    stem = base[:-5] if base.endswith(".fits") else base
+    for suf in _SUFFIXES:
+        if stem.endswith(suf):
+            return stem[: -len(suf)]
+    return stem
+
+
+@dataclass
+class Exposure:
+    name: str                 # exposure root, e.g. jw01234001001_03101_00001_nrs1
+    path: str                 # the input file (_rate, or the delivered _cal)
+    mode: str                 # webbspec.modes name
+    stage2: bool              # True: we run Stage 2 from the _rate file
+    header: object = None     # PRIMARY header of the input (for bestrefs)
+    backgrounds: list = field(default_factory=list)   # background _rate paths (spec2 asn)
+    imprints: list = field(default_factory=list)      # imprint _rate paths (spec2 asn)
+    asn: str | None = None    # the spec2 association naming it, if any
+
+
+@dataclass
+class Spec3Product:
+    name: str                 # product name from the spec3 association (may hold {source_id})
+    asn: str
+    mode: str
+    science: list             # exposure names, in association order
+    cal: dict                 # exposure name -> _cal path (delivered, or our Stage 2 product)
+    backgrounds: list         # background _x1d paths (delivered, or our Stage 2 products)
+
+    @property
+    def key(self):
+        """The product name without literal ``{...}`` placeholders: safe as a directory name."""
+        return product_key(self.name)
+
+
+@dataclass
+class Program:
+    root: str
+    exposures: dict           # name -> Exposure
+    products: dict            # spec3 product name -> Spec3Product
+
+    @property
+    def stage2(self):
+        return {n: e for n, e in self.exposures.items() if e.stage2}
+
+
+def product_key(name):
+    """``jw1-o001_t001-{source_id}_nirspec_g395h-{slit_name}`` -> ``jw1-o001_t001-source_id_...``."""
+    return re.sub(r"\{(\w+)\}", r"\1", name)
+
+
+def batch_of(source_key, nbatches):
+    """The Stage 3 batch of a source: a stable hash, so adding a source moves no other source."""
+    digest = hashlib.blake2b(str(source_key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % int(nbatches)
+
+
+def read_sources(tsv):
+    """``[(source_key, slice_path)]`` from an exp_to_source ``sources.tsv`` (tab-separated).
+
+    A header line (first field ``source``/``source_key``) and ``#`` comments are skipped; a
+    relative slice path is relative to the TSV's own directory.
+    """
+    out, base = [], os.path.dirname(str(tsv))
+    with open(tsv) as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if not fields[0] or fields[0].startswith("#") or fields[0].lower() in ("source", "source_key"):
+                continue
+            if len(fields) < 2:
+                raise InputError(tsv, f"line without a slice path: {line.strip()!r}")
+            path = fields[1]
+            if not os.path.isabs(path):
+                path = os.path.normpath(os.path.join(base, path))
+            out.append((fields[0], path))
+    return out
+
+
+def spec2_chain(exp):
+    """The Stage 2 steps this exposure runs, in order (the mode's chain minus inapplicable steps)."""
+    steps = list(MODES[exp.mode].spec2)
+    if not exp.backgrounds and exp.mode not in _REF_BACKGROUND and "bkg_subtract" in steps:
+        steps.remove("bkg_subtract")
+    if not exp.imprints and "imprint_subtract" in steps:
+        steps.remove("imprint_subtract")
+    return steps
+
+
+def spec2_products(chain):
+    """``{suffix: step}``: which step's output each Stage 2 product is."""
+    out = {}
+    ends = [i for i, s in enumerate(chain) if s in ("resample_spec", "cube_build", "extract_1d")]
+    cal_at = (ends[0] - 1) if ends else len(chain) - 1
+    if cal_at >= 0:
+        out["cal"] = chain[cal_at]
+    if "resample_spec" in chain:
+        out["s2d"] = "resample_spec"
+    if "cube_build" in chain:
+        out["s3d"] = "cube_build"
+    if "extract_1d" in chain:
+        out["x1d"] = chain[-1]      # NIS_SOSS applies photom after extract_1d
+    if "bkg_subtract" in chain:
+        out["bsub"] = "bkg_subtract"
+    return out
+
+
+def _rel(path, root):
+    path = os.path.abspath(path)
+    rel = os.path.relpath(path, root)
+    return path if rel.startswith("..") else rel
+
+
+def _header_mode(path, root):
+    hdr = read_header(os.path.join(root, path))
+    return hdr, mode_for(hdr, path).name
+
+
+def discover(root="."):
+    """Scan ``root`` and return a :class:`Program` (raises InputError naming a bad file)."""
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        raise InputError(root, "program directory does not exist")
+
+    def files(pattern):
+        return sorted(_rel(p, root) for p in glob.glob(os.path.join(root, pattern)))
+
+    rates = {exposure_root(p): p for p in files("*_rate.fits")}
+    cals = {exposure_root(p): p for p in files("*_cal.fits")}
+    x1ds = {exposure_root(p): p for p in files("*_x1d.fits")}
+    asns = [associations.read(os.path.join(root, p), check_files=False) for p in files("*_asn.json")]
+
+    exposures = {}
+    # a delivered _cal means Stage 2 is done for that exposure (MAST delivery)
+    for name, path in cals.items():
+        hdr, mode = _header_mode(path, root)
+        exposures[name] = Exposure(name, path, mode, False, hdr)
+    for name, path in rates.items():
+        if name in exposures:
+            continue
+        hdr, mode = _header_mode(path, root)
+        exposures[name] = Exposure(name, path, mode, True, hdr)
+
+    for asn in (a for a in asns if a.level == 2):
+        for prod in asn.products:
+            _apply_spec2(asn, prod, exposures, root)
+
+    products = {}
+    for asn in (a for a in asns if a.level == 3):
+        for prod in asn.products:
+            products[product_key(prod.name)] = _spec3_product(asn, prod, exposures, x1ds, root)
+    return Program(root, exposures, products)
+
+
+def _check_member(asn, m, root):
+    if not os.path.exists(m.path):
+        raise InputError(_rel(asn.path, root), f"member {m.expname} does not exist")
+    return _rel(m.path, root)
+
+
+def _apply_spec2(asn, prod, exposures, root):
+    sci = prod.science[0]
+    path = _check_member(asn, sci, root)
+    name = exposure_root(path)
+    exp = exposures.get(name)
+    if exp is None:   # a science member outside the directory scan (e.g. a subdirectory)
+        hdr, mode = _header_mode(path, root)
+        exp = exposures[name] = Exposure(name, path, mode, path.endswith("_rate.fits"), hdr)
+    exp.asn = _rel(asn.path, root)
+    exp.backgrounds = [_check_member(asn, m, root) for m in prod.of("background")]
+    exp.imprints = [_check_member(asn, m, root) for m in prod.of("imprint")]
+
+
+def _spec3_product(asn, prod, exposures, x1ds, root):
+    where = _rel(asn.path, root)
+    cal, science = {}, []
+    for m in prod.science:
+        name = exposure_root(m.expname)
+        exp = exposures.get(name)
+        if os.path.exists(m.path):
+            cal[name] = _rel(m.path, root)
+            if exp is None:
+                hdr, mode = _header_mode(cal[name], root)
+                exp = exposures[name] = Exposure(name, cal[name], mode, False, hdr)
+        elif exp is not None and exp.stage2:
+            cal[name] = f"{OUT}/spec2/{name}_cal.fits"
+        else:
+            raise InputError(where, f"member {m.expname} does not exist and no {name}_rate.fits to make it from")
+        science.append(name)
+    modes = {exposures[n].mode for n in science}
+    if len(modes) > 1:
+        raise InputError(where, f"product {prod.name} mixes modes {sorted(modes)}")
+    backgrounds = []
+    for m in prod.of("background"):
+        name = exposure_root(m.expname)
+        if os.path.exists(m.path):
+            backgrounds.append(_rel(m.path, root))
+        elif name in exposures and exposures[name].stage2:
+            backgrounds.append(f"{OUT}/spec2/{name}_x1d.fits")
+        elif name in x1ds:
+            backgrounds.append(x1ds[name])
+        else:
+            raise InputError(where, f"member {m.expname} does not exist and no {name}_rate.fits to make it from")
+    return Spec3Product(prod.name, where, modes.pop(), science, cal, backgrounds)

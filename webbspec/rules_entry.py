@@ -1,0 +1,189 @@
+"""The small command the workflow's jobs run: ``python -m webbspec.rules_entry <job> ...``.
+
+One process per job; imports stay lazy so a job pays only for what it runs. Each job logs to
+its ``--log`` file; bad input prints ``webbspec: <file>: <problem>`` on one line to stderr (and
+to the log) and exits 2, leaving no output behind (every write is atomic).
+
+Jobs:
+  step NAME INPUT OUTPUT     one Stage 2 step (webbspec.steps.run_step)
+  product INPUT OUTPUT       publish a Stage 2 intermediate as a product (_cal, _s2d, _x1d, ...)
+  exp-to-source CAL TSV      split one exposure into per-source slices (writes TSV's directory)
+  gather-sources OUT TSV...  one source table for a product (the Stage 3 checkpoint)
+  spec3-batch MANIFEST       all Stage 3 steps for the sources of one batch
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+log = logging.getLogger("webbspec")
+
+
+def _setup_logging(path):
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fh = logging.FileHandler(path, mode="w")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+    sh = logging.StreamHandler(sys.stderr)
+    sh.setLevel(logging.WARNING)
+    sh.setFormatter(fmt)
+    root.addHandler(sh)
+
+
+def _step(a):
+    from .steps import run_step
+
+    run_step(a.name, a.input, a.output, refs=json.loads(a.refs), params=json.loads(a.params),
+             extra_inputs=json.loads(a.extra), context=a.context or None)
+
+
+def publish(src, dst):
+    """Make ``dst`` the same content as ``src``: a hard link (atomic rename), else a copy."""
+    import shutil
+
+    tmp = _tmp_path(dst)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _product(a):
+    if not os.path.exists(a.input):
+        from .errors import InputError
+        raise InputError(a.input, "file does not exist")
+    publish(a.input, a.output)
+
+
+def _exp_to_source(a):
+    from .exp_to_source import split_exposure
+
+    outdir = os.path.dirname(a.tsv)
+    pairs = split_exposure(a.cal, outdir)
+    # split_exposure writes outdir/sources.tsv itself; make sure the declared output exists
+    if not os.path.exists(a.tsv):
+        _write_tsv(a.tsv, [("source", "path")] + [(k, os.path.relpath(p, outdir)) for k, p in pairs])
+    log.info("%s: %d sources", a.cal, len(pairs))
+
+
+def _tmp_path(path):
+    d, base = os.path.split(os.path.abspath(path))
+    return os.path.join(d, f".{base}.{os.getpid()}.tmp")
+
+
+def _write_tsv(path, rows):
+    tmp = _tmp_path(path)
+    with open(tmp, "w") as f:
+        for row in rows:
+            f.write("\t".join(str(x) for x in row) + "\n")
+    os.replace(tmp, path)
+
+
+def batch_sources(tables, batch, nbatches):
+    """``{source_key: [slice paths, one per exposure holding it]}`` for one batch, sorted by key."""
+    from .program import batch_of, read_sources
+
+    out = {}
+    for table in tables:
+        for key, path in read_sources(table):
+            if batch_of(key, nbatches) == batch:
+                out.setdefault(key, []).append(path)
+    return dict(sorted(out.items()))
+
+
+def _gather_sources(a):
+    """One table (source, slice path relative to the table) for a product."""
+    from .program import read_sources
+
+    rows, here = [("source", "path")], os.path.dirname(os.path.abspath(a.output))
+    for tsv in a.tables:
+        rows += [(k, os.path.relpath(os.path.abspath(p), here)) for k, p in read_sources(tsv)]
+    _write_tsv(a.output, rows)
+    log.info("%d slices from %d exposures", len(rows) - 1, len(a.tables))
+
+
+def _spec3_batch(a):
+    from . import stage3
+
+    sources = batch_sources([t for t in a.sources if t], int(a.batch), a.nbatches)
+    products = stage3.run_batch(sources=sources, outdir=a.outdir, product=a.product, mode=a.mode,
+                                params=json.loads(a.params), refs=json.loads(a.refs),
+                                backgrounds=[b for b in a.backgrounds if b], context=a.context or None)
+    rows = [("source", "product")]
+    for key, paths in (products or {}).items():
+        for p in ([paths] if isinstance(paths, str) else paths):
+            rows.append((key, p))
+    _write_tsv(a.manifest, rows)
+    log.info("batch %s: %d sources, %d products", a.batch, len(sources), len(rows) - 1)
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m webbspec.rules_entry")
+    p.add_argument("--log", default=None)
+    sub = p.add_subparsers(dest="job", required=True)
+    s = sub.add_parser("step")
+    s.add_argument("name")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--refs", default="{}")
+    s.add_argument("--params", default="{}")
+    s.add_argument("--extra", default="{}")
+    s.add_argument("--context", default="")
+    s.set_defaults(func=_step)
+    s = sub.add_parser("product")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.set_defaults(func=_product)
+    s = sub.add_parser("exp-to-source")
+    s.add_argument("cal")
+    s.add_argument("tsv")
+    s.set_defaults(func=_exp_to_source)
+    s = sub.add_parser("gather-sources")
+    s.add_argument("output")
+    s.add_argument("tables", nargs="+")
+    s.set_defaults(func=_gather_sources)
+    s = sub.add_parser("spec3-batch")
+    s.add_argument("manifest")
+    s.add_argument("--product", required=True)
+    s.add_argument("--mode", required=True)
+    s.add_argument("--batch", required=True)
+    s.add_argument("--nbatches", type=int, required=True)
+    s.add_argument("--outdir", required=True)
+    s.add_argument("--sources", nargs="*", default=[])
+    s.add_argument("--backgrounds", nargs="*", default=[])
+    s.add_argument("--refs", default="{}")
+    s.add_argument("--params", default="{}")
+    s.add_argument("--context", default="")
+    s.set_defaults(func=_spec3_batch)
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log)
+    from .errors import InputError
+
+    try:
+        args.func(args)
+    except InputError as exc:
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write(f"webbspec: {exc}\n")
+        print(f"webbspec: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The step library: one module per official step alias, loaded on first use.
+
+Each ``webbspec.steps.<alias>`` module has ``REFTYPES`` and ``run(model, refs, **params)``
+(see docs/internals.md). :func:`run_step` is the file-to-file wrapper the workflow and
+``webbspec step`` use: read, call, stamp provenance, write atomically.
+"""
+
+import importlib
+import inspect
+import os
+
+from ..errors import InputError
+from ..modes import SPEC2_STEPS, SPEC3_STEPS
+
+__all__ = ["STEPS", "load", "reftypes", "parameters", "run_step", "available"]
+
+# alias -> module; exp_to_source is a Stage 3 function (webbspec.exp_to_source), not a step.
+STEPS = {alias: f"{__name__}.{alias}" for alias in dict.fromkeys(SPEC2_STEPS + SPEC3_STEPS)
+         if alias != "exp_to_source"}
+
+
+# Keyword arguments of run() that carry models from other files, not parameters.
+EXTRA_KEYWORDS = {"backgrounds", "imprints", "background_x1d"}
+
+
+def load(name):
+    """The module of step ``name`` (imported lazily: heavy imports only for steps that run)."""
+    if name not in STEPS:
+        raise InputError(name, f"unknown step; known: {', '.join(sorted(STEPS))}")
+    try:
+        return importlib.import_module(STEPS[name])
+    except ModuleNotFoundError as exc:
+        if exc.name == STEPS[name]:
+            raise InputError(name, "step is not implemented yet") from None
+        raise
+
+
+def available():
+    """Aliases whose module exists (without importing them)."""
+    here = os.path.dirname(__file__)
+    return [a for a in STEPS if os.path.exists(os.path.join(here, f"{a}.py"))]
+
+
+def reftypes(name):
+    return tuple(getattr(load(name), "REFTYPES", ()))
+
+
+def parameters(name):
+    """``{param: default}`` of the step's keyword-only parameters (extra-input keywords excluded)."""
+    sig = inspect.signature(load(name).run)
+    extra = set(getattr(load(name), "EXTRA_INPUTS", ())) | EXTRA_KEYWORDS
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in extra}
+
+
+def _read_extra(value):
+    from .. import datamodels
+
+    if isinstance(value, (list, tuple)):
+        return [datamodels.read(v) for v in value]
+    return datamodels.read(value)
+
+
+def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs=None, context=None):
+    """Run step ``name`` on one file and write the result atomically; returns ``output_path``.
+
+    ``refs``: {reftype: path or "N/A"} (missing reftypes are "N/A"); ``params``: official
+    parameter names; ``extra_inputs``: {keyword: path or [paths]} read into models (e.g.
+    ``backgrounds`` for bkg_subtract); ``context``: the reference context name stamped as REFCTX.
+    """
+    from .. import __version__, datamodels
+
+    module = load(name)
+    params = dict(params or {})
+    accepted = inspect.signature(module.run).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    unknown = [] if takes_any else sorted(set(params) - set(accepted))
+    if unknown:
+        known = ", ".join(parameters(name))
+        raise InputError(name, f"step does not take parameter(s) {', '.join(unknown)}; known: {known}")
+    refs = {rt: (refs or {}).get(rt, "N/A") for rt in getattr(module, "REFTYPES", ())}
+    model = datamodels.read(input_path)
+    extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
+    result = module.run(model, refs, **extras, **params)
+    result.primary["WSVERS"] = (__version__, "webbspec version")
+    if context:
+        result.primary["REFCTX"] = (str(context), "webbspec reference context")
+    datamodels.write(result, output_path)
+    return output_path

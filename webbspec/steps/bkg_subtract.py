@@ -1,0 +1,179 @@
+"""bkg_subtract: subtract the sigma-clipped mean of background exposures (image from image).
+
+Official algorithm (BackgroundStep, non-WFSS/SOSS):
+1. NIRSpec: SKIPPED if a background's GWA_XTIL/GWA_YTIL differs from the science (atol 1e-8).
+2. Each background is placed on the science pixel grid by the subarray keywords SUBSTRT1/2,
+   SUBSIZE1/2 (PRIMARY, else the SCI header); pixels without overlap are NaN (so they do not
+   enter the mean). Without the keywords the shapes must agree (InputError naming the
+   background file otherwise). A 3-D (rateints) background is first sigma-clipped along its
+   integrations and averaged (data and ERR**2 separately), its DQ OR-ed over integrations.
+3. The N backgrounds are stacked and sigma-clipped along the stack (astropy ``sigma_clip``:
+   median centre, std scale, ``sigma``, ``maxiters``); bkg = mean of the unclipped values,
+   ERR_bkg = sqrt(sum of unclipped ERR**2) / N_unclipped, DQ_bkg = OR of all backgrounds.
+4. SCI -= bkg (broadcast over science integrations); DQ |= DQ_bkg. ERR and VAR_* unchanged.
+Note on the clip: with one outlier among N equal values its deviation is N/sqrt(N-1) standard
+deviations (2.5 for N=5), so sigma=3 clips a single outlier only from N >= 10 frames on.
+
+``backgrounds`` holds the background models (the association's `background` members);
+``bkg_list`` (paths) is read only when no models are given. Slit-layout inputs (after extract_2d)
+are matched slit by slit on SLTNAME. WFSS/SOSS reference-background scaling is not implemented:
+those exposures without background members are SKIPPED (the wfss_* parameters are accepted for
+compatibility). :func:`combined_background` returns the official `_combinedbackground` product.
+"""
+
+import warnings
+
+import numpy as np
+from astropy.stats import sigma_clip
+from astropy.utils.exceptions import AstropyUserWarning
+
+from .. import datamodels
+from ..datamodels import Model, Slit
+from ..errors import InputError
+from . import _correction as corr
+
+REFTYPES = ()
+
+
+def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
+        wfss_mmag_extract=None, wfss_mask=None, wfss_maxiter=5, wfss_rms_stop=0,
+        wfss_outlier_percent=1):
+    """Background-subtract ``model`` (a copy); S_BKDSUB = SKIPPED without backgrounds."""
+    out = model.copy()
+    bkgs = _background_models(backgrounds, bkg_list)
+    if not bkgs or _tilts_differ(model, bkgs):
+        corr.mark(out, "BKDSUB", "SKIPPED")
+        return out
+    for index, slit in enumerate(out.slits):
+        bkg, _, bdq = _combine(slit, index, out, bkgs, sigma, maxiters)
+        sci = np.asarray(slit["SCI"], dtype=np.float64) - bkg
+        slit["SCI"] = sci.astype(slit["SCI"].dtype)
+        if "DQ" in slit:
+            slit["DQ"] = slit["DQ"] | bdq
+    corr.mark(out, "BKDSUB", "COMPLETE")
+    return out
+
+
+def combined_background(model, backgrounds=(), *, bkg_list=None, sigma=3.0, maxiters=None):
+    """The combined background on the science grid (SCI, ERR, DQ per slit) as a Model."""
+    bkgs = _background_models(backgrounds, bkg_list)
+    if not bkgs:
+        raise InputError(model.path or "bkg_subtract", "no background exposures")
+    slits = []
+    for index, slit in enumerate(model.slits):
+        bkg, err, bdq = _combine(slit, index, model, bkgs, sigma, maxiters)
+        slits.append(Slit(slit.header.copy(), {"SCI": bkg.astype(np.float32), "ERR": err.astype(np.float32),
+                                                "DQ": bdq}))
+    return Model(model.primary.copy(), slits, model.layout)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _background_models(backgrounds, bkg_list):
+    bkgs = list(backgrounds or ())
+    if not bkgs and bkg_list:
+        paths = [bkg_list] if isinstance(bkg_list, str) else list(bkg_list)
+        bkgs = [datamodels.read(p) for p in paths]
+    for b in bkgs:
+        if not isinstance(b, Model):
+            raise InputError(getattr(b, "path", None) or "backgrounds", "background is not an image product")
+    return bkgs
+
+
+def _tilts_differ(model, bkgs):
+    if str(model.primary.get("INSTRUME", "")).strip().upper() != "NIRSPEC":
+        return False
+    for key in ("GWA_XTIL", "GWA_YTIL"):
+        sci = model.primary.get(key)
+        for b in bkgs:
+            val = b.primary.get(key)
+            if sci is not None and val is not None and not np.isclose(float(sci), float(val), rtol=0, atol=1e-8):
+                return True
+    return False
+
+
+def _geometry(model, slit):
+    """(xstart, ystart, xsize, ysize) 1-based subarray keywords, or None when incomplete."""
+    keys = ("SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2")
+    vals = [model.primary.get(k, slit.header.get(k)) for k in keys]
+    return None if any(v is None for v in vals) else tuple(int(v) for v in vals)
+
+
+def _matching_group(bkg, slit, index, model):
+    if model.layout == "single" or bkg.layout == "single":
+        return bkg.slits[0]
+    for s in bkg.slits:
+        if slit.name and s.name == slit.name:
+            return s
+    if index < len(bkg.slits) and not slit.name:
+        return bkg.slits[index]
+    raise InputError(bkg.path or "background", f"background has no slit {slit.name!r}")
+
+
+def _on_science_grid(bkg, group, slit, model):
+    """(data, err, dq) of one background group on the science (ny, nx) grid (NaN off overlap)."""
+    data = np.asarray(group["SCI"], dtype=np.float64)
+    err = np.asarray(group.get("ERR", np.zeros(data.shape)), dtype=np.float64)
+    dq = np.asarray(group.get("DQ", np.zeros(data.shape, np.uint32)), dtype=np.uint32)
+    ny, nx = slit.shape[-2:]
+    gs, gb = _geometry(model, slit), _geometry(bkg, group)
+    if gs is None or gb is None or model.layout == "multi":
+        if data.shape[-2:] != (ny, nx):
+            raise InputError(bkg.path or "background",
+                             f"background shape {data.shape[-2:]} differs from science {(ny, nx)} "
+                             "and there are no SUBSTRT/SUBSIZE keywords to match them")
+        return data, err, dq
+    lead = data.shape[:-2]
+    out_d = np.full(lead + (ny, nx), np.nan)
+    out_e = np.full(lead + (ny, nx), np.nan)
+    out_q = np.zeros(lead + (ny, nx), np.uint32)
+    # overlap in 0-based detector pixels
+    x0, x1 = max(gs[0], gb[0]) - 1, min(gs[0] + nx, gb[0] + data.shape[-1]) - 1
+    y0, y1 = max(gs[1], gb[1]) - 1, min(gs[1] + ny, gb[1] + data.shape[-2]) - 1
+    if x1 > x0 and y1 > y0:
+        dst = (..., slice(y0 - gs[1] + 1, y1 - gs[1] + 1), slice(x0 - gs[0] + 1, x1 - gs[0] + 1))
+        src = (..., slice(y0 - gb[1] + 1, y1 - gb[1] + 1), slice(x0 - gb[0] + 1, x1 - gb[0] + 1))
+        out_d[dst], out_e[dst], out_q[dst] = data[src], err[src], dq[src]
+    return out_d, out_e, out_q
+
+
+# ---------------------------------------------------------------- combining
+
+
+def _clip(stack, sigma, maxiters):
+    """Boolean mask of the values kept by astropy sigma_clip along axis 0 (NaN never kept)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=AstropyUserWarning)
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        clipped = sigma_clip(stack, sigma=sigma, maxiters=maxiters, axis=0, masked=True)
+    return ~np.ma.getmaskarray(clipped) & np.isfinite(stack)
+
+
+def _masked_mean(values, keep):
+    n = keep.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(keep, values, 0.0).sum(axis=0) / n, np.nan), n
+
+
+def _combine(slit, index, model, bkgs, sigma, maxiters):
+    """(bkg, ERR_bkg, DQ_bkg) on the slit's 2-D grid from all background models."""
+    datas, var2s, dq = [], [], np.zeros(slit.shape[-2:], np.uint32)
+    for b in bkgs:
+        d, e, q = _on_science_grid(b, _matching_group(b, slit, index, model), slit, model)
+        if d.ndim == 3:                 # rateints background: average its integrations first
+            keep = _clip(d, sigma, maxiters)
+            d, _ = _masked_mean(d, keep)
+            e2, _ = _masked_mean(e * e, _clip(e * e, sigma, maxiters))
+            q = np.bitwise_or.reduce(q, axis=0)
+        else:
+            e2 = e * e
+        datas.append(d)
+        var2s.append(e2)
+        dq |= q
+    stack = np.stack(datas)
+    keep = _clip(stack, sigma, maxiters)
+    bkg, n = _masked_mean(stack, keep)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.where(n > 0, np.sqrt(np.where(keep, np.stack(var2s), 0.0).sum(axis=0)) / n, np.nan)
+    return bkg, err, dq

@@ -1,0 +1,107 @@
+"""extract_2d: cut each NIRSpec fixed slit's bounding box out of the full-frame image.
+
+Input: the output of assign_wcs (full-frame SCI/ERR/DQ/VAR_* plus WAVELENGTH/XI/ETA and the
+``SLITS`` table of bounding boxes). Output: a ``layout="multi"`` model (MultiSlitModel), one slit
+per box with SCI, ERR, DQ, VAR_POISSON, VAR_RNOISE (VAR_FLAT if present), WAVELENGTH, XI, ETA and
+the slit keywords: SLTNAME, SLITID, SOURCEID (official FS rule: FXD_SLIT slit 1, others
+10*num(FXD_SLIT) + num(slit)), SRCNAME, SRCXPOS/SRCYPOS (FXD_SLIT slit: (XOFFSET - XA)/WIDTH and
+(YOFFSET - YA)/LENGTH, the source position in slit units; others 0), SRCRA/SRCDEC (TARG_RA/DEC for
+the FXD_SLIT slit), SLTSTRT1/2 (1-based), SLTSIZE1/2, DISPAXIS 1, SPORDER 1, WSREFRA/WSREFDE.
+``slit_names`` / ``source_ids`` restrict which slits are cut. The WFSS/TSO parameters are
+accepted with the official names and defaults; they do not apply to NIRSpec slits.
+"""
+
+import numpy as np
+
+from ..datamodels import Model, Slit
+from ..errors import InputError
+from .assign_wcs import text
+
+REFTYPES = ()
+
+FIXED_SLIT_NUMS = {"NONE": 0, "S200A1": 1, "S200A2": 2, "S400A1": 3, "S1600A1": 4, "S200B1": 5}
+_ARRAYS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "WAVELENGTH", "XI", "ETA")
+# image keywords carried into each slit
+_COPY = ("BUNIT", "WSREFRA", "WSREFDE", "SPECSYS")
+
+
+def fs_source_id(slit_name, primary):
+    """Official fixed-slit source id."""
+    name, primary = slit_name.upper(), (primary or "NONE").upper()
+    if name == primary:
+        return 1
+    return 10 * FIXED_SLIT_NUMS.get(primary, 0) + FIXED_SLIT_NUMS.get(name, 0)
+
+
+def run(model, refs=None, *, slit_names=None, source_ids=None, source_ra=None, source_dec=None,
+        source_max_sep=2.0, extract_orders=None, grism_objects=None, tsgrism_extract_height=None,
+        wfss_extract_half_height=5, wfss_mmag_extract=None, wfss_nbright=1000):
+    """Cut the slits of ``model`` (an assign_wcs output) into a new multi-slit model."""
+    where = model.path or "extract_2d"
+    if str(model.primary.get("GRATING", "")).upper() == "MIRROR":
+        out = model.copy()
+        out.primary["S_EXTR2D"] = "SKIPPED"
+        return out
+    if "SLITS" not in model.tables or model.primary.get("S_WCS") != "COMPLETE":
+        raise InputError(where, "no slit bounding boxes: run assign_wcs first")
+    img = model.slits[0]
+    missing = [k for k in ("WAVELENGTH", "XI", "ETA") if k not in img]
+    if missing:
+        raise InputError(where, f"no per-pixel coordinates ({', '.join(missing)}): run assign_wcs first")
+    boxes = model.tables["SLITS"]
+    p = model.primary
+    primary_slit = str(p.get("FXD_SLIT", "NONE")).strip().upper()
+    want_names = None if slit_names is None else {str(n).strip().upper() for n in _as_list(slit_names)}
+    want_ids = None if source_ids is None else {int(i) for i in _as_list(source_ids)}
+    slits = []
+    for row in boxes:
+        name = text(row["SLIT_NAME"])
+        sid = fs_source_id(name, primary_slit)
+        if (want_names is not None and name.upper() not in want_names) or \
+                (want_ids is not None and sid not in want_ids):
+            continue
+        x0, x1, y0, y1 = (int(row[k]) for k in ("XSTART", "XSTOP", "YSTART", "YSTOP"))
+        arrays = {k: np.array(img[k][..., y0:y1 + 1, x0:x1 + 1], copy=True) for k in _ARRAYS if k in img}
+        slits.append(Slit(_slit_header(img, p, row, name, sid, primary_slit, x0, y0, x1 - x0 + 1, y1 - y0 + 1),
+                          arrays))
+    if not slits:
+        raise InputError(where, "no slit selected (slit_names/source_ids match nothing)")
+    primary = p.copy()
+    primary["DATAMODL"] = "MultiSlitModel"
+    primary["S_EXTR2D"] = "COMPLETE"
+    tables = {k: v for k, v in model.tables.items() if k != "SLITS"}
+    return Model(primary, slits, "multi", tables, None, model.path)
+
+
+def _as_list(value):
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    return list(value)
+
+
+def _slit_header(img, p, row, name, sid, primary_slit, x0, y0, nx, ny):
+    h = img.header.copy()
+    for key in _COPY:
+        if key not in h and key in p:
+            h[key] = p[key]
+    is_primary = name.upper() == primary_slit
+    h["SLTNAME"] = (name, "slit name")
+    h["SLITID"] = (FIXED_SLIT_NUMS.get(name.upper(), 0), "slit id")
+    h["SOURCEID"] = (sid, "source id")
+    h["SRCNAME"] = (str(p.get("TARGNAME", "")) if is_primary else "", "source name")
+    xpos = ypos = 0.0
+    if is_primary:
+        xpos = (float(p.get("XOFFSET", 0.0)) - float(row["XA"])) / float(row["WIDTH"])
+        ypos = (float(p.get("YOFFSET", 0.0)) - float(row["YA"])) / float(row["LENGTH"])
+        if "TARG_RA" in p and "TARG_DEC" in p:
+            h["SRCRA"] = (float(p["TARG_RA"]), "[deg] source RA")
+            h["SRCDEC"] = (float(p["TARG_DEC"]), "[deg] source Dec")
+    h["SRCXPOS"] = (xpos, "source position across the slit (slit widths)")
+    h["SRCYPOS"] = (ypos, "source position along the slit (slit lengths)")
+    h["SLTSTRT1"] = (x0 + 1, "1-based first column of the slit cutout")
+    h["SLTSTRT2"] = (y0 + 1, "1-based first row of the slit cutout")
+    h["SLTSIZE1"] = (nx, "columns")
+    h["SLTSIZE2"] = (ny, "rows")
+    h["DISPAXIS"] = 1
+    h["SPORDER"] = 1
+    return h

@@ -31,10 +31,15 @@ def test_two_backgrounds_mean_and_dq():
     s = out.slits[0]
     np.testing.assert_allclose(s["SCI"], 6.0)
     assert s["DQ"][0, 0] == 4 and s["DQ"][2, 3] == 4 | 1024
-    for name in ("ERR", "VAR_POISSON", "VAR_RNOISE"):          # official: not changed
-        np.testing.assert_array_equal(s[name], sci.slits[0][name])
+    # ours: the mean of two backgrounds with ERR 0.5 adds 0.5**2 / 2 to the variance
+    np.testing.assert_allclose(s["ERR"], np.sqrt(0.5**2 + 0.5**2 / 2), rtol=1e-6)
+    np.testing.assert_allclose(s["VAR_RNOISE"], 0.05 + 0.5**2 / 2, rtol=1e-6)
+    np.testing.assert_array_equal(s["VAR_POISSON"], sci.slits[0]["VAR_POISSON"])
     assert out.primary["S_BKDSUB"] == "COMPLETE"
     assert np.all(sci.slits[0]["SCI"] == 10.0) and "S_BKDSUB" not in sci.primary
+    official = bkg_subtract.run(sci, {}, backgrounds=[b1, b2], propagate_error=False).slits[0]
+    for name in ("ERR", "VAR_POISSON", "VAR_RNOISE"):          # official: not changed
+        np.testing.assert_array_equal(official[name], sci.slits[0][name])
 
 
 def test_outlier_clipped_with_five_backgrounds():

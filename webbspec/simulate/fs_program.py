@@ -78,13 +78,14 @@ def _rate_model(det, nod, yoff, true_rate, onslit, dq_bad, rng, n_cr):
     bad = dq_bad != 0
     mask &= ~bad
     err = np.sqrt(vp + vr)
+    snr = np.where(mask, crs / np.where(err > 0, err, np.inf), 0.0)
     for arr in (sci, err, vp, vr):
         arr[bad] = np.nan
     hdr = fits.Header()
     hdr["BUNIT"] = "DN/s"
     arrays = {"SCI": sci.astype(np.float32), "ERR": err.astype(np.float32), "DQ": dq_bad.copy(),
               "VAR_POISSON": vp.astype(np.float32), "VAR_RNOISE": vr.astype(np.float32)}
-    return Model(_primary(det, nod, yoff, ra_ref, dec_ref), [Slit(hdr, arrays)], "single"), mask
+    return Model(_primary(det, nod, yoff, ra_ref, dec_ref), [Slit(hdr, arrays)], "single"), (mask, snr)
 
 
 def _asn(asn_type, rule, products):
@@ -124,7 +125,7 @@ def simulate_nrs_fs(outdir, seed=0, scale="small"):
             path = os.path.join(outdir, f"{root}_rate.fits")
             datamodels.write(model, path)
             rates.append(path)
-            crmasks.append(truth.write_crmask(mask, os.path.join(outdir, "truth", "outliers",
+            crmasks.append(truth.write_crmask(*mask, os.path.join(outdir, "truth", "outliers",
                                                                  f"{root}_rate_crmask.fits")))
 
     # associations: one spec2 per science exposure (other nods of the detector as background)

@@ -97,7 +97,17 @@ def write_pathloss(path):
         _array_col("PS", [fs.point_throughput(s.width, _WAVE) for s in fs.SLITS]),
         _array_col("UN", [fs.uniform_throughput(s.name, _WAVE) for s in fs.SLITS]),
     ], name="PATHLOSS")
-    return _write([_primary("pathloss"), tab], path)
+    # the point-source throughput as a function of the across-slit source position SRCXPOS
+    # (fraction of the slit width from its centre), as the official 2-D pathloss files tabulate it
+    xpos = np.round(np.arange(-0.5, 0.5001, 0.05), 3)
+    rows = [(sl, x) for sl in fs.SLITS for x in xpos]
+    bypos = fits.BinTableHDU.from_columns([
+        fits.Column(name="SLIT_NAME", format="8A", array=[sl.name for sl, _ in rows]),
+        fits.Column(name="SRCXPOS", format="D", array=[x for _, x in rows]),
+        _array_col("WAVELENGTH", [_WAVE] * len(rows), unit="um"),
+        _array_col("PS", [fs.point_throughput(sl.width, _WAVE, x * sl.width) for sl, x in rows]),
+    ], name="PS_XPOS")
+    return _write([_primary("pathloss"), tab, bypos], path)
 
 
 def write_photom(path):

@@ -42,12 +42,15 @@ def write_spectrum(source_id, wavelength, values, kind, path_dir):
     return _write_ecsv(t, os.path.join(path_dir, f"s{int(source_id):09d}.ecsv"))
 
 
-def write_crmask(mask, path):
+def write_crmask(mask, snr, path):
+    """PRIMARY: the boolean mask (uint8); SNR: each hit's added signal over the pixel's noise."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     hdu = fits.PrimaryHDU(mask.astype(np.uint8))
     hdu.header["CONTENT"] = ("CRMASK", "1 = injected cosmic ray")
     hdu.header["NCR"] = (int(mask.sum()), "pixels hit")
-    hdu.writeto(path, overwrite=True)
+    amp = fits.ImageHDU(np.asarray(snr, np.float32), name="SNR")
+    amp.header["BUNIT"] = ("sigma", "added signal / rate noise of the pixel")
+    fits.HDUList([hdu, amp]).writeto(path, overwrite=True)
     return path
 
 
@@ -59,10 +62,10 @@ README = """# Simulator truth ({mode}, seed {seed}, scale {scale})
   (EXTENDED). The extended "sources" are the uniform sky, so nodded background subtraction
   removes them (their calibrated value is ~0 after bkg_subtract; the sky value is what the
   pipeline gives without background subtraction).
-- `outliers/<rate root>_crmask.fits`: uint8 image in PRIMARY, 1 = injected cosmic ray pixel.
+- `outliers/<rate root>_crmask.fits`: uint8 image in PRIMARY, 1 = injected cosmic ray pixel;
+  extension SNR: the ray's added signal over the pixel's noise in the rate (0 elsewhere).
 - Known model effects not in the reference files: the point source sits {xoff} arcsec across
-  the slit (SRCXPOS {xpos}); the pathloss reference tabulates a centred source, so calibrated
-  fluxes are biased low by < 0.5% at the red end. Slit-end truncation of the PSF wing at the nod
+  the slit (SRCXPOS {xpos}); the pathloss reference tabulates PS against SRCXPOS (PS_XPOS). Slit-end truncation of the PSF wing at the nod
   positions (+-0.9") is < 0.1%. Pixels at the slit ends are partly illuminated (sharp slit ends).
 """
 

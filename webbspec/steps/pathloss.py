@@ -7,6 +7,9 @@ DO_NOT_USE by the match-NaNs rule). POINT slits (SRCTYPE, or ``source_type`` whe
 divided by PS, all others by UN: S/=c, ERR/=c, VAR_*/=c**2 (``inverse`` multiplies). Both 2-D
 vectors are stored as PATHLOSS_PS / PATHLOSS_UN and the slit keyword PTHLOSS says which one was
 applied ("POINT" or "UNIFORM"). A non-positive throughput counts as no data (NaN).
+An optional BinTable PS_XPOS (SLIT_NAME, SRCXPOS, WAVELENGTH, PS: one row per slit and across-slit
+source position) gives PS as a function of the source position, as the official files do; PS is
+then interpolated linearly at the slit's SRCXPOS (clipped to the tabulated range).
 
 MIRI LRS fixed slit (official behaviour): only POINT data are corrected and the correction
 multiplies. The table has no source-position axis, so ``user_slit_loc`` (the official LRS
@@ -60,9 +63,34 @@ def correction_arrays(slit, model, hdul, path):
     row = corr.table_row(hdul, "PATHLOSS", corr.slit_label(slit, model), path)
     wave, ps, un = corr.row_vector(row, "WAVELENGTH", ("PS", "UN"), path)
     lam = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
+    vecs = [(wave, ps), (wave, un)]
+    by_pos = _ps_at_position(hdul, slit, model, path)
+    if by_pos is not None:
+        vecs[0] = by_pos
     out = []
-    for vec in (ps, un):
+    for wave, vec in vecs:
         c = corr.interp_nan(lam, wave, vec)
         with np.errstate(invalid="ignore"):
             out.append(np.where(c > 0, c, np.nan))
     return out[0], out[1]
+
+
+def _ps_at_position(hdul, slit, model, path):
+    """(wavelength, PS) at the slit's SRCXPOS from table PS_XPOS, or None without either."""
+    xpos = slit.header.get("SRCXPOS")
+    if "PS_XPOS" not in hdul or xpos is None or not np.isfinite(float(xpos)):
+        return None
+    data = hdul["PS_XPOS"].data
+    names = np.char.upper(np.char.strip(np.asarray(data["SLIT_NAME"]).astype(str)))
+    rows = np.flatnonzero(names == str(corr.slit_label(slit, model) or "").strip().upper())
+    if rows.size < 2:
+        return None
+    pos = np.asarray(data["SRCXPOS"][rows], float)
+    order = np.argsort(pos)
+    rows, pos = rows[order], pos[order]
+    x = float(np.clip(float(xpos), pos[0], pos[-1]))
+    i = int(np.clip(np.searchsorted(pos, x) - 1, 0, pos.size - 2))
+    f = (x - pos[i]) / (pos[i + 1] - pos[i])
+    wave, lo = corr.row_vector(data[rows[i]], "WAVELENGTH", ("PS",), path)
+    _, hi = corr.row_vector(data[rows[i + 1]], "WAVELENGTH", ("PS",), path)
+    return wave, (1 - f) * lo + f * hi

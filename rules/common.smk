@@ -22,7 +22,7 @@ REFS_DIR = config["refs"] or "refs"
 # Jobs run `python -P` so the output directory DIR/webbspec cannot shadow the package.
 PYTHON = ("python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
           else sys.executable)
-SPEC2_KINDS = ("cal", "s2d", "s3d", "x1d", "bsub")
+SPEC2_KINDS = ("cal", "s2d", "s3d", "x1d", "bsub", "calints", "x1dints", "bsubints")
 
 
 wildcard_constraints:
@@ -115,15 +115,16 @@ def spec2_step_extra(step):
 
 def spec2_product_input(wildcards):
     """The intermediate a Stage 2 product (_cal, _s2d, _x1d, _bsub) is published from."""
-    products = wsprogram.spec2_products(CHAINS[wildcards.exposure])
+    products = wsprogram.spec2_products(CHAINS[wildcards.exposure],
+                                        PROGRAM.exposures[wildcards.exposure].ints)
     return spec2_path(wildcards.exposure, products[wildcards.kind])
 
 
 def spec2_targets():
     out = []
     for name, chain in CHAINS.items():
-        for kind in wsprogram.spec2_products(chain):
-            if kind != "bsub" or config["workflow"]["save_bsub"]:
+        for kind in wsprogram.spec2_products(chain, PROGRAM.exposures[name].ints):
+            if not kind.startswith("bsub") or config["workflow"]["save_bsub"]:
                 out.append(f"webbspec/spec2/{name}_{kind}.fits")
     return out
 

@@ -21,13 +21,12 @@ for _step in sorted({s for chain in CHAINS.values() for s in chain}):
             params=spec2_step_params(_step),
             refs=spec2_step_refs(_step),
             extra=spec2_step_extra(_step),
-            context=CONTEXT,
         conda:
             "../envs/webbspec.yaml"
         shell:
             "{params.py} -P -m webbspec.rules_entry --log {log:q} step {params.step} {input.data:q} {output:q}"
             " --refs {params.refs:q} --params {params.params:q} --extra {params.extra:q}"
-            " --context={params.context:q}"
+            " --context={CONTEXT:q}"
 
 
 rule spec2_product:

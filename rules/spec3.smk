@@ -56,7 +56,6 @@ rule spec3_batch:
         backgrounds=spec3_backgrounds,
         params=spec3_batch_params,
         refs=spec3_batch_refs,
-        context=CONTEXT,
     conda:
         "../envs/webbspec.yaml"
     shell:
@@ -64,4 +63,4 @@ rule spec3_batch:
         " --product {params.name:q} --mode {params.mode} --batch {wildcards.batch}"
         " --nbatches {params.nbatches} --outdir webbspec/spec3"
         " --sources {params.table:q} --backgrounds {params.backgrounds:q}"
-        " --refs {params.refs:q} --params {params.params:q} --context={params.context:q}"
+        " --refs {params.refs:q} --params {params.params:q} --context={CONTEXT:q}"

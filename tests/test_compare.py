@@ -54,9 +54,12 @@ def test_crf_counts_and_cli(tmp_path, capsys):
     m = make_nods()
     m.slits[1]["DQ"][3, 4:7] = 17
     a = datamodels.write(m, str(tmp_path / "a_crf.fits"))
-    b = datamodels.write(make_nods(), str(tmp_path / "b_crf.fits"))
+    m2 = make_nods()
+    m2.slits[1]["DQ"][3, 5:9] = 16
+    b = datamodels.write(m2, str(tmp_path / "b_crf.fits"))
     items = compare.compare(a, b)["items"]
-    assert [(i["outliers_a"], i["outliers_b"]) for i in items] == [(0, 0), (3, 0), (0, 0)]
+    assert [(i["outliers_a"], i["outliers_b"], i["outliers_both"]) for i in items] == \
+        [(0, 0, 0), (3, 4, 2), (0, 0, 0)]
     assert compare.main([a, b]) == 0
     assert "outliers_a=3" in capsys.readouterr().out
     with pytest.raises(InputError, match="nothing to compare"):

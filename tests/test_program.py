@@ -55,15 +55,24 @@ def test_mixed_directory(tmp_path):
 def test_unknown_exp_type_names_file(tmp_path):
     bad = fakeprog.write_fits(tmp_path / "jw01234001001_03101_00001_nrs1_rate.fits", EXP_TYPE="NRS_FOO")
     with pytest.raises(InputError) as err:
-        program.discover(tmp_path)
+        program.discover(tmp_path, strict=True)
     assert "NRS_FOO" in str(err.value) and os.path.basename(bad) in str(err.value)
+    # tolerant (the workflow): the exposure runs one job, assign_wcs, that fails on the file
+    p = program.discover(tmp_path)
+    exp = p.exposures[fakeprog.exposure_name(1)]
+    assert exp.error == str(err.value) and program.spec2_chain(exp) == ["assign_wcs"]
+    assert p.errors == [str(err.value)]
 
 
 def test_spec3_member_that_cannot_be_made(tmp_path):
     fakeprog.write_asn(tmp_path / "l3_asn.json", "spec3", [("p", [("jw9_cal.fits", "science")])])
     with pytest.raises(InputError) as err:
-        program.discover(tmp_path)
+        program.discover(tmp_path, strict=True)
     assert "l3_asn.json" in str(err.value) and "jw9_cal.fits" in str(err.value)
+    # tolerant: no product; the association itself is the input of one failing job
+    p = program.discover(tmp_path)
+    assert p.products == {} and p.errors == [str(err.value)]
+    assert p.exposures["l3_asn"].path == "l3_asn.json" and p.exposures["l3_asn"].stage2
 
 
 def test_spec2_missing_background_member(tmp_path):
@@ -72,8 +81,26 @@ def test_spec2_missing_background_member(tmp_path):
     fakeprog.write_asn(tmp_path / "l2_asn.json", "spec2",
                        [(n, [(f"{n}_rate.fits", "science"), ("gone_rate.fits", "background")])])
     with pytest.raises(InputError) as err:
-        program.discover(tmp_path)
+        program.discover(tmp_path, strict=True)
     assert "l2_asn.json" in str(err.value) and "gone_rate.fits" in str(err.value)
+    # tolerant: the exposure does not run without its background; its input is the association
+    exp = program.discover(tmp_path).exposures[n]
+    assert exp.path == "l2_asn.json" and exp.error == str(err.value)
+    assert program.spec2_chain(exp) == ["assign_wcs"]
+
+
+@pytest.mark.parametrize("text", ["{not json", "", "{}", '{"products": []}'])
+def test_malformed_association_is_one_failing_input(tmp_path, text):
+    names = fakeprog.make_program(tmp_path, nexp=2, spec3_asn=False)
+    (tmp_path / "bad_spec3_asn.json").write_text(text)
+    with pytest.raises(InputError) as err:
+        program.discover(tmp_path, strict=True)
+    assert str(err.value).startswith(str(tmp_path / "bad_spec3_asn.json") + ": ") or \
+        str(err.value).startswith("bad_spec3_asn.json: ")
+    p = program.discover(tmp_path)
+    bad = p.exposures["bad_spec3_asn"]
+    assert bad.path == "bad_spec3_asn.json" and "\n" not in bad.error and "bad_spec3_asn.json" in bad.error
+    assert sorted(n for n, e in p.stage2.items() if not e.error) == names   # the others go on
 
 
 def test_batches_are_stable():

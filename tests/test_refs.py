@@ -65,11 +65,21 @@ def test_newest_context_unless_named(store):
 
 
 def test_context_naming_a_missing_file(store):
-    (store / "webbspec_0003.context.yaml").write_text(CTX1.replace("photom.fits", "gone.fits"))
-    with pytest.raises(InputError) as err:
-        refs.bestrefs(_hdr(), ("flat",), store)
-    msg = str(err.value)
-    assert "webbspec_0003.context.yaml" in msg and "gone.fits" in msg and "\n" not in msg
+    ctx = store / "webbspec_0003.context.yaml"
+    ctx.write_text(CTX1.replace("photom.fits", "gone.fits"))
+    for call in (lambda: refs.bestrefs(_hdr(), ("photom",), store, strict=True),
+                 lambda: refs.load_context(store)):
+        with pytest.raises(InputError) as err:
+            call()
+        msg = str(err.value)
+        assert msg.startswith(str(ctx) + ": ") and "gone.fits" in msg and "\n" not in msg
+    # not selected: unaffected; selected, not strict (the workflow): deferred as the context path
+    assert refs.bestrefs(_hdr(), ("flat",), store)["flat"].endswith("flat_nrs1.fits")
+    got = refs.bestrefs(_hdr(), ("flat", "photom"), store)
+    assert got["photom"] == str(ctx)
+    with pytest.raises(InputError, match="gone.fits") as err:
+        refs.check_selection(got, _hdr())
+    assert str(err.value).startswith(str(ctx) + ": references.photom names missing file gone.fits")
 
 
 def test_bad_store_and_bad_context(tmp_path):

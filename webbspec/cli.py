@@ -7,7 +7,7 @@
   webbspec bestrefs FILE [--refs-dir DIR] [--context C]
   webbspec asn-from-list -o OUT --product-name NAME [--exptype science|background ...] FILES...
   webbspec config export [--mode MODE] [--configfile FILE ...]
-  webbspec refs diff OLD NEW [--program DIR] [--refs-dir DIR]
+  webbspec refs diff OLD NEW [--program DIR] [--refs-dir DIR] [--configfile FILE]
   webbspec compare A B [...]
 
 Bad input prints ``webbspec: <file>: <problem>`` on one line to stderr and exits 2.
@@ -75,6 +75,10 @@ def run_command(program, cores=None, extra=()):
     cmd = [_snakemake_exe(), "--snakefile", os.path.join(root, "Snakefile")]
     if cores is not None:
         cmd += ["--cores", str(cores)]
+    # after a kill -9 of Snakemake its running jobs' outputs are marked incomplete: re-make them
+    # (every writer is atomic, so such a file is whole, but whether its job finished is unknown)
+    if "--rerun-incomplete" not in extra and "--ri" not in extra:
+        cmd.append("--rerun-incomplete")
     if "--config" in extra:       # one --config list: snakemake keeps only the last one
         extra.insert(extra.index("--config") + 1, f"program={program}")
     else:
@@ -89,7 +93,11 @@ def _run(a, extra):
         raise InputError(a.program, "program directory does not exist")
     # fail fast with one line: configuration and inputs are checked before Snakemake starts
     params.load([os.path.abspath(f) for f in _configfiles(extra)])
-    program.discover(a.program)
+    # bad inputs: without --keep-going the first one stops the run here (one line); with it they
+    # are reported here and again by the job that fails on each, and everything else is built
+    keep_going = any(x in ("--keep-going", "-k") for x in extra)
+    for err in program.discover(a.program, strict=not keep_going).errors:
+        print(f"webbspec: {err}", file=sys.stderr)
     cmd = run_command(a.program, a.cores, [os.path.abspath(x) if os.path.isfile(x) else x for x in extra])
     return subprocess.call(cmd, cwd=os.path.abspath(a.program))
 
@@ -190,7 +198,7 @@ def _bestrefs(a):
                 continue
             if not types:
                 continue
-            for rt, path in bestrefs(hdr, types, store, a.context).items():
+            for rt, path in bestrefs(hdr, types, store, a.context, strict=True).items():
                 print(f"{stage}.{step}.{rt}: {path if path == 'N/A' else os.path.basename(path)}")
 
 
@@ -240,10 +248,8 @@ def _context_file(store, name):
 def _refs_diff(a):
     import yaml
 
-    from . import program as prog
-    from . import steps
-    from .modes import MODES
-    from .refs import bestrefs
+    from . import params
+    from .refs import format_plan, remake_plan
 
     store = a.refs_dir or os.path.join(a.program or ".", "refs")
     old, new = (_context_file(store, c) for c in (a.old, a.new))
@@ -253,34 +259,10 @@ def _refs_diff(a):
             if refs_old.get(rt) != refs_new.get(rt):
                 print(f"{rt}: rules changed")
         return
-    ctx_old, ctx_new = (os.path.basename(p).removesuffix(".context.yaml") for p in (old, new))
-    p = prog.discover(a.program)
-    remake = []
-    for name, exp in sorted(p.stage2.items()):
-        chain = prog.spec2_chain(exp)
-        first = None
-        for step in chain:
-            types = steps.reftypes(step)
-            if not types:
-                continue
-            b_old = bestrefs(exp.header, types, store, ctx_old)
-            b_new = bestrefs(exp.header, types, store, ctx_new)
-            for rt in types:
-                if b_old.get(rt) != b_new.get(rt):
-                    print(f"{name} {step}.{rt}: {os.path.basename(str(b_old.get(rt)))} -> "
-                          f"{os.path.basename(str(b_new.get(rt)))}")
-                    first = step if first is None else first
-        if first is not None:
-            remake.append(f"{name}: {', '.join(chain[chain.index(first):])} and its products")
-    for key, prod in sorted(p.products.items()):
-        exp = p.exposures[prod.science[0]]
-        types = tuple(dict.fromkeys(rt for s in MODES[prod.mode].spec3 for rt in steps.reftypes(s)))
-        changed = types and bestrefs(exp.header, types, store, ctx_old) != bestrefs(exp.header, types, store, ctx_new)
-        if changed or any(n in {r.split(':')[0] for r in remake} for n in prod.science):
-            remake.append(f"{key}: Stage 3 (all batches)")
-    print("will re-make:" if remake else "nothing to re-make")
-    for line in remake:
-        print(f"  {line}")
+    if not os.path.isdir(a.program):
+        raise InputError(a.program, "program directory does not exist")
+    cfg = params.load([os.path.abspath(f) for f in a.configfile or []])
+    print(format_plan(remake_plan(a.program, store, old, new, cfg)))
 
 
 # ------------------------------------------------------------------ compare
@@ -351,6 +333,7 @@ def _parser():
     d.add_argument("new")
     d.add_argument("--program", default=None)
     d.add_argument("--refs-dir", default=None)
+    d.add_argument("--configfile", action="append", help="workflow configuration (batches, stage3, ...)")
     d.set_defaults(func=_refs_diff)
 
     s = sub.add_parser("compare", help="compare two products (webbspec.compare)", add_help=False,
@@ -361,6 +344,7 @@ def _parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["realprogram"]: return __import__("webbspec.realprogram", fromlist=["main"]).main(argv[1:])  # noqa: E701
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     try:

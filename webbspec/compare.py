@@ -8,7 +8,7 @@ Ours against the official pipeline's, or two runs of ours. Ratios are A/B on A's
   gwcs, else all rows); wavelength grid offset in pixels.
 * x1d / c1d: FLUX and FLUX_ERROR (c1d: ERROR) ratios, wavelength offset in pixels; spectra paired
   by SOURCEID when both have it, else by position.
-* cal / crf: OUTLIER flag counts per exposure side by side.
+* cal / crf: OUTLIER flag counts per exposure side by side, and the pixels both flag.
 
 Wavelength offset: B's grid is aligned to A's by an integer column shift, then the median of
 (fractional column of A's wavelength in B - aligned column) is the sub-pixel offset.
@@ -173,13 +173,24 @@ def _compare_s2d(a, b):
     return out
 
 
+def _outlier_mask(slit):
+    return (np.asarray(slit["DQ"]) & dqbits.OUTLIER) != 0 if "DQ" in slit else None
+
+
 def _compare_crf(a, b):
-    def counts(m):
-        return [int(np.count_nonzero(np.asarray(s["DQ"]) & dqbits.OUTLIER)) if "DQ" in s else 0
-                for s in m.slits]
-    ca, cb = counts(a), counts(b)
-    return [{"exposure": i, "outliers_a": x, "outliers_b": y}
-            for i, (x, y) in enumerate(zip(ca + [0] * (len(cb) - len(ca)), cb + [0] * (len(ca) - len(cb))))]
+    """Per exposure (paired by position): OUTLIER counts of A and B, and how many pixels both flag
+    (None when the exposures' cutouts differ in shape)."""
+    out = []
+    for i in range(max(len(a.slits), len(b.slits))):
+        ma = _outlier_mask(a.slits[i]) if i < len(a.slits) else None
+        mb = _outlier_mask(b.slits[i]) if i < len(b.slits) else None
+        both = int(np.count_nonzero(ma & mb)) if (ma is not None and mb is not None
+                                                   and ma.shape == mb.shape) else None
+        out.append({"exposure": i,
+                    "outliers_a": int(np.count_nonzero(ma)) if ma is not None else 0,
+                    "outliers_b": int(np.count_nonzero(mb)) if mb is not None else 0,
+                    "outliers_both": both})
+    return out
 
 
 def compare(a_path, b_path):

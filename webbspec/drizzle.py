@@ -31,8 +31,8 @@ from . import dq as dqbits
 from .errors import InputError
 from .skycoords import radec_to_xieta, xieta_to_radec
 
-__all__ = ["Grid", "build_grid", "slit_axis_coords", "pixel_map", "footprints", "input_weights",
-           "drizzle", "blot", "grid_header", "source_row"]
+__all__ = ["Grid", "build_grid", "slit_axis_coords", "pixel_map", "interior", "footprints",
+           "input_weights", "drizzle", "blot", "grid_header", "source_row"]
 
 _BAD = dqbits.DO_NOT_USE | dqbits.NON_SCIENCE
 
@@ -196,6 +196,24 @@ def pixel_map(slit, grid, ref=None):
     x[~np.isfinite(lam)] = np.nan
     y = grid.row_of(slit_axis_coords(slit, grid, ref))
     return x, y
+
+
+def interior(x, y):
+    """Pixels whose map and all 8 neighbours' maps are finite (the array border counts as finite).
+
+    A pixel next to one without coordinates (off the slit, outside the gwcs bounding box) straddles
+    the slit edge: it is only partly illuminated, and its footprint cannot be measured on that
+    side. The official drizzle skips such pixels (it interpolates each pixel's corners from the
+    neighbouring pixel-map values); resample_spec does the same.
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    pad = np.pad(ok, 1, constant_values=True)
+    ny, nx = ok.shape
+    out = ok.copy()
+    for dj in range(3):
+        for di in range(3):
+            out &= pad[dj:dj + ny, di:di + nx]
+    return out
 
 
 def _deriv(a, axis):

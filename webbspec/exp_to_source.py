@@ -12,8 +12,18 @@ slits (SOURCEID < 0) ``v...`` with the sign dropped. Every slit of a source is r
 the source's SRCRA/SRCDEC (WSREFRA/WSREFDE), so all exposures of the source share the reference;
 without a finite source position the slit centre is kept (Stage 3 then aligns the exposures to
 the first one's reference).
+
+Bad input (``defer_errors=True``, as the workflow runs it): an exposure that cannot be split (no
+or broken ASDF extension, not a Stage 2 product, unknown EXP_TYPE) or a slit that cannot (no
+SOURCEID, no coordinates) does not fail the job, which would stop Stage 3 for every source of
+the product. Instead an *error slice* ``<key>.error`` (a one-line JSON ``{"path", "problem"}``)
+takes the place of the slice: per source of the exposure when the slit headers still name the
+sources, else one for the exposure (or the slit). Stage 3 raises it again as the
+:class:`InputError` of that source (:func:`read_error_slice`), so the source fails with the
+one-line message and the batch manifest records it, while the other sources are made.
 """
 
+import json
 import logging
 import os
 import re
@@ -25,14 +35,16 @@ from astropy.io.fits.verify import VerifyWarning
 from . import datamodels, realdata
 from .datamodels import Model, Slit
 from .errors import InputError
+from .modes import mode_for
 from .skycoords import radec_to_xieta, xieta_to_radec
 
 __all__ = ["split_exposure", "source_key", "source_id_string", "rereference", "slice_filename",
-           "TSV_HEADER"]
+           "TSV_HEADER", "ERROR_SUFFIX", "read_error_slice", "write_error_slice"]
 
 log = logging.getLogger(__name__)
 
 TSV_HEADER = ("source_key", "path", "source_id")
+ERROR_SUFFIX = ".error"
 # PRIMARY keywords not copied into the slit headers (structure, file identity)
 _NO_MERGE = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "FILENAME", "DATAMODL", "COMMENT", "HISTORY", ""}
 
@@ -89,24 +101,92 @@ def _load(cal):
     return realdata.read_stage2(str(cal)), str(cal)
 
 
-def split_exposure(cal_path_or_model, outdir):
-    """Write one file per source of one exposure; returns ``[(source_key, path)]``."""
-    model, where = _load(cal_path_or_model)
-    exp_type = model.exp_type
+def write_error_slice(path, error):
+    """Write an error slice (one-line JSON of the InputError) atomically; returns ``path``."""
+    tmp = datamodels.atomic_path(path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"path": error.path, "problem": error.problem}) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_error_slice(path):
+    """The :class:`InputError` an error slice holds (to raise)."""
+    try:
+        with open(path) as f:
+            tree = json.loads(f.readline())
+        return InputError(tree["path"], tree["problem"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return InputError(path, f"unreadable error slice ({type(exc).__name__})")
+
+
+def _error_key(exposure, slit=None):
+    """Source key of an error slice that no source id can be given to."""
+    return f"error-{exposure}" + (f"-slit-{slit}" if slit else "")
+
+
+def _keys_from_headers(path):
+    """[(source key, source id string)] from the slit headers alone, or None."""
+    try:
+        rows = realdata.list_slits(path)
+        exp_type = datamodels.read_header(path).get("EXP_TYPE", "")
+    except InputError:
+        return None
+    if not rows or any(str(r.get("SOURCEID", "")).strip() == "" for r in rows):
+        return None
+    try:
+        return list(dict.fromkeys((source_key(r), source_id_string(r, exp_type)) for r in rows))
+    except (TypeError, ValueError):
+        return None
+
+
+def split_exposure(cal_path_or_model, outdir, defer_errors=False):
+    """Write one file per source of one exposure; returns ``[(source_key, path)]``.
+
+    ``defer_errors``: bad input writes error slices (module docstring) and their
+    ``(key, path)`` pairs are returned too; otherwise it raises :class:`InputError`.
+    """
+    where = str(getattr(cal_path_or_model, "path", None) or cal_path_or_model)
+    exposure = os.path.basename(where).split(".fits")[0]
+    errors = []   # [(key, source id string, InputError)]
+    try:
+        model, where = _load(cal_path_or_model)
+        mode_for(model.primary, where)
+    except InputError as exc:
+        if not defer_errors:
+            raise
+        keys = None if isinstance(cal_path_or_model, Model) else _keys_from_headers(where)
+        errors = [(k, sid, exc) for k, sid in (keys or [(_error_key(exposure), "")])]
+        model = None
+    exp_type = model.exp_type if model is not None else ""
     sources = {}
-    for k, slit in enumerate(model.slits, start=1):
+    for k, slit in enumerate(model.slits if model is not None else [], start=1):
         name = f"{where}[slit {slit.name or k}]"
-        if str(slit.header.get("SOURCEID", "")).strip() == "":
-            raise InputError(name, "slit has no SOURCEID")
-        missing = [a for a in ("SCI", "WAVELENGTH", "XI", "ETA") if a not in slit]
-        if missing or "WSREFRA" not in slit.header:
-            raise InputError(name, f"no per-pixel coordinates ({', '.join(missing) or 'WSREFRA'})")
+        try:
+            if str(slit.header.get("SOURCEID", "")).strip() == "":
+                raise InputError(name, "slit has no SOURCEID")
+            missing = [a for a in ("SCI", "WAVELENGTH", "XI", "ETA") if a not in slit]
+            if missing or "WSREFRA" not in slit.header:
+                raise InputError(name, f"no per-pixel coordinates ({', '.join(missing) or 'WSREFRA'})")
+        except InputError as exc:
+            if not defer_errors:
+                raise
+            if str(slit.header.get("SOURCEID", "")).strip() == "":
+                errors.append((_error_key(exposure, slit.name or k), "", exc))
+            else:
+                errors.append((source_key(slit.header), source_id_string(slit.header, exp_type), exc))
+            continue
         sources.setdefault(source_key(slit.header), []).append(slit)
 
     os.makedirs(outdir, exist_ok=True)
-    exposure = os.path.basename(where).split(".fits")[0]
-    out = []
+    out, rows = [], []
     for key, slits in sources.items():
+        if any(key == e[0] for e in errors):
+            continue   # another slit of this source is bad: the source fails as a whole
         sid = source_id_string(slits[0].header, exp_type)
         new = [_merge(s, model.primary) for s in slits]
         pos = _source_position(new[0].header)
@@ -122,9 +202,17 @@ def split_exposure(cal_path_or_model, outdir):
         path = os.path.join(outdir, slice_filename(key))
         datamodels.write(slice_model, path)
         out.append((key, path))
-    _write_tsv(os.path.join(outdir, "sources.tsv"), [(k, os.path.basename(p), source_id_string(
-        sources[k][0].header, exp_type)) for k, p in out])
-    log.info("%s: %d slits -> %d sources", where, len(model.slits), len(out))
+        rows.append((key, os.path.basename(path), sid))
+    errors = list(dict(((e[0], e) for e in errors)).values())
+    for key, sid, exc in errors:
+        path = os.path.join(outdir, slice_filename(key)[:-len(".fits")] + ERROR_SUFFIX)
+        write_error_slice(path, exc)
+        log.warning("%s", exc)
+        out.append((key, path))
+        rows.append((key, os.path.basename(path), sid))
+    _write_tsv(os.path.join(outdir, "sources.tsv"), rows)
+    log.info("%s: %d slits -> %d sources, %d bad", where, len(model.slits) if model else 0,
+             len(out) - len(errors), len(errors))
     return out
 
 

@@ -5,6 +5,13 @@ Inputs as MAST delivers them: ``*_rate.fits`` (Stage 2 to run), ``*_cal.fits`` /
 Level 3 ``spec3`` associations). A directory mixing both gets what each exposure needs. Only
 PRIMARY headers are read (the Snakefile calls this on every invocation).
 
+Bad input does not stop discovery (unless ``strict``): an exposure whose header cannot be read or
+whose EXP_TYPE is unknown, and an association that is malformed or names a member that does not
+exist, become an :class:`Exposure` with ``error`` set. Its Stage 2 chain is the single step
+``assign_wcs`` run on the bad file itself (the association file, for a bad association), so the
+workflow has one job that fails with the one-line error in its log while ``--keep-going`` builds
+everything else. A Level 3 product of a bad association is left out.
+
 All paths are relative to the program directory (the workflow's working directory).
 """
 
@@ -19,13 +26,14 @@ from .datamodels import read_header
 from .errors import InputError
 from .modes import MODES, mode_for
 
-__all__ = ["Exposure", "Spec3Product", "Program", "discover", "spec2_chain", "spec2_products",
+__all__ = ["input_error", "Exposure", "Spec3Product", "Program", "discover", "spec2_chain", "spec2_products",
            "OUT", "exposure_root", "product_key", "batch_of", "read_sources"]
 
 OUT = "webbspec"                       # all outputs under <program>/webbspec/
 # Modes whose bkg_subtract uses a reference background (runs without background members).
 _REF_BACKGROUND = {"nis_wfss", "nrc_wfss", "nis_soss"}
 _SUFFIXES = ("_rate", "_rateints", "_cal", "_calints", "_x1d")
+_STAGE2_INPUTS = ("_rate.fits", "_rateints.fits")
 
 
 def exposure_root(path):
@@ -48,6 +56,12 @@ class Exposure:
     backgrounds: list = field(default_factory=list)   # background _rate paths (spec2 asn)
     imprints: list = field(default_factory=list)      # imprint _rate paths (spec2 asn)
     asn: str | None = None    # the spec2 association naming it, if any
+    error: str | None = None  # bad input: the one-line InputError its first job raises again
+
+    @property
+    def ints(self):
+        """A 3-D per-integration input (``_rateints``): Stage 2 writes `_calints` / `_x1dints`."""
+        return str(self.path).endswith("_rateints.fits")
 
 
 @dataclass
@@ -74,6 +88,11 @@ class Program:
     @property
     def stage2(self):
         return {n: e for n, e in self.exposures.items() if e.stage2}
+
+    @property
+    def errors(self):
+        """The one-line errors of the bad inputs found (each also fails its exposure's first job)."""
+        return [e.error for e in self.exposures.values() if e.error]
 
 
 def product_key(name):
@@ -109,17 +128,25 @@ def read_sources(tsv):
 
 
 def spec2_chain(exp):
-    """The Stage 2 steps this exposure runs, in order (the mode's chain minus inapplicable steps)."""
+    """The Stage 2 steps this exposure runs, in order (the mode's chain minus inapplicable steps).
+
+    A bad input (``exp.error``) runs ``assign_wcs`` only: that job reads the file again and fails.
+    """
+    if exp.error or exp.mode not in MODES:
+        return ["assign_wcs"]
     steps = list(MODES[exp.mode].spec2)
     if not exp.backgrounds and exp.mode not in _REF_BACKGROUND and "bkg_subtract" in steps:
         steps.remove("bkg_subtract")
     if not exp.imprints and "imprint_subtract" in steps:
         steps.remove("imprint_subtract")
+    if exp.ints:   # official: no resampling of per-integration data; extract_1d runs on the _calints
+        steps = [s for s in steps if s not in ("resample_spec", "cube_build")]
     return steps
 
 
-def spec2_products(chain):
-    """``{suffix: step}``: which step's output each Stage 2 product is."""
+def spec2_products(chain, ints=False):
+    """``{suffix: step}``: which step's output each Stage 2 product is (``ints``: the per-integration
+    names `calints` / `x1dints`)."""
     out = {}
     ends = [i for i, s in enumerate(chain) if s in ("resample_spec", "cube_build", "extract_1d")]
     cal_at = (ends[0] - 1) if ends else len(chain) - 1
@@ -133,6 +160,8 @@ def spec2_products(chain):
         out["x1d"] = chain[-1]      # NIS_SOSS applies photom after extract_1d
     if "bkg_subtract" in chain:
         out["bsub"] = "bkg_subtract"
+    if ints:
+        out = {{"cal": "calints", "x1d": "x1dints", "bsub": "bsubints"}.get(k, k): v for k, v in out.items()}
     return out
 
 
@@ -147,8 +176,36 @@ def _header_mode(path, root):
     return hdr, mode_for(hdr, path).name
 
 
-def discover(root="."):
-    """Scan ``root`` and return a :class:`Program` (raises InputError naming a bad file)."""
+def _bad_exposure(name, path, error, stage2=True, header=None):
+    """An exposure whose first job re-reads ``path`` and fails with ``error``."""
+    from astropy.io import fits
+
+    return Exposure(name, path, None, stage2, header if header is not None else fits.Header(),
+                    error=str(error))
+
+
+def _exposure(name, path, root, stage2, strict):
+    try:
+        hdr, mode = _header_mode(path, root)
+    except InputError as exc:
+        if strict:
+            raise
+        return _bad_exposure(name, path, exc)   # stage2: one job reports it, even for a _cal
+    return Exposure(name, path, mode, stage2, hdr)
+
+
+def _asn_name(path):
+    """A pseudo exposure name for a bad association: its file name without ``.json``."""
+    base = os.path.basename(str(path))
+    return base[:-5] if base.endswith(".json") else base
+
+
+def discover(root=".", strict=False):
+    """Scan ``root`` and return a :class:`Program`.
+
+    ``strict``: raise the first :class:`InputError` (naming the bad file); otherwise bad inputs
+    are recorded as exposures with ``error`` set (see the module docstring).
+    """
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise InputError(root, "program directory does not exist")
@@ -156,31 +213,60 @@ def discover(root="."):
     def files(pattern):
         return sorted(_rel(p, root) for p in glob.glob(os.path.join(root, pattern)))
 
-    rates = {exposure_root(p): p for p in files("*_rate.fits")}
+    rates = {exposure_root(p): p for p in files("*_rate.fits") + files("*_rateints.fits")}
     cals = {exposure_root(p): p for p in files("*_cal.fits")}
     x1ds = {exposure_root(p): p for p in files("*_x1d.fits")}
-    asns = [associations.read(os.path.join(root, p), check_files=False) for p in files("*_asn.json")]
+    exposures, asns = {}, []
+    for p in files("*_asn.json"):
+        try:
+            asns.append(associations.read(os.path.join(root, p), check_files=False))
+        except InputError as exc:
+            if strict:
+                raise
+            exposures[_asn_name(p)] = _bad_exposure(_asn_name(p), p, InputError(p, exc.problem))
 
-    exposures = {}
     # a delivered _cal means Stage 2 is done for that exposure (MAST delivery)
     for name, path in cals.items():
-        hdr, mode = _header_mode(path, root)
-        exposures[name] = Exposure(name, path, mode, False, hdr)
+        exposures[name] = _exposure(name, path, root, False, strict)
     for name, path in rates.items():
         if name in exposures:
             continue
-        hdr, mode = _header_mode(path, root)
-        exposures[name] = Exposure(name, path, mode, True, hdr)
+        exposures[name] = _exposure(name, path, root, True, strict)
+
+    def guarded(fn, asn, *args):
+        try:
+            return fn(asn, *args)
+        except InputError as exc:
+            if strict:
+                raise
+            where = _rel(asn.path, root)
+            exposures[_asn_name(where)] = _bad_exposure(_asn_name(where), where, exc)
+            return None
 
     for asn in (a for a in asns if a.level == 2):
         for prod in asn.products:
-            _apply_spec2(asn, prod, exposures, root)
+            guarded(_apply_spec2, asn, prod, exposures, root, strict)
 
     products = {}
     for asn in (a for a in asns if a.level == 3):
         for prod in asn.products:
-            products[product_key(prod.name)] = _spec3_product(asn, prod, exposures, x1ds, root)
+            p = guarded(_spec3_product, asn, prod, exposures, x1ds, root, strict)
+            if p is not None:
+                products[product_key(prod.name)] = p
     return Program(root, exposures, products)
+
+
+def input_error(path):
+    """The :class:`InputError` discovery records for the input file ``path`` (e.g. an association
+    naming a member that does not exist and cannot be made), or None. The failing job of a bad
+    input raises it, so its log holds the same one line as discovery reported."""
+    full = os.path.abspath(str(path))
+    root = os.path.dirname(full)
+    for exp in discover(root).exposures.values():
+        if exp.error and os.path.abspath(os.path.join(root, exp.path)) == full:
+            where, _, problem = exp.error.partition(": ")
+            return InputError(where, problem)
+    return None
 
 
 def _check_member(asn, m, root):
@@ -189,20 +275,29 @@ def _check_member(asn, m, root):
     return _rel(m.path, root)
 
 
-def _apply_spec2(asn, prod, exposures, root):
+def _apply_spec2(asn, prod, exposures, root, strict=True):
     sci = prod.science[0]
     path = _check_member(asn, sci, root)
     name = exposure_root(path)
     exp = exposures.get(name)
     if exp is None:   # a science member outside the directory scan (e.g. a subdirectory)
-        hdr, mode = _header_mode(path, root)
-        exp = exposures[name] = Exposure(name, path, mode, path.endswith("_rate.fits"), hdr)
-    exp.asn = _rel(asn.path, root)
-    exp.backgrounds = [_check_member(asn, m, root) for m in prod.of("background")]
-    exp.imprints = [_check_member(asn, m, root) for m in prod.of("imprint")]
+        exp = exposures[name] = _exposure(name, path, root, path.endswith(_STAGE2_INPUTS), strict)
+    where = _rel(asn.path, root)
+    try:
+        backgrounds = [_check_member(asn, m, root) for m in prod.of("background")]
+        imprints = [_check_member(asn, m, root) for m in prod.of("imprint")]
+    except InputError as exc:
+        if strict:
+            raise
+        # the exposure cannot run without its members: its first job reads the association
+        exp.path, exp.mode, exp.error = where, None, str(exc)
+        exp.asn = where
+        return
+    exp.asn = where
+    exp.backgrounds, exp.imprints = backgrounds, imprints
 
 
-def _spec3_product(asn, prod, exposures, x1ds, root):
+def _spec3_product(asn, prod, exposures, x1ds, root, strict=True):
     where = _rel(asn.path, root)
     cal, science = {}, []
     for m in prod.science:
@@ -211,16 +306,18 @@ def _spec3_product(asn, prod, exposures, x1ds, root):
         if os.path.exists(m.path):
             cal[name] = _rel(m.path, root)
             if exp is None:
-                hdr, mode = _header_mode(cal[name], root)
-                exp = exposures[name] = Exposure(name, cal[name], mode, False, hdr)
+                exp = exposures[name] = _exposure(name, cal[name], root, False, strict)
         elif exp is not None and exp.stage2:
             cal[name] = f"{OUT}/spec2/{name}_cal.fits"
         else:
             raise InputError(where, f"member {m.expname} does not exist and no {name}_rate.fits to make it from")
         science.append(name)
-    modes = {exposures[n].mode for n in science}
+    # a bad member (unknown EXP_TYPE, unreadable) fails in its own job; the mode is the others'
+    modes = {exposures[n].mode for n in science if exposures[n].mode}
     if len(modes) > 1:
         raise InputError(where, f"product {prod.name} mixes modes {sorted(modes)}")
+    if not modes:
+        raise InputError(where, f"product {prod.name}: no science member with a known EXP_TYPE")
     backgrounds = []
     for m in prod.of("background"):
         name = exposure_root(m.expname)

@@ -4,6 +4,13 @@ One process per job; imports stay lazy so a job pays only for what it runs. Each
 its ``--log`` file; bad input prints ``webbspec: <file>: <problem>`` on one line to stderr (and
 to the log) and exits 2, leaving no output behind (every write is atomic).
 
+exp-to-source does not fail on a bad exposure or slit: it writes error slices for the sources
+concerned (see :mod:`webbspec.exp_to_source`), so the product's other sources go on. A Stage 3
+batch runs every source of the batch, writes its manifest with one row per source (status
+``error`` and the message for failed ones), prints one ``webbspec:`` line per failed source and
+exits 2 (Snakemake then removes the manifest, so the batch re-runs next time; the sources that
+were made are skipped as unchanged).
+
 Jobs:
   step NAME INPUT OUTPUT     one Stage 2 step (webbspec.steps.run_step)
   product INPUT OUTPUT       publish a Stage 2 intermediate as a product (_cal, _s2d, _x1d, ...)
@@ -60,17 +67,29 @@ def publish(src, dst):
 
 
 def _product(a):
+    """Write a step's output as the official Stage 2 product its suffix names (_cal, _s2d, ...),
+    shaped so stdatamodels opens it as the official class; our per-pixel coordinate arrays stay
+    in `_cal` (Stage 3 reads them instead of evaluating a WCS)."""
+    from . import datamodels, officialio
+    from .errors import InputError
+
     if not os.path.exists(a.input):
-        from .errors import InputError
         raise InputError(a.input, "file does not exist")
-    publish(a.input, a.output)
+    kind = os.path.basename(a.output).rsplit("_", 1)[-1].removesuffix(".fits")
+    kind = {"bsub": "cal", "calints": "cal", "bsubints": "cal", "x1dints": "x1d"}.get(kind, kind)
+    if kind not in officialio.KINDS:
+        publish(a.input, a.output)
+        return
+    model = datamodels.read(a.input)
+    extra = {"keep_coords": True} if kind in ("cal", "crf") else {}
+    officialio.write(model, a.output, kind, **extra)
 
 
 def _exp_to_source(a):
     from .exp_to_source import split_exposure
 
     outdir = os.path.dirname(a.tsv)
-    pairs = split_exposure(a.cal, outdir)
+    pairs = split_exposure(a.cal, outdir, defer_errors=True)
     # split_exposure writes outdir/sources.tsv itself; make sure the declared output exists
     if not os.path.exists(a.tsv):
         _write_tsv(a.tsv, [("source", "path")] + [(k, os.path.relpath(p, outdir)) for k, p in pairs])
@@ -120,12 +139,24 @@ def _spec3_batch(a):
     products = stage3.run_batch(sources=sources, outdir=a.outdir, product=a.product, mode=a.mode,
                                 params=json.loads(a.params), refs=json.loads(a.refs),
                                 backgrounds=[b for b in a.backgrounds if b], context=a.context or None)
-    rows = [("source", "product")]
-    for key, paths in (products or {}).items():
-        for p in ([paths] if isinstance(paths, str) else paths):
-            rows.append((key, p))
-    _write_tsv(a.manifest, rows)
-    log.info("batch %s: %d sources, %d products", a.batch, len(sources), len(rows) - 1)
+    rows = getattr(products, "rows", None)
+    if rows is None:   # a plain {source: [products]} mapping
+        rows = [{"source": k, "source_id": "", "status": "written", "message": "",
+                 "products": [v] if isinstance(v, str) else list(v)} for k, v in (products or {}).items()]
+    stage3.write_manifest(rows, a.manifest)
+    failed = [r for r in rows if r["status"] == "error"]
+    log.info("batch %s: %d sources, %d failed", a.batch, len(rows), len(failed))
+    for r in failed:
+        _report(a, r["message"])
+    return 2 if failed else 0
+
+
+def _report(a, message):
+    """One ``webbspec: <file>: <problem>`` line to the job log and stderr."""
+    if a.log:
+        with open(a.log, "a") as f:
+            f.write(f"webbspec: {message}\n")
+    print(f"webbspec: {message}", file=sys.stderr)
 
 
 def _parser():
@@ -175,14 +206,10 @@ def main(argv=None):
     from .errors import InputError
 
     try:
-        args.func(args)
+        return args.func(args) or 0
     except InputError as exc:
-        if args.log:
-            with open(args.log, "a") as f:
-                f.write(f"webbspec: {exc}\n")
-        print(f"webbspec: {exc}", file=sys.stderr)
+        _report(args, exc)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The per-source Stage 3 driver: one batch of sources in one job, memory bounded by one source.
 
 For each source: read its per-exposure slices (written by :mod:`webbspec.exp_to_source`) into a
-``layout="multi"`` Model (one slit per exposure, DATAMODL MultiExposureModel), run the Stage 3
-steps in order, and write the official Level 3 products through :mod:`webbspec.officialio`:
+``layout="multi"`` Model (one slit per exposure, DATAMODL MultiExposureModel; assign_mtwcs puts a
+moving target's exposures on its mean position), run the Stage 3 steps in order, and write the official Level 3 products through :mod:`webbspec.officialio`:
 
     master_background -> <name>_cal.fits   (source-based MultiExposureModel)
     outlier_detection -> <name>_crf.fits   (MultiExposureModel with the outlier flags)
@@ -27,8 +27,9 @@ import os
 from . import __version__, datamodels, officialio
 from .datamodels import Model
 from .errors import InputError
-from .exp_to_source import rereference, source_id_string
+from .exp_to_source import ERROR_SUFFIX, read_error_slice, rereference, source_id_string
 from .modes import MODES, mode_by_name
+from .steps import assign_mtwcs
 
 __all__ = ["run_batch", "run_source", "product_name", "input_signature", "write_manifest",
            "Manifest", "DEFAULT_STEPS", "PRODUCT_OF"]
@@ -103,6 +104,9 @@ def _gather(slice_paths, key):
     """One source's slices as a multi Model (exposures in a stable order, common reference)."""
     if not slice_paths:
         raise InputError(key, "source has no slices")
+    for p in sorted(slice_paths):   # a bad exposure or slit of this source (exp_to_source)
+        if str(p).endswith(ERROR_SUFFIX):
+            raise read_error_slice(p)
     slices = [datamodels.read(p) for p in slice_paths]
     slices.sort(key=lambda m: (str(m.primary.get("WSEXPOS", "")), str(m.path)))
     slits = []
@@ -113,15 +117,19 @@ def _gather(slice_paths, key):
         for s in m.slits:
             if any(a not in s for a in ("SCI", "WAVELENGTH", "XI", "ETA")) or "WSREFRA" not in s.header:
                 raise InputError(m.path, "slice lacks per-pixel coordinates; run exp_to_source")
+            for k in ("MT_RA", "MT_DEC"):      # the moving target's position at this exposure
+                if k not in s.header and k in m.primary:
+                    s.header[k] = m.primary[k]
             slits.append(s)
-    ref = (float(slits[0].header["WSREFRA"]), float(slits[0].header["WSREFDE"]))
-    for s in slits:   # exposures without a source position were referenced to their slit centre
-        rereference(s, *ref)
     primary = slices[0].primary.copy()
     primary["DATAMODL"] = "MultiExposureModel"
-    for k in ("WSEXPOS", "FILENAME"):
+    for k in ("WSEXPOS", "FILENAME", "MT_RA", "MT_DEC"):
         primary.remove(k, ignore_missing=True)
-    return Model(primary, slits, "multi", {}, None, slices[0].path)
+    model = assign_mtwcs.run(Model(primary, slits, "multi", {}, None, slices[0].path))
+    ref = (float(model.slits[0].header["WSREFRA"]), float(model.slits[0].header["WSREFDE"]))
+    for s in model.slits:   # exposures without a source position were referenced to their slit centre
+        rereference(s, *ref)
+    return model
 
 
 def _step_refs(module, refs):
@@ -131,11 +139,13 @@ def _step_refs(module, refs):
 def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, steps=DEFAULT_STEPS,
                backgrounds=(), background_models=None, context=None, skip_unchanged=True):
     """Run the Stage 3 steps for one source; returns a manifest row (dict)."""
-    from . import steps as steplib
-
     params, refs = dict(params or {}), dict(refs or {})
     steps = tuple(steps)
     model = _gather(slice_paths, key)
+    if any(str(p).endswith(".context.yaml") for p in refs.values()):
+        from .refs import check_selection   # the context names a missing reference file
+
+        check_selection(refs, model.primary)
     first = model.slits[0].header
     sid = str(model.primary.get("WSSRCID", "")) or source_id_string(first, model.exp_type)
     slit_names = [s.name for s in model.slits] if model.exp_type == "NRS_FIXEDSLIT" else ()
@@ -155,13 +165,34 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
         m.primary["WSINSIG"] = (signature, "input signature")
         m.primary["WSVERS"] = (__version__, "webbspec version")
         m.primary["SOURCEID"] = int(first.get("SOURCEID", 0))
-        if context:
-            m.primary["REFCTX"] = (str(context), "webbspec reference context")
+        from .provenance import reference_cards
+
+        for k, card in reference_cards(refs, context).items():   # R_<REFTYPE>, REFCTX
+            m.primary[k] = card
         return m
+
+    written = []
 
     def save(m, kind):
         officialio.write(stamp(m), paths[kind], kind, **({"source_based": True}
                                                          if kind in ("cal", "crf") else {}))
+        written.append(paths[kind])
+
+    try:
+        _run_steps(model, key, steps, params, refs, paths, save, background_models)
+    except Exception:
+        # no partial set of products: a failed source keeps none of its products (one written
+        # before the failure would carry the new signature and look complete; older ones are
+        # out of date)
+        for p in set(written) | set(paths.values()):
+            if os.path.exists(p):
+                os.remove(p)
+        raise
+    return dict(row, status="written")
+
+
+def _run_steps(model, key, steps, params, refs, paths, save, background_models):
+    from . import steps as steplib
 
     current = model
     if "master_background" not in steps:
@@ -191,7 +222,6 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
             raise InputError(step, "not a per-source Stage 3 step of a slit mode")
     if "c1d" in paths and "combine_1d" not in steps:
         save(steplib.load("combine_1d").run([spectra], {}), "c1d")
-    return dict(row, status="written")
 
 
 def _mode_steps(mode):

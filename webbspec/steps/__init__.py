@@ -10,7 +10,7 @@ import inspect
 import os
 
 from ..errors import InputError
-from ..modes import SPEC2_STEPS, SPEC3_STEPS
+from ..modes import SPEC2_STEPS, SPEC3_STEPS, mode_for
 
 __all__ = ["STEPS", "load", "reftypes", "parameters", "run_step", "available"]
 
@@ -61,6 +61,32 @@ def _read_extra(value):
     return datamodels.read(value)
 
 
+def _science_input(path):
+    """An association as input (as strun takes one): its first product's science member.
+
+    The association is read with every member checked, so a bad one fails here naming it.
+    """
+    if not str(path).endswith(".json"):
+        return path
+    from .. import associations
+    from ..program import input_error
+
+    err = input_error(path)   # what workflow discovery found wrong with it (a program's view)
+    if err is not None:
+        raise err
+    asn = associations.read(path, check_files=True)
+    return asn.products[0].science[0].path
+
+
+def _check_refs(refs, header):
+    """A selection the workflow got as the context file itself (the context names a reference
+    file missing from the store; see :func:`webbspec.refs.bestrefs`) fails here, naming both."""
+    if any(str(p).endswith(".context.yaml") for p in refs.values()):
+        from ..refs import check_selection
+
+        check_selection(refs, header)
+
+
 def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs=None, context=None):
     """Run step ``name`` on one file and write the result atomically; returns ``output_path``.
 
@@ -79,11 +105,16 @@ def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs
         known = ", ".join(parameters(name))
         raise InputError(name, f"step does not take parameter(s) {', '.join(unknown)}; known: {known}")
     refs = {rt: (refs or {}).get(rt, "N/A") for rt in getattr(module, "REFTYPES", ())}
+    input_path = _science_input(input_path)
     model = datamodels.read(input_path)
+    mode_for(model.primary, input_path)        # unknown EXP_TYPE: one line naming the file
+    _check_refs(refs, model.primary)
     extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
     result = module.run(model, refs, **extras, **params)
     result.primary["WSVERS"] = (__version__, "webbspec version")
-    if context:
-        result.primary["REFCTX"] = (str(context), "webbspec reference context")
+    from ..provenance import reference_cards
+
+    for key, card in reference_cards(refs, context).items():   # R_<REFTYPE>, REFCTX
+        result.primary[key] = card
     datamodels.write(result, output_path)
     return output_path

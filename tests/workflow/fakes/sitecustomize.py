@@ -54,7 +54,7 @@ sys.modules["webbspec.refs"] = refs
 e2s = types.ModuleType("webbspec.exp_to_source")
 
 
-def split_exposure(cal_path, outdir):
+def split_exposure(cal_path, outdir, defer_errors=False):
     n = int(os.environ.get("FAKE_NSOURCES", "5"))
     os.makedirs(outdir, exist_ok=True)
     pairs = []
@@ -85,5 +85,15 @@ def run_batch(*, sources, outdir, product, mode, params, refs, backgrounds, cont
     return out
 
 
+def write_manifest(rows, path):
+    with open(path, "w") as f:
+        f.write("source\tsource_id\tstatus\tproduct\tmessage\n")
+        for r in rows:
+            for p in (r["products"] or [""]):
+                f.write(f"{r['source']}\t{r['source_id']}\t{r['status']}\t{p}\t{r['message']}\n")
+    return path
+
+
 st3.run_batch = run_batch
+st3.write_manifest = write_manifest
 sys.modules["webbspec.stage3"] = st3

@@ -1,0 +1,131 @@
+"""Shared helpers of the benchmarks: run a command and measure it, summarise per-job timings."""
+
+import json
+import os
+import platform
+import subprocess
+import threading
+import time
+
+import psutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+HOOK = os.path.join(HERE, "_hook")
+VENV_BIN = os.path.dirname(os.path.abspath(os.sys.executable))
+
+
+def exe(name):
+    path = os.path.join(VENV_BIN, name)
+    return path if os.path.exists(path) else name
+
+
+def machine():
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "host_load_1m_at_start":
+            os.getloadavg()[0]}
+
+
+def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
+    """Run ``cmd``; returns wall, CPU (user+sys of it and every descendant it waited for), peak
+    RSS of the largest single process (ru_maxrss) and peak summed RSS of the process tree
+    (sampled every 0.2 s), the exit code and the host load average before/after.
+
+    ``timings``: a path; the process tree is run with the instrumentation hook of bench/_hook
+    (one JSON line per Python process, see there)."""
+    env = dict(os.environ if env is None else env)
+    if timings:
+        if os.path.exists(timings):
+            os.remove(timings)
+        env["WSBENCH_TIMINGS"] = timings
+        env["PYTHONPATH"] = HOOK + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    out = open(log, "w") if log else subprocess.DEVNULL
+    load0 = os.getloadavg()[0]
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        while not done.is_set():
+            total = 0
+            try:
+                for p in [root] + root.children(recursive=True):
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            peak[0] = max(peak[0], total)
+            done.wait(0.2)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.time() - t0
+    done.set()
+    th.join()
+    if log:
+        out.close()
+    return {"cmd": " ".join(map(str, cmd)), "rc": os.waitstatus_to_exitcode(status), "wall_s": wall,
+            "cpu_user_s": ru.ru_utime, "cpu_sys_s": ru.ru_stime, "cpu_s": ru.ru_utime + ru.ru_stime,
+            "peak_rss_max_process_mb": ru.ru_maxrss / 1024.0, "peak_rss_tree_mb": peak[0] / 2 ** 20,
+            "host_load_1m_before": load0, "host_load_1m_after": os.getloadavg()[0]}
+
+
+def read_timings(path):
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def overhead(meas, timings, cores=2):
+    """Split a workflow run into science and overhead from the per-process records.
+
+    science = time inside the science entry points of the job processes; job overhead = the rest
+    of the job processes (interpreter start excluded, imports, argument/IO glue); engine = the
+    snakemake process itself (DAG building, scheduling, job submission). Shares are of the total
+    CPU seconds and, for wall, of cores x wall (what a perfectly packed run could use)."""
+    jobs = [t for t in timings if any("rules_entry" in a for a in t["argv"])]
+    engine = [t for t in timings if t not in jobs]
+    sci_cpu = sum(t["sci_cpu"] for t in jobs)
+    sci_wall = sum(t["sci_wall"] for t in jobs)
+    job_wall = sum(t["wall"] for t in jobs)
+    job_cpu = sum(t["cpu"] for t in jobs)
+    eng_cpu = sum(t["cpu"] for t in engine)
+    total_cpu = meas["cpu_s"]
+    return {"jobs": len(jobs), "science_cpu_s": sci_cpu, "science_wall_s_sum": sci_wall,
+            "job_process_wall_s_sum": job_wall, "job_process_cpu_s_sum": job_cpu,
+            "job_nonscience_cpu_s": job_cpu - sci_cpu, "engine_cpu_s": eng_cpu,
+            "overhead_share_cpu": 1.0 - sci_cpu / total_cpu if total_cpu else None,
+            "overhead_share_wall": 1.0 - sci_wall / (cores * meas["wall_s"]) if meas["wall_s"] else None}
+
+
+def dir_size(path, pattern=None):
+    import fnmatch
+
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            if pattern is None or fnmatch.fnmatch(f, pattern):
+                total += os.path.getsize(os.path.join(d, f))
+    return total
+
+
+def write_results(name, data, markdown):
+    os.makedirs(RESULTS, exist_ok=True)
+    jpath = os.path.join(RESULTS, f"{name}.json")
+    mpath = os.path.join(RESULTS, f"{name}.md")
+    with open(jpath, "w") as f:
+        json.dump(data, f, indent=1, default=str)
+    with open(mpath, "w") as f:
+        f.write(markdown)
+    print(markdown)
+    print(f"written: {jpath}, {mpath}")
+    return jpath, mpath

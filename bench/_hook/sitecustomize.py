@@ -1,0 +1,82 @@
+"""Benchmark instrumentation, loaded into every Python process of a run through PYTHONPATH.
+
+When WSBENCH_TIMINGS names a file, each process appends one JSON line at exit: its argv, wall
+time since this module loaded (just after interpreter start), CPU time, and the wall/CPU spent
+inside the science entry points (exp_to_source.split_exposure, stage3.run_source,
+steps.run_step), wrapped when those modules are first imported.
+No webbspec module is imported here, so a process pays only for what it runs.
+"""
+
+import atexit
+import importlib.abc
+import json
+import os
+import sys
+import time
+
+_PATH = os.environ.get("WSBENCH_TIMINGS")
+_T0, _C0 = time.time(), time.process_time()
+_SCI = {"wall": 0.0, "cpu": 0.0, "calls": 0, "depth": 0}
+_TARGETS = {"webbspec.exp_to_source": ("split_exposure",), "webbspec.stage3": ("run_source",),
+            "webbspec.steps": ("run_step",)}
+
+
+def _wrap(fn):
+    def timed(*a, **k):
+        if _SCI["depth"]:
+            return fn(*a, **k)
+        _SCI["depth"] += 1
+        t, c = time.time(), time.process_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            _SCI["depth"] -= 1
+            _SCI["wall"] += time.time() - t
+            _SCI["cpu"] += time.process_time() - c
+            _SCI["calls"] += 1
+    timed.__wrapped__ = fn
+    return timed
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner, names):
+        self.inner, self.names = inner, names
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module):
+        self.inner.exec_module(module)
+        for n in self.names:
+            if hasattr(module, n):
+                setattr(module, n, _wrap(getattr(module, n)))
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name not in _TARGETS:
+            return None
+        for f in sys.meta_path:
+            if f is self:
+                continue
+            spec = getattr(f, "find_spec", lambda *a: None)(name, path, target)
+            if spec is not None:
+                spec.loader = _Loader(spec.loader, _TARGETS[name])
+                return spec
+        return None
+
+
+def _report():
+    rec = {"argv": sys.argv, "pid": os.getpid(), "start": _T0, "wall": time.time() - _T0,
+           "cpu": time.process_time() - _C0, "sci_wall": _SCI["wall"], "sci_cpu": _SCI["cpu"],
+           "sci_calls": _SCI["calls"]}
+    with open(_PATH, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+if _PATH:
+    sys.meta_path.insert(0, _Finder())
+    atexit.register(_report)

@@ -1,0 +1,84 @@
+"""Run the official `jwst` pipeline offline, in its own process (tests and benchmarks only).
+
+CRDS is unreachable here: step parameters are not fetched (STPIPE_DISABLE_CRDS_STEPPARS), the
+context name is fixed, and every reference type of every step is overridden with "N/A", so only
+steps that need no reference data do work (see ../shared/docs/jwst-products.md). Without an
+EXTRACT1D reference the official extract_1d uses the whole cross-dispersion height of the s2d and
+subtracts no background; the aperture correction is turned off.
+
+    python official_jwst.py spec3 ASN OUTDIR         calwebb_spec3 on a spec3 association
+    python official_jwst.py extract_1d S2D OUT       Extract1dStep on one s2d
+    python official_jwst.py combine_1d X1D OUT       Combine1dStep on one x1d
+    python official_jwst.py on_products S2D X1D OUTDIR   both (one process, one import of jwst):
+                                                  OUTDIR/extract_1d_x1d.fits, combine_1d_c1d.fits
+
+A separate process keeps the monkeypatching and the environment out of the test process.
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+
+def offline():
+    os.environ.setdefault("CRDS_PATH", tempfile.mkdtemp(prefix="crds_"))
+    os.environ["CRDS_SERVER_URL"] = "https://127.0.0.1:9"
+    os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "True"
+    import stpipe.crds_client as client
+
+    client.get_context_used = lambda observatory: "jwst_offline.pmap"
+
+
+def no_references(step):
+    for reftype in getattr(step, "reference_file_types", ()):
+        setattr(step, f"override_{reftype}", "N/A")
+    return step
+
+
+def spec3(asn, outdir):
+    from jwst.pipeline import Spec3Pipeline
+
+    pipe = Spec3Pipeline()
+    for name in pipe.step_defs:
+        no_references(getattr(pipe, name))
+    pipe.extract_1d.apply_apcorr = False
+    pipe.output_dir = outdir
+    pipe.save_results = True
+    pipe.run(asn)
+
+
+def extract_1d(s2d, out):
+    from jwst.extract_1d import Extract1dStep
+    from stdatamodels.jwst import datamodels as dm
+
+    step = no_references(Extract1dStep())
+    step.apply_apcorr = False
+    with dm.open(s2d) as model:
+        step.run(model).save(out)
+
+
+def combine_1d(x1d, out):
+    from jwst.combine_1d import Combine1dStep
+    from stdatamodels.jwst import datamodels as dm
+
+    with dm.open(x1d) as model:
+        no_references(Combine1dStep()).run(model).save(out)
+
+
+def on_products(s2d, x1d, outdir):
+    extract_1d(s2d, os.path.join(outdir, "extract_1d_x1d.fits"))
+    combine_1d(x1d, os.path.join(outdir, "combine_1d_c1d.fits"))
+
+
+def main(argv):
+    what, *args = argv
+    offline()
+    t0 = time.perf_counter()
+    {"spec3": spec3, "extract_1d": extract_1d, "combine_1d": combine_1d,
+     "on_products": on_products}[what](*args)
+    print(f"official {what}: {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -27,15 +27,21 @@ def main():
     p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "wsbench"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--reuse", action="store_true", help="reuse a simulated program left by --keep")
     a = p.parse_args()
     machine = C.machine()
     root = os.path.join(a.workdir, "stage2_full")
-    shutil.rmtree(root, ignore_errors=True)
     os.makedirs(a.workdir, exist_ok=True)
-    t0 = time.time()
-    subprocess.run([C.exe("webbspec"), "simulate", "nrs_fs", root, "--scale", "full", "--seed", str(a.seed)],
-                   check=True, stdout=subprocess.DEVNULL)
-    sim_s = time.time() - t0
+    sim_s = None
+    if a.reuse and os.path.isdir(root):
+        shutil.rmtree(os.path.join(root, "webbspec"), ignore_errors=True)
+        shutil.rmtree(os.path.join(root, ".snakemake"), ignore_errors=True)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.time()
+        subprocess.run([C.exe("webbspec"), "simulate", "nrs_fs", root, "--scale", "full", "--seed",
+                        str(a.seed)], check=True, stdout=subprocess.DEVNULL)
+        sim_s = time.time() - t0
     prog = discover(root)
     name = sorted(prog.stage2)[0]
     exp = prog.stage2[name]
@@ -44,7 +50,7 @@ def main():
     targets = [f"webbspec/spec2/{name}_{k}.fits" for k in kinds]
     from astropy.io import fits
 
-    with fits.open(exp.path) as h:
+    with fits.open(os.path.join(root, exp.path)) as h:
         shape = h["SCI"].data.shape
     timings = os.path.join(root, "timings.jsonl")
     logs = os.path.join(C.RESULTS, "logs")

@@ -30,9 +30,17 @@ from webbspec.realprogram import build_mos_program  # noqa: E402
 
 
 def dry_run(root, label):
+    import re
+
+    log = os.path.join(C.RESULTS, "logs", "dry_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") + ".log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
     m = C.run_measured([C.exe("webbspec"), "run", root, "--cores", "2", "-n", "--quiet", "rules"], cwd=root,
-                       log=os.path.join(root, f"dry_{label.replace(' ', '_')}.log"))
-    return {"label": label, **{k: m[k] for k in ("rc", "wall_s", "cpu_s", "peak_rss_max_process_mb")}}
+                       log=log)
+    with open(log) as f:
+        text = f.read()
+    jobs = {k: int(v) for k, v in re.findall(r"(?m)^(\w+)\s+(\d+)\s*$", text)}
+    return {"label": label, "planned_jobs": jobs, "log": log,
+            **{k: m[k] for k in ("rc", "wall_s", "cpu_s", "peak_rss_max_process_mb")}}
 
 
 def fake_program(root, n, template_dir):
@@ -64,13 +72,30 @@ def fake_program(root, n, template_dir):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--dry", type=int, nargs="*", default=[1000, 10000])
+    p.add_argument("--dry", type=int, nargs="*", default=[1000, 10000],
+                   help="source counts for the dry runs (none: skip them, keep earlier results)")
     p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "wsbench"))
     p.add_argument("--skip-run", action="store_true")
     p.add_argument("--keep", action="store_true")
     a = p.parse_args()
     machine = C.machine()
     out = {"machine": machine}
+    previous = os.path.join(C.RESULTS, "stage3_scale.json")
+    if os.path.exists(previous):   # a partial run (--skip-run, or --dry with no sizes) keeps the rest
+        import json
+
+        with open(previous) as f:
+            old = json.load(f)
+        if a.skip_run and "full_run" in old:
+            out["full_run"] = old["full_run"]
+            out["machine_full_run"] = old.get("machine_full_run", old["machine"])
+        if not a.dry and "dry_runs" in old:
+            out["dry_runs"] = old["dry_runs"]
+            out["machine_dry_runs"] = old.get("machine_dry_runs", old["machine"])
+    if not a.skip_run:
+        out["machine_full_run"] = machine
+    if a.dry:
+        out["machine_dry_runs"] = machine
     os.makedirs(a.workdir, exist_ok=True)
     logs = os.path.join(C.RESULTS, "logs")
     os.makedirs(logs, exist_ok=True)
@@ -95,6 +120,9 @@ def main():
         if not a.keep:
             shutil.rmtree(root, ignore_errors=True)
 
+    if not a.dry:
+        C.write_results("stage3_scale", out, markdown(out))
+        return
     tmpl = os.path.join(a.workdir, "stage3_scale_template")
     shutil.rmtree(tmpl, ignore_errors=True)
     build_mos_program(tmpl, 1, seed=0)
@@ -119,6 +147,8 @@ def markdown(out):
     if r:
         x = r["run"]
         lines += [f"## Full run: {r['n_sources']} sources x 3 nods, `webbspec run DIR --cores 2`", "",
+                  f"Host load (1 min) at start of this run: "
+                  f"{out.get('machine_full_run', m)['host_load_1m_at_start']:.1f}.", "",
                   "| wall s | CPU s | s/source | peak RSS largest process MB | peak RSS all processes MB | "
                   "jobs | load before/after | rc |", "|---|---|---|---|---|---|---|---|",
                   f"| {x['wall_s']:.1f} | {x['cpu_s']:.1f} | {x['s_per_source']:.3f} | "
@@ -137,19 +167,23 @@ def markdown(out):
                   f"{100 * x['overhead_share_wall']:.1f}% of 2 x wall not spent in science "
                   f"(science wall summed over jobs {x['science_wall_s_sum']:.1f} s). "
                   f"Program build {r['program_build_s']:.0f} s, inputs {r['input_bytes'] / 2 ** 20:.0f} MB.", "",
-                  "| dry run on this program | wall s | CPU s |", "|---|---|---|"]
+                  "| dry run on this program | wall s | CPU s | jobs planned |", "|---|---|---|---|"]
         for d in (r["dry_before"], r.get("dry_after")):
             if d:
-                lines.append(f"| {d['label']} | {d['wall_s']:.1f} | {d['cpu_s']:.1f} |")
+                planned = ", ".join(f"{k} {v}" for k, v in d.get("planned_jobs", {}).items())
+                lines.append(f"| {d['label']} | {d['wall_s']:.1f} | {d['cpu_s']:.1f} | {planned or '-'} |")
         lines.append("")
     if out.get("dry_runs"):
         lines += ["## Dry runs (DAG building) with every Stage 3 batch to plan", "",
                   "`webbspec run DIR --cores 2 -n`, exp_to_source outputs fabricated (all slice files "
-                  "present), so every batch job is planned with its slice inputs.", "",
-                  "| sources | slice files | wall s | CPU s | peak RSS MB | rc |", "|---|---|---|---|---|---|"]
+                  "present), so every batch job is planned with its slice inputs. Host load (1 min) at "
+                  f"start: {out.get('machine_dry_runs', m)['host_load_1m_at_start']:.1f}.", "",
+                  "| sources | slice files | wall s | CPU s | peak RSS MB | jobs planned | rc |",
+                  "|---|---|---|---|---|---|---|"]
         for d in out["dry_runs"]:
+            planned = ", ".join(f"{k} {v}" for k, v in d.get("planned_jobs", {}).items())
             lines.append(f"| {d['n_sources']} | {d['slice_files']} | {d['wall_s']:.1f} | {d['cpu_s']:.1f} | "
-                         f"{d['peak_rss_max_process_mb']:.0f} | {d['rc']} |")
+                         f"{d['peak_rss_max_process_mb']:.0f} | {planned or '-'} | {d['rc']} |")
         lines.append("")
     return "\n".join(lines)
 

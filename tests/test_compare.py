@@ -90,8 +90,11 @@ def test_ours_vs_official_on_ceers(tmp_path):
                            steps=("outlier_detection", "resample_spec"))
     ours = glob.glob(str(tmp_path / "*_s2d.fits"))[0]
     assert man.rows[0]["status"] == "written"
-    item, = compare.compare(ours, str(tmp_path / "official_s2d.fits"))["items"]
-    # measured: sum ratio 0.993, median-down-the-slit 0.974, same wavelength grid (shift 4 columns)
-    assert item["sum_ratio"] == pytest.approx(1.0, abs=0.03)
-    assert item["sb_median_ratio"] == pytest.approx(1.0, abs=0.05)
+    result = compare.compare(ours, str(tmp_path / "official_s2d.fits"))
+    print(compare.report(result))
+    item, = result["items"]
+    # measured: sum ratio 1.003, median-down-the-slit 1.005 (0.993 and 0.974 before slit-edge
+    # pixels were dropped as the official drizzle drops them); the full side by side: tests/official
+    assert item["sum_ratio"] == pytest.approx(1.0, abs=0.01)
+    assert item["sb_median_ratio"] == pytest.approx(1.0, abs=0.01)
     assert abs(item["wave_offset_pix"]) < 0.05

@@ -26,7 +26,6 @@ from test_incremental import (KEY, copy_program, executed, ok, planned, run,  # 
 
 from webbspec.cli import run_command  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ------------------------------------------------------------------ helpers

@@ -12,7 +12,7 @@ stdatamodels serializes one gwcs per slit into the ASDF extension, as in an offi
 A spec3 association names the three files (product name with ``{source_id}``, as MAST's MOS
 associations have it).
 
-Serializing N gwcs through stdatamodels costs about a second per slit, so above 100 sources (or
+Serializing N gwcs through stdatamodels costs seconds per slit, so above 100 sources (or
 with ``fast=True``) the builder writes a 1-slit file that way and repeats its serialized slit N
 times in the ASDF tree (each copy its own YAML gwcs, anchors renamed, HDU references to its own
 EXTVER; the gwcs' binary blocks are shared) next to re-keyed, scaled copies of the slit HDUs. The
@@ -23,7 +23,7 @@ files read the same (tests/test_realprogram.py compares both paths).
 DO_NOT_USE) drawn uniformly over the slit, i.e. across the whole wavelength range, get
 ``SCI += 100 * ERR`` (ERR of that pixel, after the flux scale). The truth goes to
 ``OUTDIR/truth/hot_pixels.ecsv``: one row per injected pixel (file, extver, slit, source id, y, x,
-wavelength, ERR, added value). The same seed gives the same program, bit for bit.
+wavelength, ERR, added value). The same seed gives the same data, ids, scales and truth.
 """
 
 import argparse

@@ -92,10 +92,11 @@ def test_per_column_weight_mask_beats_the_global_one_at_the_red_end():
         found = tot = 0
         for m, hits in runs:
             goods = [np.isfinite(s["SCI"]) for s in m.slits]
-            bs, be = outlier_detection._median_blots(m.slits, goods, "ivm", 1.0, "square", 0.7,
-                                                     per_column)
-            for s, b, e, h in zip(m.slits, bs, be, hits):
-                f = outlier_detection.flag_outliers(s["SCI"].astype(float), b, e, 5, 4, 1.2, 0.7)
+            bs, be, bd = outlier_detection._median_blots(m.slits, goods, "ivm", 1.0, "square", 0.7,
+                                                         per_column)
+            for s, b, e, d, h in zip(m.slits, bs, be, bd, hits):
+                f = outlier_detection.flag_outliers(s["SCI"].astype(float), b, e, 5, 4, 1.2, 0.7,
+                                                    deriv=d)
                 found += (f & h)[:, red].sum()
                 tot += h[:, red].sum()
         recalls[per_column] = found / tot

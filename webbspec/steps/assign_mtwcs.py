@@ -15,6 +15,7 @@ or MT_RA/MT_DEC missing in any exposure: S_MTWCS = SKIPPED, coordinates untouche
 import numpy as np
 
 from . import _correction as corr
+from ._call import accepts_files
 
 REFTYPES = ()
 
@@ -32,6 +33,7 @@ def _target(model, slit):
     return (ra, dec) if np.isfinite(ra) and np.isfinite(dec) else None
 
 
+@accepts_files
 def run(model, refs=None):
     """A copy of ``model`` with each exposure's coordinates on the target's mean position."""
     out = model.copy()

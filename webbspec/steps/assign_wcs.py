@@ -17,6 +17,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import InputError
+from ._call import accepts_files
 
 REFTYPES = ("specwcs",)
 
@@ -25,6 +26,7 @@ _COLS = ("SLIT_NAME", "WIDTH", "LENGTH", "XA", "YA", "PSCALE", "XREF", "YCEN", "
          "DISP_X0", "DISP_XN", "DISP_C", "LMIN", "LMAX")
 
 
+@accepts_files
 def run(model, refs, *, slit_y_low=-0.55, slit_y_high=0.55):
     """Attach WAVELENGTH/XI/ETA and the SLITS table to a copy of the rate image ``model``.
 

@@ -12,8 +12,10 @@ Official algorithm (BackgroundStep, non-WFSS/SOSS):
    ERR_bkg = sqrt(sum of unclipped ERR**2) / N_unclipped, DQ_bkg = OR of all backgrounds.
 4. SCI -= bkg (broadcast over science integrations); DQ |= DQ_bkg. ERR and VAR_* unchanged.
    Deliberate difference (``propagate_error=True``, our default): the background's noise is
-   real noise in the result, so ERR_bkg**2 is added to VAR_RNOISE (it does not scale with the
-   science signal, and resample's ivm weights then see it) and ERR = sqrt(ERR**2 + ERR_bkg**2).
+   real noise in the result: ERR = sqrt(ERR**2 + ERR_bkg**2), VAR_RNOISE gets the backgrounds'
+   mean VAR_RNOISE / N and VAR_POISSON the rest of ERR_bkg**2. (Not all of it in VAR_RNOISE:
+   the ivm weights of resample and outlier detection would then drop every pixel where another
+   nod had its source, and the outlier median would lose those exposures.)
    Without it a nod-subtracted exposure's ERR is sqrt(1 + 1/N) too small (measured: sqrt(1.5)
    for 3 nods) and FLUX_ERROR fails the reduced chi^2 test. ``False`` is the official behaviour.
 Note on the clip: with one outlier among N equal values its deviation is N/sqrt(N-1) standard
@@ -36,10 +38,12 @@ from .. import datamodels
 from ..datamodels import Model, Slit
 from ..errors import InputError
 from . import _correction as corr
+from ._call import accepts_files
 
 REFTYPES = ()
 
 
+@accepts_files
 def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
         wfss_mmag_extract=None, wfss_mask=None, wfss_maxiter=5, wfss_rms_stop=0,
         wfss_outlier_percent=1, propagate_error=True):
@@ -56,8 +60,11 @@ def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
         if propagate_error and "ERR" in slit:
             bvar = np.nan_to_num(berr, nan=0.0) ** 2
             slit["ERR"] = np.sqrt(np.asarray(slit["ERR"], np.float64) ** 2 + bvar).astype(slit["ERR"].dtype)
-            if "VAR_RNOISE" in slit:
-                slit["VAR_RNOISE"] = (slit["VAR_RNOISE"] + bvar).astype(slit["VAR_RNOISE"].dtype)
+            rn = _background_rnoise(slit, index, out, bkgs)
+            rn = np.minimum(rn, bvar)
+            for name, add in (("VAR_RNOISE", rn), ("VAR_POISSON", bvar - rn)):
+                if name in slit:
+                    slit[name] = (slit[name] + add).astype(slit[name].dtype)
         if "DQ" in slit:
             slit["DQ"] = slit["DQ"] | bdq
     corr.mark(out, "BKDSUB", "COMPLETE")
@@ -146,6 +153,22 @@ def _on_science_grid(bkg, group, slit, model):
         src = (..., slice(y0 - gb[1] + 1, y1 - gb[1] + 1), slice(x0 - gb[0] + 1, x1 - gb[0] + 1))
         out_d[dst], out_e[dst], out_q[dst] = data[src], err[src], dq[src]
     return out_d, out_e, out_q
+
+
+def _background_rnoise(slit, index, model, bkgs):
+    """Read-noise variance of the mean background on the science grid: sum(VAR_RNOISE_b) / N**2."""
+    total, n = np.zeros(slit.shape[-2:]), 0
+    for b in bkgs:
+        group = _matching_group(b, slit, index, model)
+        if "VAR_RNOISE" not in group:
+            continue
+        fake = Slit(group.header, {"SCI": group["VAR_RNOISE"]})
+        vr, _, _ = _on_science_grid(b, fake, slit, model)
+        if vr.ndim == 3:
+            vr = np.nanmean(vr, axis=0) / vr.shape[0]
+        total += np.nan_to_num(vr, nan=0.0)
+        n += 1
+    return total / max(n, 1) ** 2
 
 
 # ---------------------------------------------------------------- combining

@@ -27,6 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import dq as dqbits
 from ..datamodels import SpecModel, Spectrum, new_spec_table
 from ..errors import InputError
+from ._call import accepts_files
 
 REFTYPES = ()
 
@@ -178,6 +179,7 @@ def combine_spectra(items, sigma_clip=None):
     return tab
 
 
+@accepts_files
 def run(model_list, refs=None, *, exptime_key="exposure_time", sigma_clip=None):
     """Combine the spectra of ``model_list`` (SpecModels or one SpecModel) into a COMBINE1D model."""
     models = [model_list] if isinstance(model_list, SpecModel) else list(model_list)

@@ -38,6 +38,7 @@ from ..datamodels import Slit, SpecModel, Spectrum, new_spec_table
 from ..drizzle import source_row
 from ..skycoords import radec_to_xieta
 from ..errors import InputError
+from ._call import accepts_files
 
 REFTYPES = ("extract1d", "apcorr")
 
@@ -106,6 +107,7 @@ def apcorr_factor(table, wavelength, npixels):
             + (1 - tx) * ty * corr[j1, i0] + tx * ty * corr[j1, i1])
 
 
+@accepts_files
 def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_type="box",
         use_source_posn=None, position_offset=0.0, model_nod_pair=True, optimize_psf_location=True,
         smoothing_length=None, bkg_fit=None, bkg_order=None, center_xy=None, ifu_autocen=False,

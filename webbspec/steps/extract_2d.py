@@ -16,6 +16,7 @@ import numpy as np
 from ..datamodels import Model, Slit
 from ..errors import InputError
 from .assign_wcs import text
+from ._call import accepts_files
 
 REFTYPES = ()
 
@@ -33,6 +34,7 @@ def fs_source_id(slit_name, primary):
     return 10 * FIXED_SLIT_NUMS.get(primary, 0) + FIXED_SLIT_NUMS.get(name, 0)
 
 
+@accepts_files
 def run(model, refs=None, *, slit_names=None, source_ids=None, source_ra=None, source_dec=None,
         source_max_sep=2.0, extract_orders=None, grism_objects=None, tsgrism_extract_height=None,
         wfss_extract_half_height=5, wfss_mmag_extract=None, wfss_nbright=1000):

@@ -30,12 +30,14 @@ from .. import dq as dqbits
 from ..datamodels import Model, Slit
 from ..errors import InputError
 from . import _correction as corr
+from ._call import accepts_files
 
 REFTYPES = ("flat",)
 
 BAD = dqbits.DO_NOT_USE | dqbits.NO_FLAT_FIELD
 
 
+@accepts_files
 def run(model, refs, *, user_supplied_flat=None, inverse=False):
     """Flat-field ``model`` (a copy); S_FLAT = SKIPPED without a flat."""
     out = model.copy()

@@ -27,6 +27,7 @@ from .. import dq as dqbits
 from ..datamodels import SpecModel
 from ..errors import InputError
 from .combine_1d import combine_spectra, exposure_weight
+from ._call import accepts_files
 
 REFTYPES = ()
 
@@ -114,6 +115,7 @@ def expand(slit, wave, sb, exp_type=""):
     return bkg, nolam
 
 
+@accepts_files
 def run(model, refs=None, *, backgrounds=(), median_kernel=1, user_background=None,
         force_subtract=False):
     """Subtract the master background from each slit of ``model``; returns a new Model."""

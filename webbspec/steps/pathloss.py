@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import _correction as corr
+from ._call import accepts_files
 
 REFTYPES = ("pathloss",)
 
@@ -27,6 +28,7 @@ REFTYPES = ("pathloss",)
 MULTIPLY_EXP_TYPES = ("MIR_LRS-FIXEDSLIT",)
 
 
+@accepts_files
 def run(model, refs, *, inverse=False, source_type=None, user_slit_loc=None):
     """Path-loss-correct ``model`` (a copy); S_PTHLOS = SKIPPED without a reference."""
     out = model.copy()

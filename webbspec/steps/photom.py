@@ -23,12 +23,14 @@ import numpy as np
 from .. import dq as dqbits
 from ..errors import InputError
 from . import _correction as corr
+from ._call import accepts_files
 
 REFTYPES = ("photom",)
 
 MJSR_TO_UJA2 = 1e12 * (np.pi / 648000.0) ** 2    # 1 MJy/sr in uJy/arcsec^2
 
 
+@accepts_files
 def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=True):
     """Flux-calibrate ``model`` (a copy); S_PHOTOM = SKIPPED without a reference."""
     out = model.copy()

@@ -27,12 +27,14 @@ from .. import dq as dqbits
 from .. import drizzle as dz
 from ..datamodels import Model, Slit
 from ..errors import InputError
+from ._call import accepts_files
 
 REFTYPES = ()
 
 _VARS = ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
 
 
+@accepts_files
 def run(model, refs=None, *, pixfrac=1.0, kernel="square", fillval="NAN", weight_type="ivm",
         output_shape=None, pixel_scale_ratio=1.0, pixel_scale=None, single=False,
         blendheaders=True, propagate_dq=False):

@@ -12,6 +12,7 @@ NRS_MSASPEC: per slit, STLARITY < 0 or > 0.75 -> POINT, else EXTENDED. WFSS: per
 """
 
 from ..errors import InputError
+from ._call import accepts_files
 
 REFTYPES = ()
 
@@ -48,6 +49,7 @@ def exposure_source_type(primary, exp_type, user=None):
     return "EXTENDED" if exp_type in ("MIR_MRS", "NRS_IFU") else "POINT"
 
 
+@accepts_files
 def run(model, refs=None, *, source_type=None):
     """Set SRCTYPE on a copy of ``model``."""
     out = model.copy()

@@ -14,12 +14,14 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import InputError
+from ._call import accepts_files
 
 REFTYPES = ("wavecorr",)
 
 EXP_TYPES = ("NRS_FIXEDSLIT", "NRS_MSASPEC", "NRS_BRIGHTOBJ", "NRS_AUTOFLAT")
 
 
+@accepts_files
 def run(model, refs):
     """Wavelength-correct the point-source slits of a copy of ``model``."""
     out = model.copy()

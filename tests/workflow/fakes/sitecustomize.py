@@ -97,3 +97,19 @@ def write_manifest(rows, path):
 st3.run_batch = run_batch
 st3.write_manifest = write_manifest
 sys.modules["webbspec.stage3"] = st3
+
+
+# Stage 2 products: the fake steps' models are not shaped as official products, so publish
+# them as they are (the real writer, webbspec.officialio, is tested on real data elsewhere).
+oio = types.ModuleType("webbspec.officialio")
+oio.KINDS = ("cal", "crf", "s2d", "x1d", "c1d", "s3d")
+
+
+def _write_as_is(model, path, kind, **kw):
+    from webbspec import datamodels
+
+    return datamodels.write(model, path)
+
+
+oio.write = _write_as_is
+sys.modules["webbspec.officialio"] = oio

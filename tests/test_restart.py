@@ -39,10 +39,13 @@ def products(prog):
 
 
 def same_data(a, b):
-    """Every HDU's data equal (NaN where NaN), table columns included; headers aside (dates)."""
+    """Every HDU's data equal (NaN where NaN), table columns included; headers aside (dates), and
+    the ASDF extension (its history lists the asdf extensions in the order a process loaded them)."""
     with fits.open(a) as ha, fits.open(b) as hb:
         assert [h.name for h in ha] == [h.name for h in hb], (a, b)
         for x, y in zip(ha, hb):
+            if x.name == "ASDF":
+                continue
             if x.data is None:
                 assert y.data is None
                 continue

@@ -113,3 +113,17 @@ def test_bkg_list_reads_files(tmp_path):
     np.testing.assert_allclose(out.slits[0]["SCI"], 2.5)
     with pytest.raises(InputError, match="missing_rate.fits"):
         bkg_subtract.run(image(5.0), {}, bkg_list=[str(tmp_path / "missing_rate.fits")])
+
+
+def test_clip_shortcut_matches_astropy():
+    """Below n / sqrt(n-1) sigma nothing can be clipped: the shortcut equals astropy's answer."""
+    from astropy.stats import sigma_clip
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5, 7):
+        stack = rng.normal(size=(n, 40, 40))
+        stack[0, :5] = 1e6                     # extreme single outliers
+        stack[1, 5:8] = np.nan
+        kept = bkg_subtract._clip(stack, 3.0, None)
+        ref = ~np.ma.getmaskarray(sigma_clip(stack, sigma=3.0, maxiters=None, axis=0, masked=True))
+        np.testing.assert_array_equal(kept, ref & np.isfinite(stack))

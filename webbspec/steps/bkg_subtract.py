@@ -175,7 +175,15 @@ def _background_rnoise(slit, index, model, bkgs):
 
 
 def _clip(stack, sigma, maxiters):
-    """Boolean mask of the values kept by astropy sigma_clip along axis 0 (NaN never kept)."""
+    """Boolean mask of the values kept by astropy sigma_clip along axis 0 (NaN never kept).
+
+    Shortcut, exact: among n values no value can lie more than n / sqrt(n - 1) population
+    standard deviations from the median (1 for n = 2), so below that bound nothing is ever
+    clipped and the full-frame clip (4.6 CPU s of a 2048 x 2048 exposure with two nods) is skipped.
+    """
+    n = stack.shape[0]
+    if sigma is not None and (1.0 if n <= 2 else n / np.sqrt(n - 1)) < float(sigma):
+        return np.isfinite(stack)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=AstropyUserWarning)
         warnings.filterwarnings("ignore", category=RuntimeWarning)

@@ -241,15 +241,16 @@ _STRUCTURAL = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "PCO
 
 
 def _clean_ext_header(header, table=False):
-    out = fits.Header()
-    for card in header.cards:
-        key = card.keyword
-        if key in _STRUCTURAL or (table and key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDIM", "TZERO", "TNULL")):
-            continue
-        if key in ("COMMENT", "HISTORY", ""):
-            continue
-        out[key] = (card.value, card.comment)
-    return out
+    """The extension's own keywords (structure, table columns and commentary dropped).
+
+    Built from the existing cards in one call: per-keyword assignment cost ~0.1 s per slit
+    header (astropy verifies each card), the largest part of a Stage 3 source's I/O."""
+    def keep(key):
+        if key in _STRUCTURAL or key in ("COMMENT", "HISTORY", ""):
+            return False
+        return not (table and key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDIM", "TZERO", "TNULL"))
+
+    return fits.Header([fits.Card(c.keyword, c.value, c.comment) for c in header.cards if keep(c.keyword)])
 
 
 # ---------------------------------------------------------------- writing
@@ -276,7 +277,9 @@ def write(model, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = atomic_path(path)
     try:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="silentfix")
+        # headers are built from valid cards by our code; verifying every card again cost 40%
+        # of a product write (tests open every product kind with strict validation)
+        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="ignore")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

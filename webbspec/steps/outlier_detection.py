@@ -60,6 +60,17 @@ _FINE_DERIV = True
 #   grid 2x: recall 92.7-98.2% per program, false flags 4.2-6.7e-4;
 #   grid 4x: recall 97.1-100% per program (98.1% pooled), false flags 4.7-7.2e-4 (this setting).
 _BACK_DERIV_SCALE = 0.15
+# maskpt is meant to drop output pixels an exposure covers only partly (slit ends). Applied to
+# the ivm weight it also drops fully covered pixels whose read-noise variance is high: in the real
+# CEERS MOS slits VAR_RNOISE varies 5x from row to row, so the median was undefined (NaN) at
+# injected 100-sigma hot pixels and half of them went unflagged. The test is therefore made on
+# the drizzled coverage (unit weights); the median itself still uses the ivm weights.
+_COVERAGE_MASK = True
+# Where only two exposures see a sky position their median is their mean, which carries half of
+# a ray and hides it (with the derivative the ray itself adds). Cosmic rays and hot pixels are
+# positive, so there the lower of the two values stands for the median: a ray in either is then
+# flagged, while noise alone puts the higher value only ~1.1 sigma above it on average.
+_LOWER_OF_TWO = True
 
 
 def _pair(text, name):
@@ -210,14 +221,21 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
               "ERR": [np.nan_to_num(np.asarray(s["ERR"], float)) if "ERR" in s
                       else np.zeros(s.shape) for s in masked]}
     wsum, sums = dz.drizzle(grid, maps, weights, values, pixfrac=pixfrac, kernel=kernel)
+    if per_column and _COVERAGE_MASK:
+        # the low-weight test on geometric coverage alone (see _COVERAGE_MASK)
+        ones = [np.where(w > 0, 1.0, 0.0) for w in weights]
+        cover, _ = dz.drizzle(grid, maps, ones, {}, pixfrac=pixfrac, kernel=kernel)
+    else:
+        cover = wsum
     with np.errstate(all="ignore"):
         sci = sums["SCI"] / wsum
         err = sums["ERR"] / wsum
         # per-exposure, per-column mean of the non-zero weights (see module docstring)
         nz = wsum > 0
         if per_column:
-            colmean = np.where(nz, wsum, 0).sum(axis=1) / nz.sum(axis=1)      # (nexp, nx)
-            low = wsum < maskpt * colmean[:, None, :]
+            cnz = cover > 0
+            colmean = np.where(cnz, cover, 0).sum(axis=1) / cnz.sum(axis=1)    # (nexp, nx)
+            low = cover < maskpt * colmean[:, None, :]
         else:
             low = wsum < maskpt * np.array([_clipped_mean(w[w > 0]) for w in wsum])[:, None, None]
     sci[low | ~nz] = np.nan
@@ -226,6 +244,9 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
         warnings.simplefilter("ignore", RuntimeWarning)
         med = np.nanmedian(sci, axis=0)
         med_err = np.nanmedian(err, axis=0)
+        if _LOWER_OF_TWO:
+            two = np.isfinite(sci).sum(axis=0) == 2
+            med = np.where(two, np.nanmin(sci, axis=0), med)
     blots_s = [dz.blot(med, x, y) for x, y in maps]
     blots_e = [dz.blot(med_err, x, y) for x, y in maps]
     if _FINE_DERIV:

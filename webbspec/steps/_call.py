@@ -10,10 +10,12 @@ import functools
 import os
 
 
-def _store_refs(path, module):
+def _store_refs(path, header, module):
     from ..refs import bestrefs
 
     types = tuple(getattr(module, "REFTYPES", ()))
+    if not types:
+        return {}
     here = os.path.dirname(os.path.abspath(path))
     for _ in range(5):      # a program's products sit up to four levels below its store
         store = os.path.join(here, "refs")
@@ -22,11 +24,7 @@ def _store_refs(path, module):
         here = os.path.dirname(here)
     else:
         return {}
-    if not types:
-        return {}
-    from .. import datamodels
-
-    return bestrefs(datamodels.read_header(path), types, store, None)
+    return bestrefs(header, types, store, None)
 
 
 def accepts_files(run):
@@ -39,9 +37,9 @@ def accepts_files(run):
             import sys
 
             path = os.fspath(model)
-            if refs is None:
-                refs = _store_refs(path, sys.modules[run.__module__])
             model = datamodels.read(path)
+            if refs is None:
+                refs = _store_refs(path, model.primary, sys.modules[run.__module__])
         return run(model, refs, *args, **kwargs)
 
     return wrapper

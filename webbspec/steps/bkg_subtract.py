@@ -54,14 +54,13 @@ def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
         corr.mark(out, "BKDSUB", "SKIPPED")
         return out
     for index, slit in enumerate(out.slits):
-        bkg, berr, bdq = _combine(slit, index, out, bkgs, sigma, maxiters)
+        bkg, berr, bdq, brn = _combine(slit, index, out, bkgs, sigma, maxiters)
         sci = np.asarray(slit["SCI"], dtype=np.float64) - bkg
         slit["SCI"] = sci.astype(slit["SCI"].dtype)
         if propagate_error and "ERR" in slit:
             bvar = np.nan_to_num(berr, nan=0.0) ** 2
             slit["ERR"] = np.sqrt(np.asarray(slit["ERR"], np.float64) ** 2 + bvar).astype(slit["ERR"].dtype)
-            rn = _background_rnoise(slit, index, out, bkgs)
-            rn = np.minimum(rn, bvar)
+            rn = np.minimum(brn, bvar)
             for name, add in (("VAR_RNOISE", rn), ("VAR_POISSON", bvar - rn)):
                 if name in slit:
                     slit[name] = (slit[name] + add).astype(slit[name].dtype)
@@ -78,7 +77,7 @@ def combined_background(model, backgrounds=(), *, bkg_list=None, sigma=3.0, maxi
         raise InputError(model.path or "bkg_subtract", "no background exposures")
     slits = []
     for index, slit in enumerate(model.slits):
-        bkg, err, bdq = _combine(slit, index, model, bkgs, sigma, maxiters)
+        bkg, err, bdq, _ = _combine(slit, index, model, bkgs, sigma, maxiters)
         slits.append(Slit(slit.header.copy(), {"SCI": bkg.astype(np.float32), "ERR": err.astype(np.float32),
                                                 "DQ": bdq}))
     return Model(model.primary.copy(), slits, model.layout)
@@ -129,10 +128,12 @@ def _matching_group(bkg, slit, index, model):
 
 
 def _on_science_grid(bkg, group, slit, model):
-    """(data, err, dq) of one background group on the science (ny, nx) grid (NaN off overlap)."""
+    """(data, err, dq, var_rnoise) of one background group on the science (ny, nx) grid (NaN off
+    overlap; var_rnoise 0 where the group has none)."""
     data = np.asarray(group["SCI"], dtype=np.float64)
     err = np.asarray(group.get("ERR", np.zeros(data.shape)), dtype=np.float64)
     dq = np.asarray(group.get("DQ", np.zeros(data.shape, np.uint32)), dtype=np.uint32)
+    vr = np.asarray(group.get("VAR_RNOISE", np.zeros(data.shape)), dtype=np.float64)
     ny, nx = slit.shape[-2:]
     gs, gb = _geometry(model, slit), _geometry(bkg, group)
     if gs is None or gb is None or model.layout == "multi":
@@ -140,35 +141,20 @@ def _on_science_grid(bkg, group, slit, model):
             raise InputError(bkg.path or "background",
                              f"background shape {data.shape[-2:]} differs from science {(ny, nx)} "
                              "and there are no SUBSTRT/SUBSIZE keywords to match them")
-        return data, err, dq
+        return data, err, dq, vr
     lead = data.shape[:-2]
     out_d = np.full(lead + (ny, nx), np.nan)
     out_e = np.full(lead + (ny, nx), np.nan)
     out_q = np.zeros(lead + (ny, nx), np.uint32)
+    out_v = np.full(lead + (ny, nx), np.nan)
     # overlap in 0-based detector pixels
     x0, x1 = max(gs[0], gb[0]) - 1, min(gs[0] + nx, gb[0] + data.shape[-1]) - 1
     y0, y1 = max(gs[1], gb[1]) - 1, min(gs[1] + ny, gb[1] + data.shape[-2]) - 1
     if x1 > x0 and y1 > y0:
         dst = (..., slice(y0 - gs[1] + 1, y1 - gs[1] + 1), slice(x0 - gs[0] + 1, x1 - gs[0] + 1))
         src = (..., slice(y0 - gb[1] + 1, y1 - gb[1] + 1), slice(x0 - gb[0] + 1, x1 - gb[0] + 1))
-        out_d[dst], out_e[dst], out_q[dst] = data[src], err[src], dq[src]
-    return out_d, out_e, out_q
-
-
-def _background_rnoise(slit, index, model, bkgs):
-    """Read-noise variance of the mean background on the science grid: sum(VAR_RNOISE_b) / N**2."""
-    total, n = np.zeros(slit.shape[-2:]), 0
-    for b in bkgs:
-        group = _matching_group(b, slit, index, model)
-        if "VAR_RNOISE" not in group:
-            continue
-        fake = Slit(group.header, {"SCI": group["VAR_RNOISE"]})
-        vr, _, _ = _on_science_grid(b, fake, slit, model)
-        if vr.ndim == 3:
-            vr = np.nanmean(vr, axis=0) / vr.shape[0]
-        total += np.nan_to_num(vr, nan=0.0)
-        n += 1
-    return total / max(n, 1) ** 2
+        out_d[dst], out_e[dst], out_q[dst], out_v[dst] = data[src], err[src], dq[src], vr[src]
+    return out_d, out_e, out_q, out_v
 
 
 # ---------------------------------------------------------------- combining
@@ -198,23 +184,29 @@ def _masked_mean(values, keep):
 
 
 def _combine(slit, index, model, bkgs, sigma, maxiters):
-    """(bkg, ERR_bkg, DQ_bkg) on the slit's 2-D grid from all background models."""
-    datas, var2s, dq = [], [], np.zeros(slit.shape[-2:], np.uint32)
+    """(bkg, ERR_bkg, DQ_bkg, VAR_RNOISE_bkg) on the slit's 2-D grid from all background models;
+    VAR_RNOISE_bkg is the read-noise part of ERR_bkg**2, summed over the same kept values."""
+    datas, var2s, rnoises, dq = [], [], [], np.zeros(slit.shape[-2:], np.uint32)
     for b in bkgs:
-        d, e, q = _on_science_grid(b, _matching_group(b, slit, index, model), slit, model)
+        d, e, q, vr = _on_science_grid(b, _matching_group(b, slit, index, model), slit, model)
         if d.ndim == 3:                 # rateints background: average its integrations first
             keep = _clip(d, sigma, maxiters)
             d, _ = _masked_mean(d, keep)
             e2, _ = _masked_mean(e * e, _clip(e * e, sigma, maxiters))
             q = np.bitwise_or.reduce(q, axis=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                vr = np.nanmean(vr, axis=0) / vr.shape[0]
         else:
             e2 = e * e
         datas.append(d)
         var2s.append(e2)
+        rnoises.append(np.nan_to_num(vr, nan=0.0))
         dq |= q
     stack = np.stack(datas)
     keep = _clip(stack, sigma, maxiters)
     bkg, n = _masked_mean(stack, keep)
     with np.errstate(invalid="ignore", divide="ignore"):
         err = np.where(n > 0, np.sqrt(np.where(keep, np.stack(var2s), 0.0).sum(axis=0)) / n, np.nan)
-    return bkg, err, dq
+        rn = np.where(n > 0, np.where(keep, np.stack(rnoises), 0.0).sum(axis=0) / n ** 2, 0.0)
+    return bkg, err, dq, rn

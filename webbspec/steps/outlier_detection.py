@@ -5,7 +5,7 @@ Algorithm (the official 'spec' mode): drizzle each exposure alone onto the commo
 ERR, same weights); mask output pixels of low weight; nanmedian of SCI and ERR across exposures;
 blot both back to each exposure (bilinear); D = |S - blot - backg|; deriv = max |difference| to
 the 4 neighbours in the blotted median (here: in the median on its fine grid, blotted; see
-_FINE_DERIV); m1 = D > scale1*deriv + snr1*err (dilated 3x3),
+the notes by _OVERSAMPLE); m1 = D > scale1*deriv + snr1*err (dilated 3x3),
 m2 = D > scale2*deriv + snr2*err; outliers = m1dil & m2 get DQ |= DO_NOT_USE|OUTLIER and NaN in
 SCI, ERR and VAR_*. With resample_data=False the comparison is made pixel by pixel on the input
 grid (exposures must share a shape): |S - median| > snr1 * median_err.
@@ -51,7 +51,6 @@ _OVERSAMPLE = 4.0
 # error; the median lives on the fine grid, so it is measured there (then blotted), not on the
 # blotted image at the data's pixel spacing. On the wings of a bright point source this cuts the
 # threshold several-fold: rays of 11-27 sigma two pixels from the core were missed before.
-_FINE_DERIV = True
 # The restored nod background is a blotted median too, but a mean of (n-1) of them, built on
 # the fine grid: its error, measured on the restored negative traces of the simulated FS
 # program, is under 2% of the trace (|restored - median| <= 1.4 sigma where the full derivative
@@ -65,12 +64,10 @@ _BACK_DERIV_SCALE = 0.15
 # CEERS MOS slits VAR_RNOISE varies 5x from row to row, so the median was undefined (NaN) at
 # injected 100-sigma hot pixels and half of them went unflagged. The test is therefore made on
 # the drizzled coverage (unit weights); the median itself still uses the ivm weights.
-_COVERAGE_MASK = True
 # Where only two exposures see a sky position their median is their mean, which carries half of
 # a ray and hides it (with the derivative the ray itself adds). Cosmic rays and hot pixels are
 # positive, so there the lower of the two values stands for the median: a ray in either is then
 # flagged, while noise alone puts the higher value only ~1.1 sigma above it on average.
-_LOWER_OF_TWO = True
 
 
 def _pair(text, name):
@@ -185,11 +182,8 @@ def _restore_nods(model, slits, goods, nodded, snr1, weight_type, pixfrac, kerne
             # no clean data at a sky position: there are only negative copies there, no source
             back = _mean_shifted([first[j] for j in others], [nodded[j] for j in others], nodded[k], s.shape)
             r["SCI"] = np.asarray(s["SCI"], float) + back
-            if first_der[0] is not None:
-                der = _mean_shifted([first_der[j] for j in others], [nodded[j] for j in others],
-                                    nodded[k], s.shape)
-            else:
-                der = _max_neighbour_diff(back)
+            der = _mean_shifted([first_der[j] for j in others], [nodded[j] for j in others],
+                                nodded[k], s.shape)
         out.append(r)
         back_derivs.append(der if others else None)
     return out, back_derivs
@@ -221,8 +215,8 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
               "ERR": [np.nan_to_num(np.asarray(s["ERR"], float)) if "ERR" in s
                       else np.zeros(s.shape) for s in masked]}
     wsum, sums = dz.drizzle(grid, maps, weights, values, pixfrac=pixfrac, kernel=kernel)
-    if per_column and _COVERAGE_MASK:
-        # the low-weight test on geometric coverage alone (see _COVERAGE_MASK)
+    if per_column:
+        # the low-weight test on geometric coverage alone (see the notes by _OVERSAMPLE)
         ones = [np.where(w > 0, 1.0, 0.0) for w in weights]
         cover, _ = dz.drizzle(grid, maps, ones, {}, pixfrac=pixfrac, kernel=kernel)
     else:
@@ -244,16 +238,13 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
         warnings.simplefilter("ignore", RuntimeWarning)
         med = np.nanmedian(sci, axis=0)
         med_err = np.nanmedian(err, axis=0)
-        if _LOWER_OF_TWO:
-            two = np.isfinite(sci).sum(axis=0) == 2
-            med = np.where(two, np.nanmin(sci, axis=0), med)
+        # where only two exposures overlap, the lower one (see the notes by _OVERSAMPLE)
+        two = np.isfinite(sci).sum(axis=0) == 2
+        med = np.where(two, np.nanmin(sci, axis=0), med)
     blots_s = [dz.blot(med, x, y) for x, y in maps]
     blots_e = [dz.blot(med_err, x, y) for x, y in maps]
-    if _FINE_DERIV:
-        fine = _max_neighbour_diff(med)
-        blots_d = [dz.blot(fine, x, y) for x, y in maps]
-        return blots_s, blots_e, blots_d
-    return blots_s, blots_e, [None] * len(maps)
+    fine = _max_neighbour_diff(med)     # the derivative term on the median's own fine grid
+    return blots_s, blots_e, [dz.blot(fine, x, y) for x, y in maps]
 
 
 def _clipped_mean(values, nsigma=3.0, iters=5):

@@ -106,3 +106,18 @@ def test_step_command_with_stand_in_step(tmp_path):
     out = tmp_path / f"{fakeprog.exposure_name(1)}_flat_field.fits"
     hdr = fits.getheader(out)
     assert hdr["S_FLAT_F"] == "COMPLETE" and hdr["R_FLAT"] == "flat.fits" and hdr["WSVERS"]
+
+
+def test_bsub_only_on_request(tmp_path):
+    """`workflow.save_bsub: true` adds each exposure's `_bsub` product to the plan, and only then."""
+    from webbspec.simulate import simulate
+
+    prog = tmp_path / "prog"
+    simulate("nrs_fs", str(prog))
+    default = _cli("run", prog, "--cores", "1", "-n")
+    assert default.returncode == 0, default.stderr
+    assert "_bsub.fits" not in default.stdout
+    (tmp_path / "bsub.yaml").write_text("workflow: {save_bsub: true}\n")
+    asked = _cli("run", prog, "--cores", "1", "-n", "--configfile", tmp_path / "bsub.yaml")
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.count("_bsub.fits") >= 3

@@ -143,3 +143,13 @@ def test_unknown_and_unsimulated_modes(tmp_path):
         simulate("nrs_mos", str(tmp_path))
     with pytest.raises(InputError, match="huge"):
         simulate("NRS_FIXEDSLIT", str(tmp_path), scale="huge")
+
+
+def test_full_scale_uses_both_real_detectors(tmp_path):
+    info = simulate("nrs_fs", str(tmp_path / "full"), scale="full")
+    dets = {}
+    for path in info["rates"]:
+        with fits.open(path) as h:
+            dets.setdefault(h[0].header["DETECTOR"], []).append(h["SCI"].data.shape)
+    assert sorted(dets) == ["NRS1", "NRS2"]
+    assert all(shape == (2048, 2048) for shapes in dets.values() for shape in shapes)

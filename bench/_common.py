@@ -26,6 +26,48 @@ def machine():
             os.getloadavg()[0]}
 
 
+_SHIM = os.path.join(RESULTS, ".no-slurm-client")
+
+
+def slurm_client_stalls():
+    """True if ``scontrol`` is installed but no controller answers (this machine after the
+    cluster test stops its SLURM). Snakemake imports every executor plugin at start, and the
+    SLURM one then runs ``scontrol show config``, which waits 9-10 s for the controller: every
+    workflow run would pay it, a cost of this machine's state, not of webbspec. A workstation
+    without SLURM (scontrol missing) or a cluster (controller up) pays nothing."""
+    import shutil
+
+    if shutil.which("scontrol") is None:
+        return False
+    try:
+        subprocess.run(["scontrol", "ping"], capture_output=True, timeout=3)
+    except subprocess.TimeoutExpired:
+        return True
+    return False
+
+
+def hide_stalled_slurm_client(env):
+    """``env`` with a PATH whose ``scontrol`` fails at once, when :func:`slurm_client_stalls`."""
+    global _STALLS
+    if _STALLS is None:
+        _STALLS = slurm_client_stalls()
+        if _STALLS:
+            print("bench: scontrol installed but no SLURM controller answers; hiding it from "
+                  "the measured runs (Snakemake's SLURM plugin would wait 9-10 s at every start)")
+    if not _STALLS:
+        return env
+    os.makedirs(_SHIM, exist_ok=True)
+    stub = os.path.join(_SHIM, "scontrol")
+    with open(stub, "w") as f:
+        f.write("#!/bin/sh\nexit 1\n")
+    os.chmod(stub, 0o755)
+    env["PATH"] = _SHIM + os.pathsep + env.get("PATH", "")
+    return env
+
+
+_STALLS = None
+
+
 def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
     """Run ``cmd``; returns wall, CPU (user+sys of it and every descendant it waited for), peak
     RSS of the largest single process (ru_maxrss) and peak summed RSS of the process tree
@@ -33,7 +75,7 @@ def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
 
     ``timings``: a path; the process tree is run with the instrumentation hook of bench/_hook
     (one JSON line per Python process, see there)."""
-    env = dict(os.environ if env is None else env)
+    env = hide_stalled_slurm_client(dict(os.environ if env is None else env))
     if timings:
         if os.path.exists(timings):
             os.remove(timings)

@@ -305,7 +305,7 @@ def _model_hdus(model):
                 continue
             data = slit.arrays[name]
             dtype = ARRAY_EXTS.get(name, np.int32 if name == "CON" else np.float32)
-            header = slit.header.copy() if name == "SCI" else fits.Header()
+            header = slit.header if name == "SCI" else None   # ImageHDU copies the header
             hdu = fits.ImageHDU(data=np.asarray(data, dtype=dtype), header=header, name=name,
                                 ver=ver if multi else 1)
             if name == "DQ":

@@ -15,7 +15,6 @@ Public: :func:`read_stage2` (full read + coordinates), :func:`list_slits` (cheap
 :func:`read_product` (any product via :func:`webbspec.datamodels.read`), :func:`slit_coordinates`.
 """
 
-import io
 import logging
 import os
 import warnings
@@ -24,6 +23,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import datamodels
+from .asdftree import open_shared
 from .datamodels import Model, Slit
 from .errors import InputError
 from .skycoords import radec_to_xieta
@@ -65,6 +65,8 @@ def _classify(hdul, path):
     if model and model not in STAGE2_MODELS:
         raise InputError(path, f"DATAMODL {model} is not a Stage 2 per-exposure product "
                                f"({', '.join(STAGE2_MODELS)})")
+    if "WMAP" in names or str(hdul[0].header.get("S_IFUCUB", "")).upper() == "COMPLETE":
+        raise InputError(path, "an IFU cube (_s3d) product, not a Stage 2 _cal product")
     if "WHT" in names or str(hdul[0].header.get("S_RESAMP", "")).upper() == "COMPLETE":
         raise InputError(path, "a resampled (_s2d) product, not a Stage 2 _cal product")
     return model
@@ -118,18 +120,12 @@ def _load_tree(hdul, path):
     """
     if "ASDF" not in hdul:
         raise InputError(path, "no ASDF extension: the gwcs of the exposure is missing")
-    import asdf  # heavy imports only when a gwcs is needed
-
-    asdf.get_config().validate_on_read = False   # schema validation is half the read time
     try:
         raw = hdul["ASDF"].data["ASDF_METADATA"][0].tobytes()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            af = asdf.open(io.BytesIO(raw), memmap=False, lazy_load=True)
-            tree = af.tree
-            # touch the WCS objects now so a broken tree fails here, with the file named
-            wcs = [s.get("meta", {}).get("wcs") for s in tree.get("slits", [])] or \
-                [tree.get("meta", {}).get("wcs")]
+        af, tree = open_shared(raw)   # each distinct transform built once (webbspec.asdftree)
+        # touch the WCS objects now so a broken tree fails here, with the file named
+        wcs = [s.get("meta", {}).get("wcs") for s in tree.get("slits", [])] or \
+            [tree.get("meta", {}).get("wcs")]
     except InputError:
         raise
     except Exception as exc:
@@ -213,7 +209,8 @@ def read_stage2(path, *, coords=True):
 
 
 def _attach_coordinates(slit, wcs, path):
-    where = f"{path}[slit {slit.name or '?'}]"
+    # an image-like product (ImageModel, IFUImageModel) has no slit name: the file alone
+    where = f"{path}[slit {slit.name}]" if slit.name else path
     if wcs is None:
         raise InputError(where, "no gwcs for this slit in the ASDF extension")
     try:

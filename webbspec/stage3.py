@@ -267,6 +267,7 @@ def run_batch(product_name_template=None, sources=None, slices=None, outdir=".",
         out[key] = row["products"] if row["status"] != "error" else []
         log.info("source %s: %s", key, row["status"])
         gc.collect()   # one source's arrays at a time
+        gc.freeze()    # ... and the next collection scans only what the next source makes
     return out
 
 

@@ -1,0 +1,108 @@
+"""webbspec.asdftree: slit-by-slit parsing and shared conversion give the same transforms as asdf."""
+
+import io
+
+import numpy as np
+import pytest
+
+asdf = pytest.importorskip("asdf")
+from astropy.modeling import models  # noqa: E402
+
+from webbspec import asdftree  # noqa: E402
+
+
+def _serialize(tree):
+    buf = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buf)
+    return buf.getvalue()
+
+
+def _slit_model(shift, coeffs):
+    poly = models.Polynomial2D(2, **{f"c{i}_{j}": c for (i, j), c in coeffs.items()})
+    return (models.Shift(shift) & models.Identity(1)) | poly
+
+
+COEFFS = {(0, 0): 1.0, (1, 0): 0.5, (0, 1): -0.25, (2, 0): 1e-3, (1, 1): 2e-3, (0, 2): 3e-3}
+
+
+def _slits(models_per_slit):
+    return {"meta": {"exposure": "x"},
+            "slits": [{"name": f"S{k}", "meta": {"wcs": m}} for k, m in enumerate(models_per_slit)]}
+
+
+def _evaluate(tree):
+    x, y = np.meshgrid(np.linspace(-2, 3, 7), np.linspace(-1, 1, 5))
+    return [np.asarray(s["meta"]["wcs"](x, y)) for s in tree["slits"]]
+
+
+def _plain(raw):
+    with asdf.open(io.BytesIO(raw), lazy_load=False) as af:
+        return _evaluate(af.tree)
+
+
+def test_slits_parsed_apart_and_equal_transforms_shared():
+    # slits 0 and 2 are equal (their polynomials separate objects, so separate blocks with the
+    # same bytes); slit 1 has another shift. The polynomials share astropy's default domain
+    # objects, which asdf anchors in slit 0 and aliases in the others.
+    raw = _serialize(_slits([_slit_model(1.0, COEFFS), _slit_model(2.0, COEFFS),
+                             _slit_model(1.0, dict(COEFFS))]))
+    assert b"*id" in raw   # the cross-slit aliases this test is about
+    parts = asdftree._split_slits(raw)
+    assert parts is not None and len(parts[1]) == 3
+    af, tree = asdftree.open_shared(raw)
+    with af:
+        got = _evaluate(tree)
+        wcs = [s["meta"]["wcs"] for s in tree["slits"]]
+        assert wcs[0] is wcs[2]            # equal slits: one model
+        assert wcs[1] is not wcs[0]        # different shift: its own
+        assert wcs[1][1] is wcs[0][1]      # ... but the equal polynomial is shared
+        assert [s["name"] for s in tree["slits"]] == ["S0", "S1", "S2"]
+        assert tree["meta"]["exposure"] == "x"
+    for a, b in zip(got, _plain(raw)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(got[0], got[1])
+
+
+def test_different_coefficients_are_not_shared():
+    other = dict(COEFFS)
+    other[(1, 1)] = 2.0000001e-3
+    raw = _serialize(_slits([_slit_model(1.0, COEFFS), _slit_model(1.0, other)]))
+    af, tree = asdftree.open_shared(raw)
+    with af:
+        wcs = [s["meta"]["wcs"] for s in tree["slits"]]
+        assert wcs[0] is not wcs[1]
+        for a, b in zip(_evaluate(tree), _plain(raw)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_alias_of_a_whole_transform_across_slits_falls_back_to_one_parse():
+    shared = _slit_model(1.0, COEFFS)   # the same object in two slits: asdf anchors a block node
+    raw = _serialize(_slits([shared, _slit_model(3.0, COEFFS), shared]))
+    assert asdftree._split_slits(raw) is None
+    af, tree = asdftree.open_shared(raw)
+    with af:
+        for a, b in zip(_evaluate(tree), _plain(raw)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_tree_without_slits_list():
+    raw = _serialize({"meta": {"wcs": _slit_model(0.5, COEFFS)}})
+    assert asdftree._split_slits(raw) is None
+    af, tree = asdftree.open_shared(raw)
+    with af:
+        x = np.arange(4.0)
+        np.testing.assert_array_equal(tree["meta"]["wcs"](x, x), _slit_model(0.5, COEFFS)(x, x))
+
+
+def test_sharer_keeps_types_and_tags_apart():
+    from asdf.tagged import TaggedDict
+
+    a = TaggedDict({"v": 1}, "tag:x/a-1.0.0")
+    b = TaggedDict({"v": 1.0}, "tag:x/a-1.0.0")     # 1 and 1.0 must not merge
+    c = TaggedDict({"v": 1}, "tag:x/b-1.0.0")       # other tag
+    d = TaggedDict({"v": 1}, "tag:x/a-1.0.0")       # equal to a
+    tree = {"l": [a, b, c, d]}
+    sharer = asdftree.Sharer()
+    sharer.share(tree)
+    assert tree["l"][3] is a and tree["l"][1] is b and tree["l"][2] is c
+    assert sharer.replaced == 1

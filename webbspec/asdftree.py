@@ -1,0 +1,245 @@
+"""Deserialize an exposure's ASDF tree slit by slit, converting each distinct subtree once.
+
+The slits of one official multi-slit `_cal` each carry a complete gwcs, and most of it is the same
+from slit to slit: every NIRSpec slit repeats the detector->sca->gwa transforms and the
+msa->oteip->v2v3->world ones (polynomials of hundreds of coefficients, each slit with its own
+copy of the coefficient blocks), and only the slit-selection pieces differ. Read naively, a
+100-slit exposure costs 30 s and 530 MB in one process: 8 MB of YAML become 10^6 Python objects
+and every transform is built again for every slit. Here:
+
+- the YAML is parsed one slit at a time (:func:`_split_slits`), with Python's cyclic GC paused
+  (it would re-scan the growing heap again and again: 2.5x slower parsing);
+- after each slit, :class:`Sharer` replaces every tagged subtree equal to one seen before by
+  that one (arrays in binary blocks compared by content), so the duplicates are freed at once
+  and only distinct content stays in memory;
+- asdf converts a node object that appears twice only once (as for YAML anchors), so each
+  distinct transform is built once and shared by the slits that have it. The converted models
+  are only evaluated, never modified, so sharing them is safe.
+
+A tree whose slits cannot be parsed apart (no top-level ``slits:`` list, or an anchor used across
+slits) is parsed whole, with the same sharing.
+"""
+
+import contextlib
+import gc
+import hashlib
+import io
+import re
+import warnings
+
+__all__ = ["open_shared", "Sharer"]
+
+_SCALARS = (str, int, float, bool, type(None))
+_BLOCK_MAGIC = b"\xd3BLK"
+_END = b"\n...\n"
+
+
+class Sharer:
+    """Makes structurally equal tagged dicts/lists one object, across every tree it is given.
+
+    Post-order: each container gets a small integer id from its (tag, children ids), so equal
+    subtrees get equal ids without deep comparisons. An ndarray stored in a binary block
+    (``source: <block index>``) is compared by ``block_digest(index)`` (its content) when given,
+    else by index.
+    """
+
+    def __init__(self, block_digest=None):
+        self.block_digest = block_digest
+        self.ids = {}       # shallow structural key -> id
+        self.first = {}     # id -> the tagged container kept for it
+        self.replaced = 0
+
+    def share(self, node):
+        """The canonical object for ``node`` (itself if new); its subtrees are shared in place."""
+        if not isinstance(node, (dict, list)):
+            return node
+        return self._visit(node)[1]
+
+    @staticmethod
+    def _leaf(value):
+        if isinstance(value, str):    # asdf's tagged strings are not hashable; keep their tag
+            return (str, getattr(value, "_tag", None), str(value))
+        if isinstance(value, _SCALARS):
+            return (type(value), value)  # type kept apart: 1, 1.0 and True must not merge
+        return ("obj", id(value))
+
+    def _child(self, container, index, value):
+        cid, canon = self._visit(value)
+        if canon is not value:
+            container[index] = canon
+            self.replaced += 1
+        return cid
+
+    def _visit(self, node):
+        tag = getattr(node, "_tag", None)
+        if isinstance(node, dict):
+            array = self.block_digest is not None and "/ndarray-" in (tag or "")
+            parts = []
+            for k, v in node.items():
+                if isinstance(v, (dict, list)):
+                    parts.append((k, self._child(node, k, v)))
+                elif array and k == "source" and type(v) is int:
+                    parts.append((k, ("block", self.block_digest(v))))
+                else:
+                    parts.append((k, self._leaf(v)))
+            key = ("d", tag, tuple(parts))
+        else:
+            parts = [self._child(node, i, v) if isinstance(v, (dict, list)) else self._leaf(v)
+                     for i, v in enumerate(node)]
+            key = ("l", tag, tuple(parts))
+        cid = self.ids.setdefault(key, len(self.ids))
+        if tag is None:
+            return cid, node    # untagged containers stay where they are
+        return cid, self.first.setdefault(cid, node)
+
+
+def open_shared(raw):
+    """``(asdf file, converted tree)`` of the ASDF bytes ``raw``, identical subtrees shared.
+
+    Keep the file open while the tree is used (arrays inside load lazily from its blocks).
+    """
+    import asdf
+    import yaml
+    from asdf import yamlutil
+
+    asdf.get_config().validate_on_read = False   # schema validation is half the read time
+    with warnings.catch_warnings(), _gc_paused():
+        warnings.simplefilter("ignore")
+        parts = _split_slits(raw)
+        tagged = None
+        if parts is not None:
+            head, slit_docs, blocks_file = parts
+            # the blocks alone, behind an empty tree: the arrays of the slits' trees load from it
+            af = asdf.open(io.BytesIO(blocks_file), memmap=False, lazy_load=True, lazy_tree=True)
+            sharer = Sharer(_block_digest(af))
+            try:
+                tagged = yaml.load(head, Loader=yamlutil.AsdfLoader)  # noqa: S506 (safe loader)
+                tagged["slits"] = []
+                for doc in slit_docs:
+                    tagged["slits"].append(sharer.share(yaml.load(doc, Loader=yamlutil.AsdfLoader)))  # noqa: S506
+                    # the parser leaves reference cycles: collect this slit's young objects
+                    # (only they are scanned; the kept ones move to an older generation)
+                    gc.collect(0)
+            except yaml.YAMLError:   # e.g. an anchor defined in one slit, used in another
+                af.close()
+                tagged = None
+        if tagged is None:
+            # lazy_tree: the tagged tree as parsed (no converting, no copying walk) under the root
+            af = asdf.open(io.BytesIO(raw), memmap=False, lazy_load=True, lazy_tree=True)
+            tagged = af.tree.data.data
+            Sharer(_block_digest(af)).share(tagged)
+        tree = yamlutil.tagged_tree_to_custom_tree(tagged, af)
+    return af, tree
+
+
+def _split_slits(raw):
+    """``(head YAML, [one YAML document per slit], blocks-only ASDF bytes)``, or ``None``.
+
+    The tree's YAML is block style: a top-level ``slits:`` key followed by its items, each
+    starting with ``- `` in column 0. An item becomes a document of its own (same directives,
+    indentation removed); the head is the tree with ``slits: []``.
+    """
+    end = raw.find(_END)
+    start = raw.find(b"\n---")
+    if end < 0 or start < 0:
+        return None
+    directives = raw[:start + 1]
+    body = raw[start + 1:end + 1]
+    m = re.search(rb"(?m)^slits:[ \t]*\n", body)
+    if m is None:
+        return None
+    rest = body[m.end():]
+    stop = re.search(rb"(?m)^(?!- |  |\n|$)", rest)   # next top-level line after the items
+    items_text = rest[:stop.start()] if stop else rest
+    after = rest[stop.start():] if stop else b""
+    items = re.split(rb"(?m)^- ", items_text)
+    if items[0].strip() or len(items) < 2:
+        return None
+    docs = []
+    for item in items[1:]:
+        first, _, others = item.partition(b"\n")
+        # every line of an item is indented by 2 (the stop pattern ended the items otherwise)
+        lines = [ln[2:] for ln in others.split(b"\n")]
+        docs.append(directives + b"--- " + first + b"\n" + b"\n".join(lines) + b"\n...\n")
+    head = directives + body[:m.start()] + b"slits: []\n" + after + b"...\n"
+    try:
+        head, *docs = _resolve_cross_aliases([head] + docs, body)
+    except KeyError:
+        return None
+    blocks_at = raw.find(_BLOCK_MAGIC, end)
+    blocks = raw[blocks_at:] if blocks_at >= 0 else b""
+    index_at = blocks.rfind(b"#ASDF BLOCK INDEX")
+    if index_at >= 0:   # the index holds offsets into the original file: drop it
+        blocks = blocks[:index_at]
+    blocks_file = directives + b"--- !core/asdf-1.1.0 {}\n...\n" + blocks
+    return head, docs, blocks_file
+
+
+_ANCHOR = re.compile(rb"(?m)&(id\d+) ([\[{][^\n]*)$")
+_ALIAS = re.compile(rb"\*(id\d+)\b")
+
+
+def _resolve_cross_aliases(docs, body):
+    """``docs`` with every alias to an anchor of another document replaced by the anchored text.
+
+    asdf anchors objects its writer saw twice, and the small default ones are shared between
+    slits (a polynomial's ``domain: &id003 [-1, 1]`` in slit 1, ``*id003`` in slit 2). Only
+    one-line flow values can be copied so; any other cross-document alias raises KeyError.
+    """
+    inline = {}
+    for m in _ANCHOR.finditer(body):
+        text = m.group(2)
+        if text.count(b"[") == text.count(b"]") and text.count(b"{") == text.count(b"}"):
+            inline[m.group(1)] = text
+    out = []
+    for doc in docs:
+        own = set(re.findall(rb"&(id\d+)\b", doc))
+
+        def value(a):
+            name = a.group(1)
+            return a.group(0) if name in own else inline[name]
+
+        out.append(_ALIAS.sub(value, doc))
+    return out
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Cyclic GC off while ~10^6 objects are built (none of them garbage); afterwards the
+    survivors are frozen so later collections do not scan them again (refcounting still frees
+    them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _block_digest(af):
+    """``index -> content key`` of the file's binary blocks: the MD5 asdf stores in each block
+    header, or a hash of the bytes where the writer left it empty. ``None`` (compare by index)
+    if this asdf version keeps its blocks elsewhere."""
+    try:
+        blocks = af._blocks.blocks   # private in asdf 5; guarded here and per block below
+        len(blocks)
+    except Exception:
+        return None
+    cache = {}
+
+    def digest(index):
+        if index not in cache:
+            try:
+                blk = blocks[index]
+                head = blk.header
+                check = bytes(head.get("checksum", b""))
+                if not check.strip(b"\0"):
+                    check = hashlib.blake2b(blk.data.tobytes(), digest_size=16).digest()
+                cache[index] = (check, head.get("data_size"), bytes(head.get("compression", b"")))
+            except Exception:
+                cache[index] = ("index", index)
+        return cache[index]
+
+    return digest

@@ -30,6 +30,7 @@ import re
 import warnings
 
 import numpy as np
+from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
 from . import datamodels, realdata
@@ -184,11 +185,12 @@ def split_exposure(cal_path_or_model, outdir, defer_errors=False):
 
     os.makedirs(outdir, exist_ok=True)
     out, rows = [], []
+    exposure_cards = _exposure_cards(model.primary) if model is not None else []
     for key, slits in sources.items():
         if any(key == e[0] for e in errors):
             continue   # another slit of this source is bad: the source fails as a whole
         sid = source_id_string(slits[0].header, exp_type)
-        new = [_merge(s, model.primary) for s in slits]
+        new = [_merge(s, exposure_cards) for s in slits]
         pos = _source_position(new[0].header)
         ref = pos or (float(new[0].header["WSREFRA"]), float(new[0].header["WSREFDE"]))
         for s in new:
@@ -216,17 +218,29 @@ def split_exposure(cal_path_or_model, outdir, defer_errors=False):
     return out
 
 
-def _merge(slit, primary):
-    """A copy of ``slit`` whose header also holds the exposure keywords (slit values win)."""
-    new = Slit(slit.header.copy(), dict(slit.arrays))
+def _exposure_cards(primary):
+    """``[(keyword, card image)]`` of the exposure keywords merged into every slit header, made
+    once per exposure (comments of long values dropped so each card fits in 80 characters)."""
+    out = []
     with warnings.catch_warnings():   # long comments are truncated: harmless
         warnings.simplefilter("ignore", VerifyWarning)
         for card in primary.cards:
-            if card.keyword not in _NO_MERGE and card.keyword not in new.header:
-                # comments of long values are dropped so the card fits in 80 characters
+            if card.keyword not in _NO_MERGE:
                 short = len(str(card.value)) + len(card.comment) < 44
-                new.header[card.keyword] = (card.value, card.comment if short else "")
-    return new
+                out.append((card.keyword, fits.Card(card.keyword, card.value,
+                                                    card.comment if short else "").image))
+    return out
+
+
+def _merge(slit, exposure_cards):
+    """A copy of ``slit`` whose header also holds the exposure keywords (slit values win).
+
+    The header is parsed from card images (astropy parses them lazily): building it card by
+    card cost more than the rest of splitting the slit."""
+    have = set(slit.header.keys())
+    text = slit.header.tostring(sep="", endcard=False, padding=False)
+    text += "".join(image for key, image in exposure_cards if key not in have)
+    return Slit(fits.Header.fromstring(text), dict(slit.arrays))
 
 
 def _write_tsv(path, rows):

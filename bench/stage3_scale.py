@@ -57,13 +57,13 @@ def fake_program(root, n, template_dir):
     for exp in prod.science:
         d = os.path.join(base, "exp_to_source", exp)
         os.makedirs(d)
-        with open(os.path.join(d, "sources.tsv"), "w") as f:
+        with open(os.path.join(d, "sources.0-1.tsv"), "w") as f:
             f.write("source_key\tpath\tsource_id\n")
             for k in range(n):
                 name = f"1345_{933 + k}"
                 open(os.path.join(d, f"{name}.fits"), "w").close()
                 f.write(f"{name}\t{name}.fits\ts{933 + k:09d}\n")
-        tables.append(os.path.join(d, "sources.tsv"))
+        tables.append(os.path.join(d, "sources.0-1.tsv"))
     subprocess.run([sys.executable, "-m", "webbspec.rules_entry", "gather-sources",
                     os.path.join(base, "sources.tsv"), *tables], check=True, cwd=root)
     return root

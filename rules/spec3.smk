@@ -1,6 +1,7 @@
 # Stage 3 (calwebb_spec3), per spec3 association product:
-#   exp_to_source (per exposure): split each _cal into per-source slices carrying per-pixel
-#       coordinates (webbspec/spec3/<product>/exp_to_source/<exposure>/<source>.fits + sources.tsv);
+#   exp_to_source (per exposure, in workflow.split_mb-sized parts): split each _cal into
+#       per-source slices carrying per-pixel coordinates
+#       (webbspec/spec3/<product>/exp_to_source/<exposure>/<source>.fits + sources.<k>-<n>.tsv);
 #   spec3_sources (checkpoint, per product): one table of (source, exposure, slice) rows; a
 #       checkpoint over all exposures at once, so every exp_to_source job is planned up front;
 #   spec3_batch (per batch): every Stage 3 step (master_background, outlier_detection,
@@ -14,15 +15,16 @@ rule exp_to_source:
     input:
         cal=spec3_cal,
     output:
-        "webbspec/spec3/{product}/exp_to_source/{exposure}/sources.tsv",
+        "webbspec/spec3/{product}/exp_to_source/{exposure}/sources.{part}-{nparts}.tsv",
     log:
-        "webbspec/logs/exp_to_source/{product}/{exposure}.log",
+        "webbspec/logs/exp_to_source/{product}/{exposure}.{part}-{nparts}.log",
     params:
         py=PYTHON,
     conda:
         "../envs/webbspec.yaml"
     shell:
         "{params.py} -P -m webbspec.rules_entry --log {log:q} exp-to-source {input.cal:q} {output:q}"
+        " --part {wildcards.part} --nparts {wildcards.nparts}"
 
 
 checkpoint spec3_sources:

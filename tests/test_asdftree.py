@@ -49,7 +49,7 @@ def test_slits_parsed_apart_and_equal_transforms_shared():
     assert b"*id" in raw   # the cross-slit aliases this test is about
     parts = asdftree._split_slits(raw)
     assert parts is not None and len(parts[1]) == 3
-    af, tree = asdftree.open_shared(raw)
+    af, tree, total = asdftree.open_shared(raw)
     with af:
         got = _evaluate(tree)
         wcs = [s["meta"]["wcs"] for s in tree["slits"]]
@@ -61,13 +61,28 @@ def test_slits_parsed_apart_and_equal_transforms_shared():
     for a, b in zip(got, _plain(raw)):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(got[0], got[1])
+    assert total == 3
+
+
+@pytest.mark.parametrize("shared_object", [False, True])   # slits parsed apart / one parse
+def test_only_some_slits(shared_object):
+    first = _slit_model(1.0, COEFFS)
+    models_ = [first, _slit_model(2.0, COEFFS), first if shared_object else _slit_model(3.0, COEFFS)]
+    raw = _serialize(_slits(models_))
+    af, tree, total = asdftree.open_shared(raw, only=[2, 1])
+    with af:
+        assert total == 3 and [s["name"] for s in tree["slits"]] == ["S2", "S1"]
+        got = _evaluate(tree)
+    plain = _plain(raw)
+    np.testing.assert_array_equal(got[0], plain[2])
+    np.testing.assert_array_equal(got[1], plain[1])
 
 
 def test_different_coefficients_are_not_shared():
     other = dict(COEFFS)
     other[(1, 1)] = 2.0000001e-3
     raw = _serialize(_slits([_slit_model(1.0, COEFFS), _slit_model(1.0, other)]))
-    af, tree = asdftree.open_shared(raw)
+    af, tree, total = asdftree.open_shared(raw)
     with af:
         wcs = [s["meta"]["wcs"] for s in tree["slits"]]
         assert wcs[0] is not wcs[1]
@@ -79,7 +94,7 @@ def test_alias_of_a_whole_transform_across_slits_falls_back_to_one_parse():
     shared = _slit_model(1.0, COEFFS)   # the same object in two slits: asdf anchors a block node
     raw = _serialize(_slits([shared, _slit_model(3.0, COEFFS), shared]))
     assert asdftree._split_slits(raw) is None
-    af, tree = asdftree.open_shared(raw)
+    af, tree, total = asdftree.open_shared(raw)
     with af:
         for a, b in zip(_evaluate(tree), _plain(raw)):
             np.testing.assert_array_equal(a, b)
@@ -88,7 +103,7 @@ def test_alias_of_a_whole_transform_across_slits_falls_back_to_one_parse():
 def test_tree_without_slits_list():
     raw = _serialize({"meta": {"wcs": _slit_model(0.5, COEFFS)}})
     assert asdftree._split_slits(raw) is None
-    af, tree = asdftree.open_shared(raw)
+    af, tree, total = asdftree.open_shared(raw)
     with af:
         x = np.arange(4.0)
         np.testing.assert_array_equal(tree["meta"]["wcs"](x, x), _slit_model(0.5, COEFFS)(x, x))

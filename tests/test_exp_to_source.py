@@ -84,3 +84,23 @@ def test_slit_without_sourceid(tmp_path):
     cal = datamodels.write(model, str(tmp_path / "noid_cal.fits"))
     with pytest.raises(InputError, match=r"noid_cal.fits\[slit S200A1\]: slit has no SOURCEID"):
         split_exposure(cal, tmp_path / "out")
+
+
+def test_parts_of_an_exposure_make_the_same_slices(tmp_path):
+    """Job k of n (workflow.split_mb) writes exactly the slices of its sources, equal to the ones
+    of one job for the whole exposure, and its own source table."""
+    cal = multislit_cal(tmp_path / "jw01345062001_03101_00001_nrs2_cal.fits", 6)
+    whole = dict(split_exposure(cal, tmp_path / "whole"))
+    got = {}
+    for k in range(3):
+        table = tmp_path / "parts" / f"sources.{k}-3.tsv"
+        pairs = split_exposure(cal, tmp_path / "parts", part=(k, 3), table=table)
+        assert all(program.batch_of(key, 3) == k for key, _ in pairs)
+        assert program.read_sources(table) == [(key, str(p)) for key, p in pairs]
+        got.update(pairs)
+    assert sorted(got) == sorted(whole) and len({program.batch_of(key, 3) for key in got}) > 1
+    for key, path in got.items():
+        a, b = datamodels.read(whole[key]), datamodels.read(path)
+        for ext in ("SCI", "DQ", "WAVELENGTH", "XI", "ETA"):
+            np.testing.assert_array_equal(a.slits[0][ext], b.slits[0][ext])
+        assert a.slits[0].header == b.slits[0].header

@@ -104,7 +104,7 @@ def stage3_products(prog):
 def source_batches(prog):
     """{source key: batch} of the simulated product's sources."""
     keys = {k for e in EXPOSURES for k, _ in wsprogram.read_sources(
-        prog / "webbspec" / "spec3" / KEY / "exp_to_source" / e / "sources.tsv")}
+        prog / "webbspec" / "spec3" / KEY / "exp_to_source" / e / "sources.0-1.tsv")}
     return {k: wsprogram.batch_of(k, NBATCHES) for k in keys}
 
 
@@ -329,7 +329,7 @@ def test_new_exposure(prog, tmp_path):
     products = stage3_products(prog)
     assert len(products) == 4 and all(p in diff for ps in products.values() for p in ps)
     new_sources = {k for k, _ in wsprogram.read_sources(
-        prog / "webbspec" / "spec3" / KEY / "exp_to_source" / new / "sources.tsv")}
+        prog / "webbspec" / "spec3" / KEY / "exp_to_source" / new / "sources.0-1.tsv")}
     assert new_sources == set(products)                  # every source has a slice of the new nod
     assert planned(run(prog, "-n")) == {}
 

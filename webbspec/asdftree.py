@@ -93,10 +93,14 @@ class Sharer:
         return cid, self.first.setdefault(cid, node)
 
 
-def open_shared(raw):
-    """``(asdf file, converted tree)`` of the ASDF bytes ``raw``, identical subtrees shared.
+def open_shared(raw, only=None):
+    """``(asdf file, converted tree, number of slits in the file)`` of the ASDF bytes ``raw``,
+    identical subtrees shared.
 
-    Keep the file open while the tree is used (arrays inside load lazily from its blocks).
+    ``only``: indices of the slits to keep in ``tree["slits"]`` (in that order); the others are
+    not converted and, when the slits can be parsed apart, not even parsed (an exp_to_source
+    job that handles part of an exposure's sources). Keep the file open while the tree is used
+    (arrays inside load lazily from its blocks).
     """
     import asdf
     import yaml
@@ -114,8 +118,10 @@ def open_shared(raw):
             sharer = Sharer(_block_digest(af))
             try:
                 tagged = yaml.load(head, Loader=yamlutil.AsdfLoader)  # noqa: S506 (safe loader)
+                total = len(slit_docs)
                 tagged["slits"] = []
-                for doc in slit_docs:
+                for i in (range(total) if only is None else only):
+                    doc = slit_docs[i]
                     tagged["slits"].append(sharer.share(yaml.load(doc, Loader=yamlutil.AsdfLoader)))  # noqa: S506
                     # the parser leaves reference cycles: collect this slit's young objects
                     # (only they are scanned; the kept ones move to an older generation)
@@ -127,9 +133,12 @@ def open_shared(raw):
             # lazy_tree: the tagged tree as parsed (no converting, no copying walk) under the root
             af = asdf.open(io.BytesIO(raw), memmap=False, lazy_load=True, lazy_tree=True)
             tagged = af.tree.data.data
+            total = len(tagged.get("slits", []))
+            if only is not None and total:
+                tagged["slits"] = [tagged["slits"][i] for i in only]
             Sharer(_block_digest(af)).share(tagged)
         tree = yamlutil.tagged_tree_to_custom_tree(tagged, af)
-    return af, tree
+    return af, tree, total
 
 
 def _split_slits(raw):

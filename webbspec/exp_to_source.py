@@ -37,6 +37,7 @@ from . import datamodels, realdata
 from .datamodels import Model, Slit
 from .errors import InputError
 from .modes import mode_for
+from .program import batch_of
 from .skycoords import radec_to_xieta, xieta_to_radec
 
 __all__ = ["split_exposure", "source_key", "source_id_string", "rereference", "slice_filename",
@@ -96,10 +97,10 @@ def _source_position(header):
     return (ra, dec) if np.isfinite(ra) and np.isfinite(dec) else None
 
 
-def _load(cal):
+def _load(cal, keep=None):
     if isinstance(cal, Model):
         return cal, str(cal.path or "<model>")
-    return realdata.read_stage2(str(cal)), str(cal)
+    return realdata.read_stage2(str(cal), keep=keep), str(cal)
 
 
 def write_error_slice(path, error):
@@ -145,27 +146,42 @@ def _keys_from_headers(path):
         return None
 
 
-def split_exposure(cal_path_or_model, outdir, defer_errors=False):
+def split_exposure(cal_path_or_model, outdir, defer_errors=False, part=(0, 1), table=None):
     """Write one file per source of one exposure; returns ``[(source_key, path)]``.
 
     ``defer_errors``: bad input writes error slices (module docstring) and their
     ``(key, path)`` pairs are returned too; otherwise it raises :class:`InputError`.
+    ``part=(k, n)``: only the sources whose stable hash modulo n is k (job k of n splitting one
+    exposure; the other slits are not read). ``table``: the source table to write (default
+    ``outdir/sources.tsv``).
     """
     where = str(getattr(cal_path_or_model, "path", None) or cal_path_or_model)
     exposure = os.path.basename(where).split(".fits")[0]
+    k_part, n_parts = int(part[0]), int(part[1])
+
+    def mine(key):
+        return n_parts == 1 or batch_of(key, n_parts) == k_part
+
+    def keep(index, header):
+        if str(header.get("SOURCEID", "")).strip() == "":
+            return mine(_error_key(exposure, header.get("SLTNAME") or index))
+        return mine(source_key(header))
+
     errors = []   # [(key, source id string, InputError)]
     try:
-        model, where = _load(cal_path_or_model)
+        model, where = _load(cal_path_or_model, None if n_parts == 1 else keep)
         mode_for(model.primary, where)
     except InputError as exc:
         if not defer_errors:
             raise
         keys = None if isinstance(cal_path_or_model, Model) else _keys_from_headers(where)
-        errors = [(k, sid, exc) for k, sid in (keys or [(_error_key(exposure), "")])]
+        errors = [(k, sid, exc) for k, sid in (keys or [(_error_key(exposure), "")]) if mine(k)]
         model = None
     exp_type = model.exp_type if model is not None else ""
     sources = {}
     for k, slit in enumerate(model.slits if model is not None else [], start=1):
+        if n_parts > 1 and isinstance(cal_path_or_model, Model) and not keep(k, slit.header):
+            continue   # a Model given in memory holds every slit (read_stage2 filtered a file)
         name = f"{where}[slit {slit.name or k}]"
         try:
             if str(slit.header.get("SOURCEID", "")).strip() == "":
@@ -212,7 +228,7 @@ def split_exposure(cal_path_or_model, outdir, defer_errors=False):
         log.warning("%s", exc)
         out.append((key, path))
         rows.append((key, os.path.basename(path), sid))
-    _write_tsv(os.path.join(outdir, "sources.tsv"), rows)
+    _write_tsv(table or os.path.join(outdir, "sources.tsv"), rows)
     log.info("%s: %d slits -> %d sources, %d bad", where, len(model.slits) if model else 0,
              len(out) - len(errors), len(errors))
     return out

@@ -80,7 +80,8 @@ def _groups(hdul):
     """``{extver: {EXTNAME: hdu}}`` of the image extensions."""
     groups = {}
     for hdu in hdul[1:]:
-        if isinstance(hdu, fits.ImageHDU) and hdu.data is not None:
+        # NAXIS from the header: testing hdu.data would read every array of the file
+        if isinstance(hdu, fits.ImageHDU) and hdu.header.get("NAXIS", 0) > 0:
             groups.setdefault(hdu.header.get("EXTVER", 1), {})[hdu.name.upper()] = hdu
     return dict(sorted(groups.items()))
 
@@ -111,8 +112,9 @@ def list_slits(path):
 # ---------------------------------------------------------------- gwcs
 
 
-def _load_tree(hdul, path):
-    """The open ASDF file of the extension and its WCS objects (one per slit).
+def _load_tree(hdul, path, only=None):
+    """The open ASDF file of the extension, its WCS objects (one per slit, or per slit index of
+    ``only``) and the number of slits in the tree.
 
     Arrays inside the gwcs (e.g. tabular models) load lazily from the ASDF blocks: keep the
     returned file open until every WCS has been evaluated (the fits: data references of the
@@ -122,16 +124,18 @@ def _load_tree(hdul, path):
         raise InputError(path, "no ASDF extension: the gwcs of the exposure is missing")
     try:
         raw = hdul["ASDF"].data["ASDF_METADATA"][0].tobytes()
-        af, tree = open_shared(raw)   # each distinct transform built once (webbspec.asdftree)
+        af, tree, total = open_shared(raw, only)   # each distinct transform built once
         # touch the WCS objects now so a broken tree fails here, with the file named
-        wcs = [s.get("meta", {}).get("wcs") for s in tree.get("slits", [])] or \
-            [tree.get("meta", {}).get("wcs")]
+        if total:
+            wcs = [s.get("meta", {}).get("wcs") for s in tree["slits"]]
+        else:   # a single-slit or image product: one WCS for the whole file
+            wcs, total = [tree.get("meta", {}).get("wcs")], 1
     except InputError:
         raise
     except Exception as exc:
         raise InputError(path, f"ASDF extension cannot be deserialized ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    return af, wcs
+    return af, wcs, total
 
 
 def slit_coordinates(wcs, shape):
@@ -168,13 +172,14 @@ def reference_of(header, ra, dec):
 # ---------------------------------------------------------------- full read
 
 
-def read_stage2(path, *, coords=True):
+def read_stage2(path, *, coords=True, keep=None):
     """Read a Stage 2 `_cal` into a :class:`Model` whose slits carry WAVELENGTH/XI/ETA.
 
     Official products: the gwcs of each slit is evaluated on its cutout (one ASDF
     deserialization for the whole exposure); WSREFRA/WSREFDE = the slit's SRCRA/SRCDEC if
     finite, else the slit centre. Our own products (XI/ETA extensions present) are read as they
-    are. ``coords=False`` skips the gwcs (arrays and keywords only).
+    are. ``coords=False`` skips the gwcs (arrays and keywords only). ``keep(index, header)``
+    (index from 1) selects the slits to read; the others' arrays and gwcs are never read.
     """
     path = str(path)
     with _fits_open(path) as hdul:
@@ -187,21 +192,25 @@ def read_stage2(path, *, coords=True):
             raise InputError(path, "assign_wcs has not run (S_WCS not COMPLETE): not a Stage 2 "
                                    "_cal product (a _rate?)")
         groups = _groups(hdul)
-        slits = []
-        for ver, hdus in groups.items():
+        slits, kept = [], []
+        for index, (ver, hdus) in enumerate(groups.items(), start=1):
             if "SCI" not in hdus:
                 raise InputError(path, f"slit group EXTVER={ver} has no SCI")
+            if keep is not None and not keep(index, hdus["SCI"].header):
+                continue
+            kept.append(index - 1)
             header = _clean(hdus["SCI"].header)
             arrays = {name: np.array(h.data) for name, h in hdus.items()
                       if name in _ARRAYS or (ours and name in datamodels.COORD_EXTS)}
             slits.append(Slit(header, arrays))
         tables = {h.name.upper(): h.data for h in hdul[1:]
                   if isinstance(h, fits.BinTableHDU) and h.name.upper() != "ASDF"}
-        if coords and not ours:
-            af, wcs = _load_tree(hdul, path)
+        if coords and not ours and slits:
+            only = None if len(kept) == len(groups) else kept
+            af, wcs, total = _load_tree(hdul, path, only)
             with af:
-                if len(wcs) != len(slits):
-                    raise InputError(path, f"ASDF tree has {len(wcs)} slit WCS for {len(slits)} slits")
+                if total != len(groups):
+                    raise InputError(path, f"ASDF tree has {total} slit WCS for {len(groups)} slits")
                 for slit, w in zip(slits, wcs):
                     _attach_coordinates(slit, w, path)
     layout = "multi" if (len(slits) > 1 or primary.get("DATAMODL") == "MultiSlitModel") else "single"

@@ -89,11 +89,8 @@ def _exp_to_source(a):
     from .exp_to_source import split_exposure
 
     outdir = os.path.dirname(a.tsv)
-    pairs = split_exposure(a.cal, outdir, defer_errors=True)
-    # split_exposure writes outdir/sources.tsv itself; make sure the declared output exists
-    if not os.path.exists(a.tsv):
-        _write_tsv(a.tsv, [("source", "path")] + [(k, os.path.relpath(p, outdir)) for k, p in pairs])
-    log.info("%s: %d sources", a.cal, len(pairs))
+    pairs = split_exposure(a.cal, outdir, defer_errors=True, part=(a.part, a.nparts), table=a.tsv)
+    log.info("%s: %d sources (part %d of %d)", a.cal, len(pairs), a.part + 1, a.nparts)
 
 
 def _tmp_path(path):
@@ -179,6 +176,8 @@ def _parser():
     s = sub.add_parser("exp-to-source")
     s.add_argument("cal")
     s.add_argument("tsv")
+    s.add_argument("--part", type=int, default=0)
+    s.add_argument("--nparts", type=int, default=1)
     s.set_defaults(func=_exp_to_source)
     s = sub.add_parser("gather-sources")
     s.add_argument("output")

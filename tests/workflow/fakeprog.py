@@ -54,7 +54,8 @@ def make_program(root, nexp=3, suffix="rate", spec2_asn=True, spec3_asn=True, **
 
 
 def fake_sources(root, product_key, exposures, nsources):
-    """Pretend exp_to_source ran: a sources.tsv and an empty slice file per source."""
+    """Pretend exp_to_source ran (one job per exposure: the files are small): its source table
+    and an empty slice file per source."""
     for e in exposures:
         d = os.path.join(root, "webbspec", "spec3", product_key, "exp_to_source", e)
         os.makedirs(d, exist_ok=True)
@@ -63,5 +64,5 @@ def fake_sources(root, product_key, exposures, nsources):
             key = f"s{s:09d}"
             open(os.path.join(d, f"{key}.fits"), "w").close()
             lines.append(f"{key}\t{key}.fits")
-        with open(os.path.join(d, "sources.tsv"), "w") as f:
+        with open(os.path.join(d, "sources.0-1.tsv"), "w") as f:
             f.write("\n".join(lines) + "\n")

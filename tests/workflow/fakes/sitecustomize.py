@@ -54,7 +54,7 @@ sys.modules["webbspec.refs"] = refs
 e2s = types.ModuleType("webbspec.exp_to_source")
 
 
-def split_exposure(cal_path, outdir, defer_errors=False):
+def split_exposure(cal_path, outdir, defer_errors=False, part=(0, 1), table=None):
     n = int(os.environ.get("FAKE_NSOURCES", "5"))
     os.makedirs(outdir, exist_ok=True)
     pairs = []
@@ -64,7 +64,7 @@ def split_exposure(cal_path, outdir, defer_errors=False):
         with open(p, "w") as f:
             f.write(cal_path)
         pairs.append((key, p))
-    with open(os.path.join(outdir, "sources.tsv"), "w") as f:
+    with open(table or os.path.join(outdir, "sources.tsv"), "w") as f:
         f.write("source\tpath\n" + "".join(f"{k}\t{os.path.basename(p)}\n" for k, p in pairs))
     return pairs
 

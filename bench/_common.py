@@ -40,7 +40,7 @@ def slurm_client_stalls():
     if shutil.which("scontrol") is None:
         return False
     try:
-        subprocess.run(["scontrol", "ping"], capture_output=True, timeout=3)
+        subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=3)
     except subprocess.TimeoutExpired:
         return True
     return False

@@ -77,6 +77,8 @@ def main():
     p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "wsbench"))
     p.add_argument("--skip-run", action="store_true")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--reuse", action="store_true",
+                   help="run on the program a --keep run left in the workdir (no rebuild)")
     a = p.parse_args()
     machine = C.machine()
     out = {"machine": machine}
@@ -102,9 +104,15 @@ def main():
 
     if not a.skip_run:
         root = os.path.join(a.workdir, f"stage3_scale_N{a.n}")
-        shutil.rmtree(root, ignore_errors=True)
         t0 = time.time()
-        build_mos_program(root, a.n, seed=0)
+        if a.reuse and os.path.exists(os.path.join(root, "realprogram.json")):
+            for made in ("webbspec", ".snakemake", "timings.jsonl"):   # inputs only
+                path = os.path.join(root, made)
+                shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else \
+                    (os.path.exists(path) and os.remove(path))
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+            build_mos_program(root, a.n, seed=0)
         run = {"n_sources": a.n, "program_build_s": time.time() - t0,
                "input_bytes": C.dir_size(root, "*_cal.fits")}
         run["dry_before"] = dry_run(root, "dry run, nothing made")

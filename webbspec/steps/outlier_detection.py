@@ -68,6 +68,12 @@ _BACK_DERIV_SCALE = 0.15
 # a ray and hides it (with the derivative the ray itself adds). Cosmic rays and hot pixels are
 # positive, so there the lower of the two values stands for the median: a ray in either is then
 # flagged, while noise alone puts the higher value only ~1.1 sigma above it on average.
+# Where ONE exposure alone sees the sky (the slit ends of a nod pattern: 5 of the 30 hot pixels
+# of the MOS test program) the median is that exposure itself and nothing can be flagged; there
+# the median is replaced by the exposure's running median along the slit over _SINGLE_WINDOW
+# pixels, which keeps whatever is extended along the slit (sky, sky lines, the wings of a
+# source) and removes a one-pixel spike. The official step flags nothing there.
+_SINGLE_WINDOW = 3
 
 
 def _pair(text, name):
@@ -239,12 +245,24 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
         med = np.nanmedian(sci, axis=0)
         med_err = np.nanmedian(err, axis=0)
         # where only two exposures overlap, the lower one (see the notes by _OVERSAMPLE)
-        two = np.isfinite(sci).sum(axis=0) == 2
-        med = np.where(two, np.nanmin(sci, axis=0), med)
+        count = np.isfinite(sci).sum(axis=0)
+        med = np.where(count == 2, np.nanmin(sci, axis=0), med)
+        # where one exposure alone sees the sky, its own running median along the slit
+        med = np.where(count == 1, _along_slit_median(med, int(_SINGLE_WINDOW * _OVERSAMPLE)), med)
     blots_s = [dz.blot(med, x, y) for x, y in maps]
     blots_e = [dz.blot(med_err, x, y) for x, y in maps]
     fine = _max_neighbour_diff(med)     # the derivative term on the median's own fine grid
     return blots_s, blots_e, [dz.blot(fine, x, y) for x, y in maps]
+
+
+def _along_slit_median(img, window):
+    """Running nanmedian of ``img`` (fine grid, rows along the slit) over ``window`` rows."""
+    half = window // 2
+    padded = np.pad(img, ((half, window - 1 - half), (0, 0)), constant_values=np.nan)
+    view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(view, axis=-1)
 
 
 def _clipped_mean(values, nsigma=3.0, iters=5):

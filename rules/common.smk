@@ -3,7 +3,6 @@
 
 import glob
 import json
-import math
 import os
 import sys
 from functools import lru_cache
@@ -139,25 +138,11 @@ def spec3_cal(wildcards):
     return PROGRAM.products[wildcards.product].cal[wildcards.exposure]
 
 
-def exp_to_source_parts(cal):
-    """exp_to_source jobs of one exposure: one per workflow.split_mb MB of its _cal (1 if Stage 2
-    has not made it yet)."""
-    try:
-        size = os.path.getsize(cal)
-    except OSError:
-        return 1
-    return max(1, math.ceil(size / (float(config["workflow"]["split_mb"]) * 2**20)))
-
-
 def spec3_exposure_tables(wildcards):
     """The exp_to_source tables of every science exposure of a product (one per job)."""
     prod = PROGRAM.products[wildcards.product]
-    out = []
-    for e in prod.science:
-        n = exp_to_source_parts(prod.cal[e])
-        out += [f"webbspec/spec3/{wildcards.product}/exp_to_source/{e}/sources.{k}-{n}.tsv"
-                for k in range(n)]
-    return out
+    return [t for e in prod.science for t in wsprogram.exp_to_source_tables(
+        f"webbspec/spec3/{wildcards.product}", e, prod.cal[e], config["workflow"]["split_mb"])]
 
 
 def spec3_batch_input(wildcards):

@@ -17,6 +17,7 @@ All paths are relative to the program directory (the workflow's working director
 
 import glob
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -104,6 +105,23 @@ def batch_of(source_key, nbatches):
     """The Stage 3 batch of a source: a stable hash, so adding a source moves no other source."""
     digest = hashlib.blake2b(str(source_key).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % int(nbatches)
+
+
+def exp_to_source_parts(cal, split_mb):
+    """exp_to_source jobs of one exposure: one per ``split_mb`` MB of its `_cal` (1 while Stage 2
+    has not made it)."""
+    try:
+        size = os.path.getsize(cal)
+    except OSError:
+        return 1
+    return max(1, math.ceil(size / (float(split_mb) * 2**20)))
+
+
+def exp_to_source_tables(outdir, exposure, cal, split_mb):
+    """The source tables exp_to_source writes for one exposure (one per part) under ``outdir``
+    (``.../spec3/<product>``)."""
+    n = exp_to_source_parts(cal, split_mb)
+    return [os.path.join(outdir, "exp_to_source", exposure, f"sources.{k}-{n}.tsv") for k in range(n)]
 
 
 def read_sources(tsv):

@@ -247,18 +247,20 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
             a, b = bestrefs(hdr, types, store_dir, old), bestrefs(hdr, types, store_dir, new)
             plan["changes"] += [(key, "spec3", rt, name_of(a[rt]), name_of(b[rt])) for rt in types if a[rt] != b[rt]]
             exps = [e for e in prod.science if prod.cal[e] in remade]
-            count("exp_to_source", len(exps))
+            here = os.path.join(root, out, "spec3", key)
+            tables = {e: wsprogram.exp_to_source_tables(here, e, os.path.join(root, prod.cal[e]),
+                                                        cfg["workflow"]["split_mb"]) for e in prod.science}
+            count("exp_to_source", sum(len(tables[e]) for e in exps))
             count("spec3_sources", 1 if exps else 0)
             every = a != b or any(bk in remade for bk in prod.backgrounds)
             if not (exps or every):
                 continue
             count("spec3_batch", nbatches)
-            here = os.path.join(root, out, "spec3", key)
             affected = set()
             for e in (prod.science if every else exps):
-                tsv = os.path.join(here, "exp_to_source", e, "sources.tsv")
-                if os.path.exists(tsv):
-                    affected.update(k for k, _ in wsprogram.read_sources(tsv))
+                for tsv in tables[e]:
+                    if os.path.exists(tsv):
+                        affected.update(k for k, _ in wsprogram.read_sources(tsv))
             batches = range(nbatches) if a != b else sorted({wsprogram.batch_of(k, nbatches) for k in affected})
             plan["batches_run"] += len(batches)
             for m in sorted(glob.glob(os.path.join(here, "batches", "*.tsv"))):

@@ -248,21 +248,26 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
         count = np.isfinite(sci).sum(axis=0)
         med = np.where(count == 2, np.nanmin(sci, axis=0), med)
         # where one exposure alone sees the sky, its own running median along the slit
-        med = np.where(count == 1, _along_slit_median(med, int(_SINGLE_WINDOW * _OVERSAMPLE)), med)
+        med = _along_slit_median(med, int(_SINGLE_WINDOW * _OVERSAMPLE), count == 1)
     blots_s = [dz.blot(med, x, y) for x, y in maps]
     blots_e = [dz.blot(med_err, x, y) for x, y in maps]
     fine = _max_neighbour_diff(med)     # the derivative term on the median's own fine grid
     return blots_s, blots_e, [dz.blot(fine, x, y) for x, y in maps]
 
 
-def _along_slit_median(img, window):
-    """Running nanmedian of ``img`` (fine grid, rows along the slit) over ``window`` rows."""
-    half = window // 2
-    padded = np.pad(img, ((half, window - 1 - half), (0, 0)), constant_values=np.nan)
-    view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(view, axis=-1)
+def _along_slit_median(img, window, where):
+    """``img`` with its pixels at ``where`` replaced by the running nanmedian over ``window`` rows
+    (fine grid, rows along the slit); the median is computed at those pixels only."""
+    out = img.copy()
+    rows, cols = np.nonzero(where)
+    if rows.size:
+        half = window // 2
+        padded = np.pad(img, ((half, window - 1 - half), (0, 0)), constant_values=np.nan)
+        view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)   # no copy
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[rows, cols] = np.nanmedian(view[rows, cols], axis=-1)
+    return out
 
 
 def _clipped_mean(values, nsigma=3.0, iters=5):

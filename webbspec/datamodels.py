@@ -30,7 +30,7 @@ from .errors import InputError
 
 __all__ = [
     "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
-    "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu",
+    "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu_bytes",
     "atomic_path",
 ]
 
@@ -108,7 +108,7 @@ class Model:
     slits: list = field(default_factory=list)
     layout: str = "single"
     tables: dict = field(default_factory=dict)   # other BinTables by EXTNAME (e.g. INT_TIMES)
-    asdf_tree: dict | None = None                  # written as the ASDF extension when set
+    asdf_tree: dict | bytes | None = None   # the ASDF extension when set (bytes: a whole ASDF file)
     path: str | None = None
 
     @property
@@ -141,7 +141,7 @@ class SpecModel:
     primary: fits.Header = field(default_factory=fits.Header)
     spectra: list = field(default_factory=list)
     kind: str = "EXTRACT1D"
-    asdf_tree: dict | None = None
+    asdf_tree: dict | bytes | None = None
     path: str | None = None
 
     @property
@@ -272,13 +272,13 @@ def write(model, path):
     path = str(path)
     parts = [fitswrite.primary_bytes(_primary_header(model, path))]
     if isinstance(model, SpecModel):
-        parts += [fitswrite.table_hdu_bytes(h) for h in _spec_hdus(model)]
+        parts += _spec_bytes(model)
     else:
         parts += _model_image_bytes(model)
     for name, data in getattr(model, "tables", {}).items():
-        parts.append(fitswrite.table_hdu_bytes(fits.BinTableHDU(data=data, name=name)))
+        parts.append(fitswrite.bintable_bytes(fitswrite.fits_rec_columns(data), name=name))
     if model.asdf_tree is not None:
-        parts.append(fitswrite.table_hdu_bytes(asdf_hdu(model.asdf_tree)))
+        parts.append(asdf_hdu_bytes(model.asdf_tree))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = atomic_path(path)
     try:
@@ -315,26 +315,22 @@ def _model_image_bytes(model):
     return parts
 
 
-def _spec_hdus(model):
+def _spec_bytes(model):
     cols_def = _SPEC_KINDS[model.kind]
-    hdus = []
-    for ver, spec in enumerate(model.spectra, start=1):
-        cols = [fits.Column(name=name, format={"f8": "D", "u4": "J"}[dt], unit=unit,
-                            array=np.asarray(spec.table[name], dtype=dt),
-                            **({"bzero": 2**31} if dt == "u4" else {}))
-                for name, dt, unit in cols_def]
-        hdu = fits.BinTableHDU.from_columns(cols, header=spec.header.copy(), name=model.kind)
-        hdu.ver = ver
-        hdus.append(hdu)
-    return hdus
+    return [fitswrite.bintable_bytes([(name, np.asarray(spec.table[name], dtype=dt), unit)
+                                      for name, dt, unit in cols_def], spec.header, model.kind, ver)
+            for ver, spec in enumerate(model.spectra, start=1)]
 
 
-def asdf_hdu(tree):
-    """The ASDF extension (one row, one byte column) holding ``tree`` as an ASDF file."""
-    import asdf  # imported here: only products with a gwcs need it
+def asdf_hdu_bytes(tree):
+    """The ASDF extension (one row, one byte column) holding ``tree``: the bytes of an ASDF file
+    (webbspec.asdfwrite) or a tree the asdf library serializes."""
+    if isinstance(tree, bytes):
+        raw = np.frombuffer(tree, dtype=np.uint8)
+    else:
+        import asdf  # imported here: only trees not formatted by webbspec.asdfwrite need it
 
-    buf = io.BytesIO()
-    asdf.AsdfFile(tree).write_to(buf)
-    raw = np.frombuffer(buf.getvalue(), dtype=np.uint8)
-    col = fits.Column(name="ASDF_METADATA", format=f"{raw.size}B", array=raw[None, :])
-    return fits.BinTableHDU.from_columns([col], name="ASDF")
+        buf = io.BytesIO()
+        asdf.AsdfFile(tree).write_to(buf)
+        raw = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+    return fitswrite.bintable_bytes([("ASDF_METADATA", raw[None, :], None)], name="ASDF")

@@ -21,11 +21,11 @@ SlitModel / ImageModel by layout), ``s2d`` (SlitModel or MultiSlitModel), ``x1d`
 import numpy as np
 from astropy.io import fits
 
-from . import datamodels
+from . import asdfwrite, datamodels
 from .datamodels import Model, SpecModel
 from .errors import InputError
 
-__all__ = ["to_official", "write", "s2d_wcs", "KINDS", "SRCTYPES"]
+__all__ = ["to_official", "write", "s2d_grid", "KINDS", "SRCTYPES"]
 
 KINDS = ("cal", "crf", "s2d", "x1d", "c1d", "s3d")
 SRCTYPES = ("POINT", "EXTENDED", "UNKNOWN")
@@ -84,7 +84,7 @@ def to_official(model, kind, *, source_based=None, keep_coords=False):
             h.setdefault("DISPAXIS", 1)
             spectra.append(datamodels.Spectrum(h, sp.table))
         return SpecModel(_fix_primary(model.primary, datamodl), spectra, model.kind,
-                         model.asdf_tree if model.asdf_tree is not None else {}, model.path)
+                         model.asdf_tree if model.asdf_tree else asdfwrite.asdf_file(), model.path)
     if not isinstance(model, Model):
         raise InputError(getattr(model, "path", None) or kind, f"{kind} needs an image/slit model")
     if kind == "s3d":
@@ -121,20 +121,13 @@ def write(model, path, kind, **kw):
 
 
 def _s2d_tree(slits, layout):
-    wcs = [s2d_wcs(s) for s in slits]
-    if layout == "single":
-        return {"meta": {"wcs": wcs[0]}}
-    return {"slits": [{"meta": {"wcs": w}} for w in wcs]}
+    """The ASDF file (bytes, webbspec.asdfwrite) with each rectified slit's gwcs."""
+    return asdfwrite.s2d_tree([s2d_grid(s) for s in slits], single=layout == "single")
 
 
-def s2d_wcs(slit):
-    """The gwcs of a rectified slit from its S2D* keywords and WAVELENGTH (see module docstring)."""
-    from astropy import coordinates as coord
-    from astropy import units as u
-    from astropy.modeling import models as m
-    from gwcs import coordinate_frames as cf
-    from gwcs.wcs import WCS
-
+def s2d_grid(slit):
+    """The parameters of a rectified slit's gwcs from its S2D* keywords and WAVELENGTH (see the
+    module docstring): keyword arguments of asdfwrite.s2d_wcs_yaml plus ``wave``."""
     h = slit.header
     missing = [k for k in ("S2DRA0", "S2DDEC0", "S2DCRPX2", "S2DCDLT2", "S2DPA") if k not in h]
     if missing or "WAVELENGTH" not in slit:
@@ -149,19 +142,6 @@ def s2d_wcs(slit):
         wave = np.interp(np.arange(nx), np.flatnonzero(good), wave[good])
     pa = np.radians(float(h["S2DPA"]))
     step = float(h["S2DCDLT2"]) / 3600.0            # deg per row
-    crpix = float(h["S2DCRPX2"])
-    xi = m.Shift(-crpix) | m.Scale(step * np.sin(pa))
-    eta = m.Shift(-crpix) | m.Scale(step * np.cos(pa))
-    lam = m.Tabular1D(points=np.arange(nx, dtype=float), lookup_table=wave, method="linear",
-                      bounds_error=False, fill_value=np.nan)
-    sky = m.Pix2Sky_TAN() | m.RotateNative2Celestial(float(h["S2DRA0"]), float(h["S2DDEC0"]), 180.0)
-    transform = m.Mapping((1, 1, 0)) | (xi & eta & lam) | (sky & m.Identity(1))
-    detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
-    celestial = cf.CelestialFrame(name="sky", axes_order=(0, 1), reference_frame=coord.ICRS(),
-                                  unit=(u.deg, u.deg))
-    spectral = cf.SpectralFrame(name="spectral", axes_order=(2,), unit=(u.um,),
-                                axes_names=("wavelength",))
-    world = cf.CompositeFrame([celestial, spectral], name="world")
-    w = WCS([(detector, transform), (world, None)])
-    w.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
-    return w
+    return {"nx": nx, "ny": ny, "crpix": float(h["S2DCRPX2"]), "xi_step": step * np.sin(pa),
+            "eta_step": step * np.cos(pa), "ra0": float(h["S2DRA0"]), "dec0": float(h["S2DDEC0"]),
+            "wave": wave}

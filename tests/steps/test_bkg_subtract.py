@@ -127,3 +127,24 @@ def test_clip_shortcut_matches_astropy():
         kept = bkg_subtract._clip(stack, 3.0, None)
         ref = ~np.ma.getmaskarray(sigma_clip(stack, sigma=3.0, maxiters=None, axis=0, masked=True))
         np.testing.assert_array_equal(kept, ref & np.isfinite(stack))
+
+
+@pytest.mark.parametrize("nbkg", [2, 3, 10])
+def test_row_blocks_do_not_change_the_result(monkeypatch, nbkg):
+    """Every operation is per pixel: one row per block gives the same bits as one block."""
+    rng = np.random.default_rng(1)
+    shape = (3,) + SHAPE
+    sci = image(rng.normal(10.0, 1.0, shape), shape=shape)
+    bkgs = [image(rng.normal(4.0, 1.0, SHAPE), err=rng.uniform(0.1, 1.0, SHAPE), dq=k) for k in range(nbkg)]
+    bkgs[0].slits[0]["SCI"][2, :5] = np.nan
+    bkgs[1].slits[0]["SCI"][3, 4] = 1e6
+    bkgs[-1] = image(rng.normal(4.0, 1.0, (2,) + SHAPE), shape=(2,) + SHAPE)   # a rateints one
+    results = []
+    for rows in (1, 10**6):
+        monkeypatch.setattr(bkg_subtract, "_row_blocks",
+                            lambda shape, n=rows: [slice(y, y + n) for y in range(0, shape[-2], n)])
+        results.append(bkg_subtract.run(sci, {}, backgrounds=bkgs).slits[0])
+        results.append(bkg_subtract.combined_background(sci, bkgs).slits[0])
+    for a, b in ((results[0], results[2]), (results[1], results[3])):
+        for name in a.arrays:
+            np.testing.assert_array_equal(a[name], b[name])

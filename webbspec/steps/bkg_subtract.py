@@ -47,25 +47,39 @@ REFTYPES = ()
 def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
         wfss_mmag_extract=None, wfss_mask=None, wfss_maxiter=5, wfss_rms_stop=0,
         wfss_outlier_percent=1, propagate_error=True):
-    """Background-subtract ``model`` (a copy); S_BKDSUB = SKIPPED without backgrounds."""
-    out = model.copy()
+    """Background-subtract ``model`` (a copy); S_BKDSUB = SKIPPED without backgrounds.
+
+    The arrays the step changes are new; the others (WAVELENGTH, ...) are shared with ``model``.
+    """
     bkgs = _background_models(backgrounds, bkg_list)
     if not bkgs or _tilts_differ(model, bkgs):
+        out = model.copy()
         corr.mark(out, "BKDSUB", "SKIPPED")
         return out
-    for index, slit in enumerate(out.slits):
-        bkg, berr, bdq, brn = _combine(slit, index, out, bkgs, sigma, maxiters)
-        sci = np.asarray(slit["SCI"], dtype=np.float64) - bkg
-        slit["SCI"] = sci.astype(slit["SCI"].dtype)
-        if propagate_error and "ERR" in slit:
-            bvar = np.nan_to_num(berr, nan=0.0) ** 2
-            slit["ERR"] = np.sqrt(np.asarray(slit["ERR"], np.float64) ** 2 + bvar).astype(slit["ERR"].dtype)
-            rn = np.minimum(brn, bvar)
-            for name, add in (("VAR_RNOISE", rn), ("VAR_POISSON", bvar - rn)):
-                if name in slit:
-                    slit[name] = (slit[name] + add).astype(slit[name].dtype)
-        if "DQ" in slit:
-            slit["DQ"] = slit["DQ"] | bdq
+    out = Model(model.primary.copy(), [Slit(s.header.copy(), dict(s.arrays)) for s in model.slits],
+                model.layout, dict(model.tables), model.asdf_tree, model.path)
+    for index, slit in enumerate(model.slits):
+        groups = [_on_science_grid(b, _matching_group(b, slit, index, model), slit, model) for b in bkgs]
+        new = out.slits[index].arrays
+        names = ["SCI", "DQ"] + (["ERR", "VAR_RNOISE", "VAR_POISSON"] if propagate_error and "ERR" in slit else [])
+        names = [n for n in names if n in slit]
+        for name in names:
+            new[name] = np.empty(slit[name].shape, slit[name].dtype.newbyteorder("="))
+        # Row blocks keep the float64 temporaries small (the full-frame ones cost more in fresh
+        # memory than in arithmetic); every operation is per pixel, so the result is the same.
+        for rows in _row_blocks(slit.shape):
+            blk = (..., rows, slice(None))
+            bkg, berr, bdq, brn = _combine([[a[blk] for a in g] for g in groups], sigma, maxiters)
+            new["SCI"][blk] = np.asarray(slit["SCI"][blk], dtype=np.float64) - bkg
+            if "ERR" in names:
+                bvar = np.nan_to_num(berr, nan=0.0) ** 2
+                new["ERR"][blk] = np.sqrt(np.asarray(slit["ERR"][blk], np.float64) ** 2 + bvar)
+                rn = np.minimum(brn, bvar)
+                for name, add in (("VAR_RNOISE", rn), ("VAR_POISSON", bvar - rn)):
+                    if name in names:
+                        new[name][blk] = slit[name][blk] + add
+            if "DQ" in names:
+                new["DQ"][blk] = slit["DQ"][blk] | bdq
     corr.mark(out, "BKDSUB", "COMPLETE")
     return out
 
@@ -77,10 +91,22 @@ def combined_background(model, backgrounds=(), *, bkg_list=None, sigma=3.0, maxi
         raise InputError(model.path or "bkg_subtract", "no background exposures")
     slits = []
     for index, slit in enumerate(model.slits):
-        bkg, err, bdq, _ = _combine(slit, index, model, bkgs, sigma, maxiters)
-        slits.append(Slit(slit.header.copy(), {"SCI": bkg.astype(np.float32), "ERR": err.astype(np.float32),
-                                                "DQ": bdq}))
+        groups = [_on_science_grid(b, _matching_group(b, slit, index, model), slit, model) for b in bkgs]
+        shape = slit.shape[-2:]
+        arrays = {"SCI": np.empty(shape, np.float32), "ERR": np.empty(shape, np.float32),
+                  "DQ": np.empty(shape, np.uint32)}
+        for rows in _row_blocks(shape):
+            bkg, err, bdq, _ = _combine([[a[..., rows, :] for a in g] for g in groups], sigma, maxiters)
+            arrays["SCI"][rows], arrays["ERR"][rows], arrays["DQ"][rows] = bkg, err, bdq
+        slits.append(Slit(slit.header.copy(), arrays))
     return Model(model.primary.copy(), slits, model.layout)
+
+
+def _row_blocks(shape, pixels=1 << 17):
+    """Slices of about ``pixels`` pixels along the row axis (-2) of ``shape``."""
+    ny, nx = shape[-2:]
+    step = max(1, pixels // max(nx, 1))
+    return [slice(y, min(y + step, ny)) for y in range(0, max(ny, 1), step)]
 
 
 # ---------------------------------------------------------------- inputs
@@ -129,11 +155,12 @@ def _matching_group(bkg, slit, index, model):
 
 def _on_science_grid(bkg, group, slit, model):
     """(data, err, dq, var_rnoise) of one background group on the science (ny, nx) grid (NaN off
-    overlap; var_rnoise 0 where the group has none)."""
-    data = np.asarray(group["SCI"], dtype=np.float64)
-    err = np.asarray(group.get("ERR", np.zeros(data.shape)), dtype=np.float64)
-    dq = np.asarray(group.get("DQ", np.zeros(data.shape, np.uint32)), dtype=np.uint32)
-    vr = np.asarray(group.get("VAR_RNOISE", np.zeros(data.shape)), dtype=np.float64)
+    overlap; var_rnoise 0 where the group has none). A group on the science grid already comes
+    back as it is (no copy, its own dtype)."""
+    data = group["SCI"]
+    err = group.get("ERR", np.zeros(data.shape, np.float32))
+    dq = group.get("DQ", np.zeros(data.shape, np.uint32))
+    vr = group.get("VAR_RNOISE", np.zeros(data.shape, np.float32))
     ny, nx = slit.shape[-2:]
     gs, gb = _geometry(model, slit), _geometry(bkg, group)
     if gs is None or gb is None or model.layout == "multi":
@@ -141,6 +168,8 @@ def _on_science_grid(bkg, group, slit, model):
             raise InputError(bkg.path or "background",
                              f"background shape {data.shape[-2:]} differs from science {(ny, nx)} "
                              "and there are no SUBSTRT/SUBSIZE keywords to match them")
+        return data, err, dq, vr
+    if gs[:2] == gb[:2] and data.shape[-2:] == (ny, nx):
         return data, err, dq, vr
     lead = data.shape[:-2]
     out_d = np.full(lead + (ny, nx), np.nan)
@@ -183,12 +212,14 @@ def _masked_mean(values, keep):
         return np.where(n > 0, np.where(keep, values, 0.0).sum(axis=0) / n, np.nan), n
 
 
-def _combine(slit, index, model, bkgs, sigma, maxiters):
-    """(bkg, ERR_bkg, DQ_bkg, VAR_RNOISE_bkg) on the slit's 2-D grid from all background models;
-    VAR_RNOISE_bkg is the read-noise part of ERR_bkg**2, summed over the same kept values."""
-    datas, var2s, rnoises, dq = [], [], [], np.zeros(slit.shape[-2:], np.uint32)
-    for b in bkgs:
-        d, e, q, vr = _on_science_grid(b, _matching_group(b, slit, index, model), slit, model)
+def _combine(groups, sigma, maxiters):
+    """(bkg, ERR_bkg, DQ_bkg, VAR_RNOISE_bkg) on the slit's 2-D grid from the backgrounds'
+    (data, err, dq, var_rnoise) on that grid; VAR_RNOISE_bkg is the read-noise part of
+    ERR_bkg**2, summed over the same kept values."""
+    datas, var2s, rnoises, dq = [], [], [], 0
+    for d, e, q, vr in groups:
+        d, e, vr = (np.asarray(a, dtype=np.float64) for a in (d, e, vr))
+        q = np.asarray(q, dtype=np.uint32)
         if d.ndim == 3:                 # rateints background: average its integrations first
             keep = _clip(d, sigma, maxiters)
             d, _ = _masked_mean(d, keep)
@@ -202,7 +233,7 @@ def _combine(slit, index, model, bkgs, sigma, maxiters):
         datas.append(d)
         var2s.append(e2)
         rnoises.append(np.nan_to_num(vr, nan=0.0))
-        dq |= q
+        dq = dq | q
     stack = np.stack(datas)
     keep = _clip(stack, sigma, maxiters)
     bkg, n = _masked_mean(stack, keep)

@@ -102,7 +102,7 @@ def combined_background(model, backgrounds=(), *, bkg_list=None, sigma=3.0, maxi
     return Model(model.primary.copy(), slits, model.layout)
 
 
-def _row_blocks(shape, pixels=1 << 17):
+def _row_blocks(shape, pixels=1 << 16):
     """Slices of about ``pixels`` pixels along the row axis (-2) of ``shape``."""
     ny, nx = shape[-2:]
     step = max(1, pixels // max(nx, 1))
@@ -158,9 +158,8 @@ def _on_science_grid(bkg, group, slit, model):
     overlap; var_rnoise 0 where the group has none). A group on the science grid already comes
     back as it is (no copy, its own dtype)."""
     data = group["SCI"]
-    err = group.get("ERR", np.zeros(data.shape, np.float32))
-    dq = group.get("DQ", np.zeros(data.shape, np.uint32))
-    vr = group.get("VAR_RNOISE", np.zeros(data.shape, np.float32))
+    err, dq, vr = (group[k] if k in group else np.zeros(data.shape, dt)
+                   for k, dt in (("ERR", np.float32), ("DQ", np.uint32), ("VAR_RNOISE", np.float32)))
     ny, nx = slit.shape[-2:]
     gs, gb = _geometry(model, slit), _geometry(bkg, group)
     if gs is None or gb is None or model.layout == "multi":

@@ -17,6 +17,7 @@ Public: :func:`read_stage2` (full read + coordinates), :func:`list_slits` (cheap
 
 import logging
 import os
+import re
 import warnings
 
 import numpy as np
@@ -49,15 +50,177 @@ def _fits_open(path):
     if not os.path.exists(path):
         raise InputError(path, "file does not exist")
     try:
-        return fits.open(path, memmap=False)
+        return _RawFits(path)
+    except _NotPlain:
+        pass
+    try:
+        return _AstropyFits(fits.open(path, memmap=False))
     except Exception as exc:
         raise InputError(path, f"not a readable FITS file ({type(exc).__name__}: {exc})") from None
 
 
-def _classify(hdul, path):
-    """Raise InputError unless ``hdul`` is a Stage 2 per-exposure product with slits."""
-    names = {h.name.upper() for h in hdul}
-    model = str(hdul[0].header.get("DATAMODL", "")).strip()
+# ---------------------------------------------------------------- HDU index
+#
+# A MOS `_cal` of 1,000 slits has ~10,000 HDUs and astropy parses every header to open it
+# (a quarter of an exp_to_source part). _RawFits walks the raw header blocks instead, parsing only
+# the cards of _WANTED, and astropy reads just the HDUs asked for, from their bytes.
+# _AstropyFits gives the same view of any file the walk does not handle (gzip, random groups,
+# tile-compressed images, broken headers), so astropy keeps the last word on those.
+
+_CARD, _BLOCK = 80, 2880
+_STRUCT = ("XTENSION", "EXTNAME", "EXTVER", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "ZIMAGE")
+_WANTED = {k.ljust(8).encode() for k in _STRUCT + SLIT_KEYS + tuple(f"NAXIS{i}" for i in range(1, 1000))}
+_END_CARD = b"END".ljust(_CARD)
+
+
+class _NotPlain(Exception):
+    """The file is not one the raw walk handles: astropy opens it."""
+
+
+class _Entry:
+    """One HDU: upper-cased EXTNAME, EXTVER, kind ("PRIMARY", "IMAGE", "BINTABLE", ...), NAXIS."""
+    __slots__ = ("name", "ver", "kind", "naxis", "cards", "span")
+
+    def __init__(self, name, ver, kind, naxis, cards, span=None):
+        self.name, self.ver, self.kind, self.naxis, self.cards, self.span = name, ver, kind, naxis, cards, span
+
+    def slit_header(self):
+        """The SLIT_KEYS cards of this HDU as a :class:`fits.Header` (astropy parses the values)."""
+        if isinstance(self.cards, fits.Header):
+            return self.cards
+        return fits.Header.fromstring("".join(c for k, c in self.cards.items() if k in SLIT_KEYS))
+
+
+def _int(card):
+    return int(card[10:].split("/", 1)[0])
+
+
+def _str(card):
+    m = re.match(r"\s*'((?:[^']|'')*)'", card[10:])
+    if m is None:
+        raise _NotPlain(card)
+    return m.group(1).replace("''", "'").strip()
+
+
+def _walk(f, size):
+    """``[(cards, header offset, header+data bytes)]`` of every HDU of the open file ``f``."""
+    out, pos = [], 0
+    while pos < size:
+        f.seek(pos)
+        cards, nblocks, last = {}, 0, None
+        while True:
+            block = f.read(_BLOCK)
+            if len(block) < _BLOCK:
+                raise _NotPlain("header ends before its END card")
+            nblocks += 1
+            end = None
+            for i in range(0, _BLOCK, _CARD):
+                key = block[i:i + 8]
+                if key == b"CONTINUE" and last is not None:   # long string of a wanted card
+                    cards[last] += block[i:i + _CARD].decode("ascii")
+                    continue
+                last = None
+                if key in _WANTED:
+                    last = key.rstrip().decode()
+                    if last in cards:   # a repeated keyword: the first one counts (as in astropy)
+                        last = None
+                    else:
+                        cards[last] = block[i:i + _CARD].decode("ascii")
+                elif key == b"END     ":
+                    if block[i:i + _CARD] != _END_CARD:
+                        raise _NotPlain("malformed END card")
+                    end = i
+                    break
+            if end is not None:
+                break
+        if (pos == 0) != ("XTENSION" not in cards) or "GROUPS" in cards or "ZIMAGE" in cards:
+            raise _NotPlain("not a plain image/table HDU")
+        naxis = _int(cards["NAXIS"])
+        nbytes = 0
+        if naxis:
+            n = 1
+            for i in range(1, naxis + 1):
+                n *= _int(cards[f"NAXIS{i}"])
+            gcount = _int(cards["GCOUNT"]) if "GCOUNT" in cards else 1
+            pcount = _int(cards["PCOUNT"]) if "PCOUNT" in cards else 0
+            nbytes = abs(_int(cards["BITPIX"])) // 8 * gcount * (pcount + n)
+        span = nblocks * _BLOCK + -(-nbytes // _BLOCK) * _BLOCK
+        out.append((cards, pos, span))
+        pos += span
+    if pos != size:
+        raise _NotPlain("truncated")
+    return out
+
+
+_READERS = {"PRIMARY": fits.PrimaryHDU, "IMAGE": fits.ImageHDU, "BINTABLE": fits.BinTableHDU,
+            "TABLE": fits.TableHDU}
+
+
+class _RawFits:
+    """The HDUs of a plain FITS file, indexed from the raw header blocks."""
+
+    def __init__(self, path):
+        self._f = open(path, "rb")
+        try:
+            if self._f.read(9) != b"SIMPLE  =":
+                raise _NotPlain("no SIMPLE card")
+            self.entries = []
+            for cards, pos, span in _walk(self._f, os.fstat(self._f.fileno()).st_size):
+                first = not self.entries
+                kind = "PRIMARY" if first else _str(cards["XTENSION"]).upper()
+                if kind not in _READERS:
+                    raise _NotPlain(f"XTENSION {kind}")
+                name = _str(cards["EXTNAME"]) if "EXTNAME" in cards else "PRIMARY" if first else ""
+                ver = _int(cards["EXTVER"]) if "EXTVER" in cards else 1
+                self.entries.append(_Entry(name.upper(), ver, kind, _int(cards["NAXIS"]), cards,
+                                           (pos, span)))
+        except (_NotPlain, ValueError, KeyError, UnicodeDecodeError) as exc:
+            self._f.close()
+            raise _NotPlain(str(exc)) from None
+        self._hdus = {}
+
+    def hdu(self, i):
+        """HDU ``i`` as astropy reads it (its bytes alone)."""
+        if i not in self._hdus:
+            pos, span = self.entries[i].span
+            self._f.seek(pos)
+            self._hdus[i] = _READERS[self.entries[i].kind].fromstring(self._f.read(span))
+        return self._hdus[i]
+
+    def close(self):
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _AstropyFits(_RawFits):
+    """The same view of an HDUList astropy opened."""
+
+    def __init__(self, hdul):
+        self._hdul = hdul
+        self.entries = []
+        for i, h in enumerate(hdul):
+            kind = "PRIMARY" if i == 0 else "IMAGE" if isinstance(h, fits.ImageHDU) else \
+                "BINTABLE" if isinstance(h, fits.BinTableHDU) else type(h).__name__
+            self.entries.append(_Entry(h.name.upper(), h.header.get("EXTVER", 1), kind,
+                                       h.header.get("NAXIS", 0), h.header))
+
+    def hdu(self, i):
+        return self._hdul[i]
+
+    def close(self):
+        self._hdul.close()
+
+
+def _classify(fx, path):
+    """Raise InputError unless ``fx`` is a Stage 2 per-exposure product with slits."""
+    names = {e.name for e in fx.entries}
+    primary = fx.hdu(0).header
+    model = str(primary.get("DATAMODL", "")).strip()
     if names & {"EXTRACT1D", "COMBINE1D"}:
         raise InputError(path, f"a spectrum table ({model or 'x1d/c1d'}), not a Stage 2 _cal product")
     if "SCI" not in names:
@@ -65,24 +228,24 @@ def _classify(hdul, path):
     if model and model not in STAGE2_MODELS:
         raise InputError(path, f"DATAMODL {model} is not a Stage 2 per-exposure product "
                                f"({', '.join(STAGE2_MODELS)})")
-    if "WMAP" in names or str(hdul[0].header.get("S_IFUCUB", "")).upper() == "COMPLETE":
+    if "WMAP" in names or str(primary.get("S_IFUCUB", "")).upper() == "COMPLETE":
         raise InputError(path, "an IFU cube (_s3d) product, not a Stage 2 _cal product")
-    if "WHT" in names or str(hdul[0].header.get("S_RESAMP", "")).upper() == "COMPLETE":
+    if "WHT" in names or str(primary.get("S_RESAMP", "")).upper() == "COMPLETE":
         raise InputError(path, "a resampled (_s2d) product, not a Stage 2 _cal product")
     return model
 
 
-def _is_ours(hdul):
-    return "XI" in hdul and "ETA" in hdul
+def _is_ours(fx):
+    names = {e.name for e in fx.entries}
+    return "XI" in names and "ETA" in names
 
 
-def _groups(hdul):
-    """``{extver: {EXTNAME: hdu}}`` of the image extensions."""
+def _groups(fx):
+    """``{extver: {EXTNAME: HDU index}}`` of the image extensions with data."""
     groups = {}
-    for hdu in hdul[1:]:
-        # NAXIS from the header: testing hdu.data would read every array of the file
-        if isinstance(hdu, fits.ImageHDU) and hdu.header.get("NAXIS", 0) > 0:
-            groups.setdefault(hdu.header.get("EXTVER", 1), {})[hdu.name.upper()] = hdu
+    for i, e in enumerate(fx.entries[1:], start=1):
+        if e.kind == "IMAGE" and e.naxis > 0:
+            groups.setdefault(e.ver, {})[e.name] = i
     return dict(sorted(groups.items()))
 
 
@@ -94,14 +257,14 @@ def list_slits(path):
     """Slit metadata from the FITS headers only (no gwcs): ``[{EXTVER, SLTNAME, SOURCEID, SRCNAME,
     SRCTYPE, SRCRA, SRCDEC, ...}]``. Cheap: used to plan the per-source jobs."""
     path = str(path)
-    with _fits_open(path) as hdul:
-        _classify(hdul, path)
+    with _fits_open(path) as fx:
+        _classify(fx, path)
         out = []
-        for hdu in hdul[1:]:
-            if hdu.name.upper() != "SCI":
+        for e in fx.entries[1:]:
+            if e.name != "SCI":
                 continue
-            h = hdu.header
-            row = {"EXTVER": int(h.get("EXTVER", 1))}
+            h = e.slit_header()
+            row = {"EXTVER": int(e.ver)}
             for key in SLIT_KEYS:
                 if key in h:
                     row[key] = h[key]
@@ -112,7 +275,7 @@ def list_slits(path):
 # ---------------------------------------------------------------- gwcs
 
 
-def _load_tree(hdul, path, only=None):
+def _load_tree(fx, path, only=None):
     """The open ASDF file of the extension, its WCS objects (one per slit, or per slit index of
     ``only``) and the number of slits in the tree.
 
@@ -120,10 +283,11 @@ def _load_tree(hdul, path, only=None):
     returned file open until every WCS has been evaluated (the fits: data references of the
     tree are never resolved).
     """
-    if "ASDF" not in hdul:
+    at = [i for i, e in enumerate(fx.entries) if e.name == "ASDF"]
+    if not at:
         raise InputError(path, "no ASDF extension: the gwcs of the exposure is missing")
     try:
-        raw = hdul["ASDF"].data["ASDF_METADATA"][0].tobytes()
+        raw = fx.hdu(at[0]).data["ASDF_METADATA"][0].tobytes()
         af, tree, total = open_shared(raw, only)   # each distinct transform built once
         # touch the WCS objects now so a broken tree fails here, with the file named
         if total:
@@ -144,11 +308,29 @@ def slit_coordinates(wcs, shape):
     y, x = np.mgrid[0:ny, 0:nx].astype(float)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        ra, dec, lam = wcs(x, y)
+        ra, dec, lam = _evaluate(wcs, x, y)
     ra, dec, lam = (np.asarray(a, float) for a in (ra, dec, lam))
     if np.nanmedian(lam) < 1e-3:   # some transforms return metres although the frame says um
         lam = lam * 1e6
     return ra, dec, lam
+
+
+def _evaluate(wcs, x, y):
+    """``wcs(x, y)`` without the compound model gwcs builds on every call (a third of the gwcs
+    time): the pixels inside the bounding box go through the step transforms one after the
+    other, as the compound would evaluate them; the others are NaN, as gwcs fills them."""
+    steps = [step.transform for step in wcs.pipeline[:-1]]
+    if not steps or any(t is None or t.uses_quantity for t in steps) or wcs.output_frame is None:
+        return wcs(x, y)   # units to add or strip, or no transform: let gwcs do it
+
+    def run(inputs):
+        for t in steps:
+            out = t(*inputs)
+            inputs = out if isinstance(out, tuple) else (out,)
+        return inputs
+
+    bbox = wcs.bounding_box   # the first step's, which gwcs puts on its compound
+    return tuple(run((x, y)) if bbox is None else bbox.evaluate(run, [x, y], np.nan))
 
 
 def reference_of(header, ra, dec):
@@ -179,35 +361,36 @@ def read_stage2(path, *, coords=True, keep=None):
     deserialization for the whole exposure); WSREFRA/WSREFDE = the slit's SRCRA/SRCDEC if
     finite, else the slit centre. Our own products (XI/ETA extensions present) are read as they
     are. ``coords=False`` skips the gwcs (arrays and keywords only). ``keep(index, header)``
-    (index from 1) selects the slits to read; the others' arrays and gwcs are never read.
+    (index from 1; ``header`` holds the SLIT_KEYS keywords of the slit's SCI header) selects the
+    slits to read; the others' arrays and gwcs are never read.
     """
     path = str(path)
-    with _fits_open(path) as hdul:
-        datamodl = _classify(hdul, path)
-        primary = hdul[0].header.copy()
+    with _fits_open(path) as fx:
+        datamodl = _classify(fx, path)
+        primary = fx.hdu(0).header.copy()
+        groups = _groups(fx)
         if not datamodl:
-            primary["DATAMODL"] = "MultiSlitModel" if len(_groups(hdul)) > 1 else "SlitModel"
-        ours = _is_ours(hdul)
+            primary["DATAMODL"] = "MultiSlitModel" if len(groups) > 1 else "SlitModel"
+        ours = _is_ours(fx)
         if coords and not ours and str(primary.get("S_WCS", "")).upper() != "COMPLETE":
             raise InputError(path, "assign_wcs has not run (S_WCS not COMPLETE): not a Stage 2 "
                                    "_cal product (a _rate?)")
-        groups = _groups(hdul)
         slits, kept = [], []
         for index, (ver, hdus) in enumerate(groups.items(), start=1):
             if "SCI" not in hdus:
                 raise InputError(path, f"slit group EXTVER={ver} has no SCI")
-            if keep is not None and not keep(index, hdus["SCI"].header):
+            if keep is not None and not keep(index, fx.entries[hdus["SCI"]].slit_header()):
                 continue
             kept.append(index - 1)
-            header = _clean(hdus["SCI"].header)
-            arrays = {name: np.array(h.data) for name, h in hdus.items()
+            header = _clean(fx.hdu(hdus["SCI"]).header)
+            arrays = {name: np.array(fx.hdu(i).data) for name, i in hdus.items()
                       if name in _ARRAYS or (ours and name in datamodels.COORD_EXTS)}
             slits.append(Slit(header, arrays))
-        tables = {h.name.upper(): h.data for h in hdul[1:]
-                  if isinstance(h, fits.BinTableHDU) and h.name.upper() != "ASDF"}
+        tables = {e.name: fx.hdu(i).data for i, e in enumerate(fx.entries) if i
+                  and e.kind == "BINTABLE" and e.name != "ASDF"}
         if coords and not ours and slits:
             only = None if len(kept) == len(groups) else kept
-            af, wcs, total = _load_tree(hdul, path, only)
+            af, wcs, total = _load_tree(fx, path, only)
             with af:
                 if total != len(groups):
                     raise InputError(path, f"ASDF tree has {total} slit WCS for {len(groups)} slits")

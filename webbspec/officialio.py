@@ -54,7 +54,7 @@ def _fix_slit_header(h):
 
 
 def _fix_primary(p, datamodl):
-    p = p.copy()
+    p = datamodels.copy_header(p)
     p["DATAMODL"] = datamodl
     p["TELESCOP"] = "JWST"
     for key in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND"):
@@ -78,7 +78,7 @@ def to_official(model, kind, *, source_based=None, keep_coords=False):
         datamodl = "MultiSpecModel" if kind == "x1d" else "MultiCombinedSpecModel"
         spectra = []
         for sp in model.spectra:
-            h = _fix_slit_header(sp.header.copy())
+            h = _fix_slit_header(datamodels.copy_header(sp.header))
             h.setdefault("SRCTYPE", "UNKNOWN")
             h.setdefault("SPORDER", 1)
             h.setdefault("DISPAXIS", 1)
@@ -96,7 +96,7 @@ def to_official(model, kind, *, source_based=None, keep_coords=False):
     slits = []
     for s in model.slits:
         arrays = {k: v for k, v in s.arrays.items() if k in keep}
-        slits.append(datamodels.Slit(_fix_slit_header(s.header.copy()), arrays))
+        slits.append(datamodels.Slit(_fix_slit_header(datamodels.copy_header(s.header)), arrays))
     if kind == "s2d":
         layout = "single" if len(slits) == 1 and model.layout == "single" else "multi"
         datamodl = "SlitModel" if layout == "single" else "MultiSlitModel"

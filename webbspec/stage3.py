@@ -121,7 +121,7 @@ def _gather(slice_paths, key):
                 if k not in s.header and k in m.primary:
                     s.header[k] = m.primary[k]
             slits.append(s)
-    primary = slices[0].primary.copy()
+    primary = datamodels.copy_header(slices[0].primary)
     primary["DATAMODL"] = "MultiExposureModel"
     for k in ("WSEXPOS", "FILENAME", "MT_RA", "MT_DEC"):
         primary.remove(k, ignore_missing=True)

@@ -77,7 +77,7 @@ def test_table_columns_of_every_kind_round_trip():
             ("J", np.arange(n, dtype=np.int32) - 2, None), ("K", np.arange(n, dtype=np.int64) * 2**40, None),
             ("I", np.arange(n, dtype=np.int16), None), ("U", u32, None),
             ("U16", np.array([0, 1, 2**15, 2**16 - 2, 2**16 - 1], np.uint16), None),
-            ("S", np.array(["a", "bb", "", "dddd", "e"]), None), ("L", np.array([1, 0, 1, 1, 0], bool), None),
+            ("S", np.array(["a", "bb", "", "dd", "e"], dtype="S6"), None), ("L", np.array([1, 0, 1, 1, 0], bool), None),
             ("V", rng.normal(size=(n, 3)), "um"), ("B", np.arange(n * 4, dtype=np.uint8).reshape(n, 4), None)]
     header = fits.Header([("SRCTYPE", "POINT"), ("TTYPE1", "OLD"), ("TFIELDS", 99), ("NAXIS2", 7)])
     raw = fitswrite.bintable_bytes(cols, header, "T", 3)
@@ -96,3 +96,4 @@ def test_table_columns_of_every_kind_round_trip():
                         fitswrite.bintable_bytes(fitswrite.fits_rec_columns(t.data), t.header, "T")])
     for name, *_ in cols:
         np.testing.assert_array_equal(again["T"].data[name], t.data[name])
+        assert again["T"].columns[name].format == t.columns[name].format, name   # string widths kept

@@ -297,14 +297,14 @@ def atomic_path(path):
 def write(model, path):
     """Write a :class:`Model` or :class:`SpecModel` atomically; returns ``path``.
 
-    Image extensions are written by :mod:`webbspec.fitswrite` (no astropy HDU objects: 6x
-    faster), tables by astropy."""
+    Extensions are formatted by :mod:`webbspec.fitswrite` (no astropy HDU objects: 6x faster)
+    and the arrays written from their own memory, not copied into one buffer first."""
     path = str(path)
     parts = [fitswrite.primary_bytes(_primary_header(model, path))]
     if isinstance(model, SpecModel):
         parts += _spec_bytes(model)
     else:
-        parts += _model_image_bytes(model)
+        parts += _model_image_parts(model)
     for name, data in getattr(model, "tables", {}).items():
         parts.append(fitswrite.bintable_bytes(fitswrite.fits_rec_columns(data), name=name))
     if model.asdf_tree is not None:
@@ -329,7 +329,7 @@ def _primary_header(model, path):
     return hdr
 
 
-def _model_image_bytes(model):
+def _model_image_parts(model):
     """The image extensions of every slit: arrays in the official order, SCI carrying the slit
     header, EXTVER = slit number for a multi-slit layout."""
     parts = []
@@ -338,10 +338,12 @@ def _model_image_bytes(model):
         for name in dict.fromkeys(list(ARRAY_EXTS) + list(COORD_EXTS) + list(AUX_EXTS) + sorted(slit.arrays)):
             if name not in slit.arrays:
                 continue
-            dtype = ARRAY_EXTS.get(name, np.int32 if name == "CON" else np.float32)
-            parts.append(fitswrite.image_hdu_bytes(np.asarray(slit.arrays[name], dtype=dtype),
-                                                   slit.header if name == "SCI" else None, name,
-                                                   ver if multi else 1))
+            data = np.asarray(slit.arrays[name])
+            dtype = np.dtype(ARRAY_EXTS.get(name, np.int32 if name == "CON" else np.float32))
+            if data.dtype.newbyteorder("=") != dtype:     # either byte order is written as it is
+                data = data.astype(dtype)
+            parts += fitswrite.image_hdu_parts(data, slit.header if name == "SCI" else None, name,
+                                               ver if multi else 1)
     return parts
 
 

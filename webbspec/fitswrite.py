@@ -18,7 +18,7 @@ import re
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["image_hdu_bytes", "primary_bytes", "bintable_bytes", "fits_rec_columns", "BLOCK"]
+__all__ = ["image_hdu_parts", "image_hdu_bytes", "primary_bytes", "bintable_bytes", "fits_rec_columns", "BLOCK"]
 
 BLOCK = 2880
 # keywords the writer sets itself: dropped from the given headers
@@ -71,8 +71,10 @@ def primary_bytes(header):
     return _header_bytes(structural, header)
 
 
-def image_hdu_bytes(data, header, name, ver=1):
-    """An IMAGE extension of ``data`` (numpy dtype kept; unsigned via BZERO) named ``name``."""
+def image_hdu_parts(data, header, name, ver=1):
+    """An IMAGE extension of ``data`` (numpy dtype kept; unsigned via BZERO) named ``name``, as
+    [header bytes, big-endian array, zero padding] to write one after the other: a big-endian
+    array (as astropy reads one) is written as it is, without a copy."""
     data = np.asarray(data)
     dtype = data.dtype.newbyteorder("=")
     zero = None
@@ -91,8 +93,14 @@ def image_hdu_bytes(data, header, name, ver=1):
     if zero is not None:
         structural += [_card("BSCALE", 1), _card("BZERO", zero)]
     structural += [_card("EXTNAME", name, "extension name"), _card("EXTVER", int(ver))]
-    payload = np.ascontiguousarray(data, dtype=dtype.newbyteorder(">")).tobytes()
-    return _header_bytes(structural, header) + _pad(payload, b"\0")
+    payload = np.ascontiguousarray(data, dtype=dtype.newbyteorder(">"))
+    return [_header_bytes(structural, header), payload.reshape(-1).view(np.uint8),
+            b"\0" * (-payload.nbytes % BLOCK)]
+
+
+def image_hdu_bytes(data, header, name, ver=1):
+    """:func:`image_hdu_parts` joined into one bytes object."""
+    return b"".join(bytes(p) for p in image_hdu_parts(data, header, name, ver))
 
 
 # TFORM letter of each numpy kind/size; unsigned integers are stored signed with TZERO
@@ -151,4 +159,12 @@ def bintable_bytes(columns, header=None, name=None, ver=None):
 def fits_rec_columns(data):
     """The (name, values, unit) columns of a table read by astropy (a FITS_rec), for
     :func:`bintable_bytes`."""
-    return [(c.name, np.asarray(data[c.name]), c.unit) for c in data.columns]
+    cols = []
+    for c in data.columns:
+        values = np.asarray(data[c.name])
+        fmt = str(c.format)
+        if fmt.endswith("A") and values.dtype.kind in "US":   # keep the declared width
+            values = np.char.encode(values, "ascii") if values.dtype.kind == "U" else values
+            values = values.astype(f"S{int(fmt[:-1] or 1)}")
+        cols.append((c.name, values, c.unit))
+    return cols

@@ -87,7 +87,7 @@ def test_table_columns_of_every_kind_round_trip():
     for name, values, unit in cols:
         got = t.data[name]
         if values.dtype.kind in "US":
-            assert list(got) == list(values)
+            assert list(got) == [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
         else:
             assert got.dtype.newbyteorder("=") == values.dtype, name
             np.testing.assert_array_equal(got, values)

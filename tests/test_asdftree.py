@@ -48,7 +48,9 @@ def test_slits_parsed_apart_and_equal_transforms_shared():
                              _slit_model(1.0, dict(COEFFS))]))
     assert b"*id" in raw   # the cross-slit aliases this test is about
     parts = asdftree._split_slits(raw)
-    assert parts is not None and len(parts[1]) == 3
+    assert parts is not None and len(parts[1]) == 3 and parts[2] == 3
+    some = asdftree._split_slits(raw, [2])    # only the kept slits' documents are made
+    assert some[1] == [parts[1][2]] and some[2] == 3
     af, tree, total = asdftree.open_shared(raw)
     with af:
         got = _evaluate(tree)

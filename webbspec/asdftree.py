@@ -109,19 +109,17 @@ def open_shared(raw, only=None):
     asdf.get_config().validate_on_read = False   # schema validation is half the read time
     with warnings.catch_warnings(), _gc_paused():
         warnings.simplefilter("ignore")
-        parts = _split_slits(raw)
+        parts = _split_slits(raw, only)
         tagged = None
         if parts is not None:
-            head, slit_docs, blocks_file = parts
+            head, slit_docs, total, blocks_file = parts
             # the blocks alone, behind an empty tree: the arrays of the slits' trees load from it
             af = asdf.open(io.BytesIO(blocks_file), memmap=False, lazy_load=True, lazy_tree=True)
             sharer = Sharer(_block_digest(af))
             try:
                 tagged = yaml.load(head, Loader=yamlutil.AsdfLoader)  # noqa: S506 (safe loader)
-                total = len(slit_docs)
                 tagged["slits"] = []
-                for i in (range(total) if only is None else only):
-                    doc = slit_docs[i]
+                for doc in slit_docs:
                     tagged["slits"].append(sharer.share(yaml.load(doc, Loader=yamlutil.AsdfLoader)))  # noqa: S506
                     # the parser leaves reference cycles: collect this slit's young objects
                     # (only they are scanned; the kept ones move to an older generation)
@@ -141,12 +139,14 @@ def open_shared(raw, only=None):
     return af, tree, total
 
 
-def _split_slits(raw):
-    """``(head YAML, [one YAML document per slit], blocks-only ASDF bytes)``, or ``None``.
+def _split_slits(raw, only=None):
+    """``(head YAML, [one YAML document per slit of only], number of slits, blocks-only ASDF
+    bytes)``, or ``None``.
 
     The tree's YAML is block style: a top-level ``slits:`` key followed by its items, each
     starting with ``- `` in column 0. An item becomes a document of its own (same directives,
-    indentation removed); the head is the tree with ``slits: []``.
+    indentation removed; only the items of ``only``, default all); the head is the tree with
+    ``slits: []``.
     """
     end = raw.find(_END)
     start = raw.find(b"\n---")
@@ -165,7 +165,7 @@ def _split_slits(raw):
     if items[0].strip() or len(items) < 2:
         return None
     docs = []
-    for item in items[1:]:
+    for item in (items[1:] if only is None else [items[1 + i] for i in only]):
         first, _, others = item.partition(b"\n")
         # every line of an item is indented by 2 (the stop pattern ended the items otherwise)
         lines = [ln[2:] for ln in others.split(b"\n")]
@@ -181,7 +181,7 @@ def _split_slits(raw):
     if index_at >= 0:   # the index holds offsets into the original file: drop it
         blocks = blocks[:index_at]
     blocks_file = directives + b"--- !core/asdf-1.1.0 {}\n...\n" + blocks
-    return head, docs, blocks_file
+    return head, docs, len(items) - 1, blocks_file
 
 
 _ANCHOR = re.compile(rb"(?m)&(id\d+) ([\[{][^\n]*)$")

@@ -123,3 +123,39 @@ def test_sharer_keeps_types_and_tags_apart():
     sharer.share(tree)
     assert tree["l"][3] is a and tree["l"][1] is b and tree["l"][2] is c
     assert sharer.replaced == 1
+
+
+def _gwcs(transform):
+    gwcs = pytest.importorskip("gwcs")
+    cf = gwcs.coordinate_frames
+    return gwcs.WCS([(cf.Frame2D(name="detector"), transform), (cf.Frame2D(name="out"), None)])
+
+
+def test_equal_transform_blocks_parsed_once():
+    """gwcs steps: each distinct ``transform:`` block is parsed once (equal coefficients in other
+    binary blocks included); a block tied to the rest of its slit by an anchor stays in place."""
+    other = dict(COEFFS)
+    other[(1, 1)] = 2.0000001e-3
+    tied = _slit_model(5.0, COEFFS)
+    slits = _slits([_gwcs(_slit_model(1.0, COEFFS)), _gwcs(_slit_model(2.0, COEFFS)),
+                    _gwcs(_slit_model(1.0, dict(COEFFS))), _gwcs(_slit_model(1.0, other)), _gwcs(tied)])
+    slits["slits"][4]["meta"]["again"] = tied       # asdf anchors the transform, aliases it here
+    raw = _serialize(slits)
+    head, docs, total, blocks = asdftree._split_slits(raw)
+    with asdf.open(io.BytesIO(blocks), lazy_load=True, lazy_tree=True) as af:
+        sharer = asdftree.Sharer(asdftree._block_digest(af))
+        cache = asdftree._BlockCache(sharer)
+        reduced = [cache.reduce(d) for d in docs]
+    assert [d.count(asdftree._PLACEHOLDER.encode()) for d in reduced] == [1, 1, 1, 1, 0]
+    assert len(sharer.blocks) == 3                   # slit 2 = slit 0: no parse
+    af, tree, total = asdftree.open_shared(raw)
+    with af:
+        steps = [s["meta"]["wcs"].pipeline[0].transform for s in tree["slits"]]
+        assert steps[0] is steps[2] and steps[0] is not steps[3] and steps[0] is not steps[1]
+        assert tree["slits"][4]["meta"]["again"] is steps[4]
+        x, y = np.meshgrid(np.linspace(-2, 3, 7), np.linspace(-1, 1, 5))
+        got = [np.asarray(s["meta"]["wcs"](x, y)) for s in tree["slits"]]
+    with asdf.open(io.BytesIO(raw), lazy_load=False) as plain:
+        want = [np.asarray(s["meta"]["wcs"](x, y)) for s in plain.tree["slits"]]
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)

@@ -48,6 +48,7 @@ class Sharer:
         self.ids = {}       # shallow structural key -> id
         self.first = {}     # id -> the tagged container kept for it
         self.replaced = 0
+        self.blocks = []    # (id, container) of the blocks parsed beforehand (_BlockCache)
 
     def share(self, node):
         """The canonical object for ``node`` (itself if new); its subtrees are shared in place."""
@@ -80,6 +81,9 @@ class Sharer:
                     parts.append((k, self._child(node, k, v)))
                 elif array and k == "source" and type(v) is int:
                     parts.append((k, ("block", self.block_digest(v))))
+                elif self.blocks and getattr(v, "_tag", None) == _PLACEHOLDER:
+                    cid, node[k] = self.blocks[int(v)]
+                    parts.append((k, cid))
                 else:
                     parts.append((k, self._leaf(v)))
             key = ("d", tag, tuple(parts))
@@ -116,10 +120,12 @@ def open_shared(raw, only=None):
             # the blocks alone, behind an empty tree: the arrays of the slits' trees load from it
             af = asdf.open(io.BytesIO(blocks_file), memmap=False, lazy_load=True, lazy_tree=True)
             sharer = Sharer(_block_digest(af))
+            cache = _BlockCache(sharer)
             try:
                 tagged = yaml.load(head, Loader=yamlutil.AsdfLoader)  # noqa: S506 (safe loader)
                 tagged["slits"] = []
                 for doc in slit_docs:
+                    doc = cache.reduce(doc)
                     tagged["slits"].append(sharer.share(yaml.load(doc, Loader=yamlutil.AsdfLoader)))  # noqa: S506
                     # the parser leaves reference cycles: collect this slit's young objects
                     # (only they are scanned; the kept ones move to an older generation)
@@ -137,6 +143,92 @@ def open_shared(raw, only=None):
             Sharer(_block_digest(af)).share(tagged)
         tree = yamlutil.tagged_tree_to_custom_tree(tagged, af)
     return af, tree, total
+
+
+_PLACEHOLDER = "tag:webbspec/parsed-block"
+# a ``transform:`` key whose value is a tagged block mapping (its keys on the following lines)
+_TRANSFORM = re.compile(rb"(?m)^( *)transform: (![^\s{\[]+)\n")
+_ANCHORS = re.compile(rb"[&*](\w+)")
+_SOURCE = re.compile(rb"(?m)^( +source: )(\d+)$")
+
+
+class _BlockCache:
+    """Each distinct ``transform:`` block of the slit documents is parsed (and shared) once.
+
+    Most of a slit's YAML is its gwcs transforms, and slits repeat the same ones (the detector,
+    grating and telescope transforms). Before a slit document is parsed, every transform block
+    equal to one seen before is replaced by a placeholder that :class:`Sharer` turns into the
+    shared object; a new block is parsed on its own, then cached. Equal means: same text once
+    anchor names are numbered in order and block indices replaced by the block content key. A
+    block with an anchor or alias reaching outside it stays in the document.
+    """
+
+    def __init__(self, sharer):
+        self.sharer = sharer
+        self.seen = {}      # canonical text digest -> index in sharer.blocks
+        self.ends = {}      # indentation -> pattern of the first line after a block
+
+    def reduce(self, doc):
+        import yaml
+        from asdf import yamlutil
+
+        directives = doc[:doc.find(b"\n--- ") + 1]
+        uses = None
+        out, pos = [], 0
+        for m in _TRANSFORM.finditer(doc):
+            if m.start() < pos:
+                continue   # inside a block already replaced
+            ind = len(m.group(1))
+            end_re = self.ends.get(ind) or self.ends.setdefault(
+                ind, re.compile(rb"(?m)^ {0,%d}[^ \n]" % ind))
+            e = end_re.search(doc, m.end())
+            end = e.start() if e else len(doc)
+            body = doc[m.end():end]
+            if not body.startswith(b" " * (ind + 2)) or body[ind + 2:ind + 3] in (b" ", b"-"):
+                continue   # not a block mapping at the next indentation
+            names = _ANCHORS.findall(body)
+            if names:
+                if uses is None:
+                    uses = _count(re.findall(rb"\*(\w+)", doc))
+                inside = _count(re.findall(rb"\*(\w+)", body))
+                defined = set(re.findall(rb"&(\w+)", body))
+                if any(n not in defined for n in inside) or any(uses.get(n, 0) != inside.get(n, 0)
+                                                                  for n in defined):
+                    continue   # tied to the rest of the document
+            key = hashlib.blake2b(self._canonical(body, names), digest_size=16).digest()
+            index = self.seen.get(key)
+            if index is None:
+                sub = directives + b"--- " + m.group(2) + b"\n" + \
+                    re.sub(rb"(?m)^ {%d}" % (ind + 2), b"", body) + b"...\n"
+                self.sharer.blocks.append(self.sharer._visit(yaml.load(sub, Loader=yamlutil.AsdfLoader)))  # noqa: S506
+                index = self.seen[key] = len(self.sharer.blocks) - 1
+            out += [doc[pos:m.start()], m.group(1), b"transform: !<%s> '%d'\n" % (_PLACEHOLDER.encode(), index)]
+            pos = end
+        return b"".join(out) + doc[pos:] if out else doc
+
+    def _canonical(self, body, names):
+        if names:   # a one-line value anchored in one slit is written out in the next ones
+            flows = {m.group(1): m.group(2) for m in _ANCHOR.finditer(body)
+                     if m.group(2).count(b"[") == m.group(2).count(b"]")
+                     and m.group(2).count(b"{") == m.group(2).count(b"}")}
+            if flows:
+                body = _ALIAS.sub(lambda a: flows.get(a.group(1), a.group(0)), body)
+                body = re.sub(rb"&(\w+) ", lambda a: b"" if a.group(1) in flows else a.group(0), body)
+                names = _ANCHORS.findall(body)
+        order = {n: b"a%d" % i for i, n in enumerate(dict.fromkeys(names))}
+        if order:
+            body = _ANCHORS.sub(lambda a: a.group(0)[:1] + order[a.group(1)], body)
+        digest = self.sharer.block_digest
+        if digest is not None:
+            body = _SOURCE.sub(lambda s: s.group(1) + repr(digest(int(s.group(2)))).encode(), body)
+        return body
+
+
+def _count(names):
+    out = {}
+    for n in names:
+        out[n] = out.get(n, 0) + 1
+    return out
 
 
 def _split_slits(raw, only=None):

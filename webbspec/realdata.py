@@ -68,7 +68,10 @@ def _fits_open(path):
 # tile-compressed images, broken headers), so astropy keeps the last word on those.
 
 _CARD, _BLOCK = 80, 2880
-_STRUCT = ("XTENSION", "EXTNAME", "EXTVER", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "ZIMAGE")
+_STRUCT = ("XTENSION", "EXTNAME", "EXTVER", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "ZIMAGE",
+           "BSCALE", "BZERO", "BLANK")
+# the array dtype of an unscaled image (as astropy reads it)
+_DTYPES = {8: "uint8", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 _WANTED = {k.ljust(8).encode() for k in _STRUCT + SLIT_KEYS + tuple(f"NAXIS{i}" for i in range(1, 1000))}
 _END_CARD = b"END".ljust(_CARD)
 
@@ -145,7 +148,7 @@ def _walk(f, size):
             pcount = _int(cards["PCOUNT"]) if "PCOUNT" in cards else 0
             nbytes = abs(_int(cards["BITPIX"])) // 8 * gcount * (pcount + n)
         span = nblocks * _BLOCK + -(-nbytes // _BLOCK) * _BLOCK
-        out.append((cards, pos, span))
+        out.append((cards, pos, nblocks * _BLOCK, span))
         pos += span
     if pos != size:
         raise _NotPlain("truncated")
@@ -165,7 +168,7 @@ class _RawFits:
             if self._f.read(9) != b"SIMPLE  =":
                 raise _NotPlain("no SIMPLE card")
             self.entries = []
-            for cards, pos, span in _walk(self._f, os.fstat(self._f.fileno()).st_size):
+            for cards, pos, head, span in _walk(self._f, os.fstat(self._f.fileno()).st_size):
                 first = not self.entries
                 kind = "PRIMARY" if first else _str(cards["XTENSION"]).upper()
                 if kind not in _READERS:
@@ -173,16 +176,30 @@ class _RawFits:
                 name = _str(cards["EXTNAME"]) if "EXTNAME" in cards else "PRIMARY" if first else ""
                 ver = _int(cards["EXTVER"]) if "EXTVER" in cards else 1
                 self.entries.append(_Entry(name.upper(), ver, kind, _int(cards["NAXIS"]), cards,
-                                           (pos, span)))
+                                           (pos, head, span)))
         except (_NotPlain, ValueError, KeyError, UnicodeDecodeError) as exc:
             self._f.close()
             raise _NotPlain(str(exc)) from None
         self._hdus = {}
 
+    def array(self, i):
+        """The data of image HDU ``i``: read straight into an array when unscaled (astropy
+        building each HDU cost more than reading its data)."""
+        e = self.entries[i]
+        dtype = _DTYPES.get(_int(e.cards["BITPIX"]))
+        if i in self._hdus or dtype is None or {"BSCALE", "BZERO", "BLANK"} & set(e.cards):
+            return np.array(self.hdu(i).data)
+        shape = tuple(_int(e.cards[f"NAXIS{k}"]) for k in range(e.naxis, 0, -1))
+        buf = bytearray(int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        self._f.seek(e.span[0] + e.span[1])
+        if self._f.readinto(buf) != len(buf):
+            return np.array(self.hdu(i).data)
+        return np.frombuffer(buf, dtype).reshape(shape)
+
     def hdu(self, i):
         """HDU ``i`` as astropy reads it (its bytes alone)."""
         if i not in self._hdus:
-            pos, span = self.entries[i].span
+            pos, _, span = self.entries[i].span
             self._f.seek(pos)
             self._hdus[i] = _READERS[self.entries[i].kind].fromstring(self._f.read(span))
         return self._hdus[i]
@@ -208,6 +225,9 @@ class _AstropyFits(_RawFits):
                 "BINTABLE" if isinstance(h, fits.BinTableHDU) else type(h).__name__
             self.entries.append(_Entry(h.name.upper(), h.header.get("EXTVER", 1), kind,
                                        h.header.get("NAXIS", 0), h.header))
+
+    def array(self, i):
+        return np.array(self._hdul[i].data)
 
     def hdu(self, i):
         return self._hdul[i]
@@ -383,7 +403,7 @@ def read_stage2(path, *, coords=True, keep=None):
                 continue
             kept.append(index - 1)
             header = _clean(fx.hdu(hdus["SCI"]).header)
-            arrays = {name: np.array(fx.hdu(i).data) for name, i in hdus.items()
+            arrays = {name: fx.array(i) for name, i in hdus.items()
                       if name in _ARRAYS or (ours and name in datamodels.COORD_EXTS)}
             slits.append(Slit(header, arrays))
         tables = {e.name: fx.hdu(i).data for i, e in enumerate(fx.entries) if i

@@ -159,3 +159,22 @@ def test_equal_transform_blocks_parsed_once():
         want = [np.asarray(s["meta"]["wcs"](x, y)) for s in plain.tree["slits"]]
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
+
+
+def test_wcs_only():
+    """Only meta.wcs of each slit is parsed, unless it aliases an anchor of the rest of the slit."""
+    tied = _slit_model(5.0, COEFFS)
+    tree = _slits([_gwcs(_slit_model(1.0, COEFFS)), _gwcs(tied)])
+    tree["slits"][1] = {"a_first": tied, **tree["slits"][1]}   # the anchor comes before meta
+    tree["slits"][0]["meta"]["other"] = "not parsed"
+    raw = _serialize(tree)
+    af, got, total = asdftree.open_shared(raw, wcs_only=True)
+    with af:
+        assert got["slits"][0] == {"meta": {"wcs": got["slits"][0]["meta"]["wcs"]}}
+        assert got["slits"][1]["a_first"] is got["slits"][1]["meta"]["wcs"].pipeline[0].transform
+        x, y = np.meshgrid(np.linspace(-2, 3, 7), np.linspace(-1, 1, 5))
+        values = [np.asarray(s["meta"]["wcs"](x, y)) for s in got["slits"]]
+    with asdf.open(io.BytesIO(raw), lazy_load=False) as plain:
+        want = [np.asarray(s["meta"]["wcs"](x, y)) for s in plain.tree["slits"]]
+    for a, b in zip(values, want):
+        np.testing.assert_array_equal(a, b)

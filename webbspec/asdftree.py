@@ -97,14 +97,16 @@ class Sharer:
         return cid, self.first.setdefault(cid, node)
 
 
-def open_shared(raw, only=None):
+def open_shared(raw, only=None, wcs_only=False):
     """``(asdf file, converted tree, number of slits in the file)`` of the ASDF bytes ``raw``,
     identical subtrees shared.
 
     ``only``: indices of the slits to keep in ``tree["slits"]`` (in that order); the others are
     not converted and, when the slits can be parsed apart, not even parsed (an exp_to_source
-    job that handles part of an exposure's sources). Keep the file open while the tree is used
-    (arrays inside load lazily from its blocks).
+    job that handles part of an exposure's sources). ``wcs_only``: of a slit parsed apart, only
+    ``meta.wcs`` is parsed (the slit's tree is ``{"meta": {"wcs": ...}}``) when that block stands
+    on its own. Keep the file open while the tree is used (arrays inside load lazily from its
+    blocks).
     """
     import asdf
     import yaml
@@ -125,7 +127,7 @@ def open_shared(raw, only=None):
                 tagged = yaml.load(head, Loader=yamlutil.AsdfLoader)  # noqa: S506 (safe loader)
                 tagged["slits"] = []
                 for doc in slit_docs:
-                    doc = cache.reduce(doc)
+                    doc = cache.reduce(_wcs_alone(doc) if wcs_only else doc)
                     tagged["slits"].append(sharer.share(yaml.load(doc, Loader=yamlutil.AsdfLoader)))  # noqa: S506
                     # the parser leaves reference cycles: collect this slit's young objects
                     # (only they are scanned; the kept ones move to an older generation)
@@ -172,7 +174,7 @@ class _BlockCache:
         import yaml
         from asdf import yamlutil
 
-        directives = doc[:doc.find(b"\n--- ") + 1]
+        directives = doc[:doc.find(b"\n---") + 1]
         uses = None
         out, pos = [], 0
         for m in _TRANSFORM.finditer(doc):
@@ -224,6 +226,23 @@ class _BlockCache:
         return body
 
 
+_META_WCS = re.compile(rb"(?m)^(?:--- )?meta:\n(?:  [^\n]*\n)*?(  wcs: ![^\s{\[]+\n)")
+_AFTER_WCS = re.compile(rb"(?m)^ {0,2}[^ \n]")
+
+
+def _wcs_alone(doc):
+    """The slit document reduced to ``meta: {wcs: ...}`` (the rest of the slit's metadata is a
+    third of its YAML), or ``doc`` if the wcs block is not found or uses an anchor outside it."""
+    m = _META_WCS.search(doc)
+    if m is None:
+        return doc
+    e = _AFTER_WCS.search(doc, m.end())
+    block = doc[m.start(1):e.start() if e else len(doc)]
+    if not set(re.findall(rb"\*(\w+)", block)) <= set(re.findall(rb"&(\w+)", block)):
+        return doc
+    return doc[:doc.find(b"\n---") + 1] + b"---\nmeta:\n" + block + b"...\n"
+
+
 def _count(names):
     out = {}
     for n in names:
@@ -261,7 +280,9 @@ def _split_slits(raw, only=None):
         first, _, others = item.partition(b"\n")
         # every line of an item is indented by 2 (the stop pattern ended the items otherwise)
         lines = [ln[2:] for ln in others.split(b"\n")]
-        docs.append(directives + b"--- " + first + b"\n" + b"\n".join(lines) + b"\n...\n")
+        # a node property (tag, anchor) or flow value may follow "--- ", a mapping key may not
+        start = b"--- " if first[:1] in (b"!", b"&", b"{", b"[") else b"---\n"
+        docs.append(directives + start + first + b"\n" + b"\n".join(lines) + b"\n...\n")
     head = directives + body[:m.start()] + b"slits: []\n" + after + b"...\n"
     try:
         head, *docs = _resolve_cross_aliases([head] + docs, body)

@@ -308,7 +308,7 @@ def _load_tree(fx, path, only=None):
         raise InputError(path, "no ASDF extension: the gwcs of the exposure is missing")
     try:
         raw = fx.hdu(at[0]).data["ASDF_METADATA"][0].tobytes()
-        af, tree, total = open_shared(raw, only)   # each distinct transform built once
+        af, tree, total = open_shared(raw, only, wcs_only=True)   # each distinct transform built once
         # touch the WCS objects now so a broken tree fails here, with the file named
         if total:
             wcs = [s.get("meta", {}).get("wcs") for s in tree["slits"]]

@@ -151,7 +151,7 @@ _PLACEHOLDER = "tag:webbspec/parsed-block"
 # a ``transform:`` key whose value is a tagged block mapping (its keys on the following lines)
 _TRANSFORM = re.compile(rb"(?m)^( *)transform: (![^\s{\[]+)\n")
 _ANCHORS = re.compile(rb"[&*](\w+)")
-_SOURCE = re.compile(rb"(?m)^( +source: )(\d+)$")
+_SOURCE = re.compile(rb"(?m)(/ndarray-[\d.]+>?\n +source: )(\d+)$")   # asdf writes source first
 
 
 class _BlockCache:

@@ -269,10 +269,13 @@ def _split_slits(raw, only=None):
     if m is None:
         return None
     rest = body[m.end():]
-    stop = re.search(rb"(?m)^(?!- |  |\n|$)", rest)   # next top-level line after the items
+    # the next top-level line after the items, and the items; searched as "\n" + line start
+    # (no per-line regex anchors: the items are most of a tree of up to ~100 MB)
+    stop = re.search(rb"\n(?:[^ \n-]|-[^ ]| [^ ])", b"\n" + rest)
     items_text = rest[:stop.start()] if stop else rest
     after = rest[stop.start():] if stop else b""
-    items = re.split(rb"(?m)^- ", items_text)
+    pieces = (b"\n" + items_text).split(b"\n- ")
+    items = [p + b"\n" for p in pieces[:-1]] + pieces[-1:]
     if items[0].strip() or len(items) < 2:
         return None
     docs = []

@@ -8,7 +8,10 @@ copy of the coefficient blocks), and only the slit-selection pieces differ. Read
 and every transform is built again for every slit. Here:
 
 - the YAML is parsed one slit at a time (:func:`_split_slits`), with Python's cyclic GC paused
-  (it would re-scan the growing heap again and again: 2.5x slower parsing);
+  (it would re-scan the growing heap again and again: 2.5x slower parsing); only the slits
+  asked for, and of each only its ``meta.wcs`` when the caller needs no more;
+- a ``transform:`` block whose text was seen in an earlier slit is not parsed again
+  (:class:`_BlockCache`): the slit's document holds a placeholder for the parsed one;
 - after each slit, :class:`Sharer` replaces every tagged subtree equal to one seen before by
   that one (arrays in binary blocks compared by content), so the duplicates are freed at once
   and only distinct content stays in memory;

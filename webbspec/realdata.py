@@ -11,6 +11,9 @@ The gwcs of an extracted slit takes cutout pixel coordinates (extract_2d prepend
 shift), and its bounding box is in those coordinates, so pixel (x, y) of the cutout arrays is
 evaluated at (x, y): pixels outside the bounding box / off the slit come back NaN.
 
+Reading a slit costs only its own HDUs: the file's HDUs are indexed from the raw header blocks
+(:class:`_RawFits`), so a part of a 10,000-HDU exposure does not parse every header.
+
 Public: :func:`read_stage2` (full read + coordinates), :func:`list_slits` (cheap, headers only),
 :func:`read_product` (any product via :func:`webbspec.datamodels.read`), :func:`slit_coordinates`.
 """

@@ -7,7 +7,8 @@ Stage 2 rules of ONE exposure (its `_cal`, `_s2d`, `_x1d` as snakemake targets) 
 ``webbspec run DIR --cores 2 <targets>``, measuring wall, CPU, peak memory and the overhead
 share (science = time inside webbspec.steps.run_step of the job processes, bench/_hook).
 Then the same at ``--scale small`` (200 x 400 pixels): the same jobs with almost no data, i.e.
-what one process per step costs by itself.
+what one process per step costs by itself; then the full-size exposure again with one job per
+exposure (``workflow.spec2_jobs: exposure``).
 Writes bench/results/stage2_full.{json,md} and prints them.
 """
 
@@ -34,15 +35,19 @@ def main():
     machine = C.machine()
     os.makedirs(a.workdir, exist_ok=True)
     out = {"machine": machine}
-    for scale in ("full", "small"):
-        out[scale] = measure(os.path.join(a.workdir, f"stage2_{scale}"), scale, a)
+    exposure_jobs = os.path.join(a.workdir, "spec2_jobs_exposure.yaml")
+    with open(exposure_jobs, "w") as f:
+        f.write("workflow:\n  spec2_jobs: exposure\n")
+    for label, scale, extra in (("full", "full", ()), ("small", "small", ()),
+                                ("full_exposure_jobs", "full", ("--configfile", exposure_jobs))):
+        out[label] = measure(os.path.join(a.workdir, f"stage2_{scale}"), scale, a, extra, label)
     C.write_results("stage2_full", out, markdown(out))
 
 
-def measure(root, scale, a):
+def measure(root, scale, a, extra=(), label=None):
     """Simulate (or reuse) the program at ``scale`` and run Stage 2 of its first exposure."""
     sim_s = None
-    if a.reuse and os.path.isdir(root):
+    if (a.reuse or label == "full_exposure_jobs") and os.path.isdir(root):
         shutil.rmtree(os.path.join(root, "webbspec"), ignore_errors=True)
         shutil.rmtree(os.path.join(root, ".snakemake"), ignore_errors=True)
     else:
@@ -64,17 +69,20 @@ def measure(root, scale, a):
     timings = os.path.join(root, "timings.jsonl")
     logs = os.path.join(C.RESULTS, "logs")
     os.makedirs(logs, exist_ok=True)
-    m = C.run_measured([C.exe("webbspec"), "run", root, "--cores", "2", *targets], cwd=root,
-                       log=os.path.join(logs, f"stage2_{scale}.log"), timings=timings)
+    m = C.run_measured([C.exe("webbspec"), "run", root, "--cores", "2", *targets, *extra], cwd=root,
+                       log=os.path.join(logs, f"stage2_{label or scale}.log"), timings=timings)
     m.update(C.overhead(m, C.read_timings(timings)))
     steps = []
     for t in C.read_timings(timings):
-        if "step" in t["argv"] or "product" in t["argv"]:
+        if "chain" in t["argv"]:
+            steps.append({"step": "chain (all steps and products)", "process_wall_s": t["wall"],
+                          "process_cpu_s": t["cpu"], "science_wall_s": t["sci_wall"], "science_cpu_s": t["sci_cpu"]})
+        elif "step" in t["argv"] or "product" in t["argv"]:
             i = t["argv"].index("step") + 1 if "step" in t["argv"] else t["argv"].index("product") + 2
-            label = t["argv"][i] if "step" in t["argv"] else "product " + t["argv"][i].rsplit("_", 1)[-1][:-5]
-            steps.append({"step": label, "process_wall_s": t["wall"], "process_cpu_s": t["cpu"],
+            job = t["argv"][i] if "step" in t["argv"] else "product " + t["argv"][i].rsplit("_", 1)[-1][:-5]
+            steps.append({"step": job, "process_wall_s": t["wall"], "process_cpu_s": t["cpu"],
                           "science_wall_s": t["sci_wall"], "science_cpu_s": t["sci_cpu"]})
-    if not a.keep:
+    if not a.keep and label != "full":        # the per-exposure run re-uses the full-size program
         shutil.rmtree(root, ignore_errors=True)
     return {"exposure": name, "shape": list(shape), "chain": chain, "targets": targets,
             "simulate_s": sim_s, "run": m, "steps": steps}
@@ -91,10 +99,12 @@ def markdown(out):
              "| scale | SCI | wall s | CPU s | peak RSS largest process MB | peak RSS all processes MB | jobs | "
              "science CPU s | job processes outside the steps CPU s | snakemake engine CPU s | load before/after | rc |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for scale in ("full", "small"):
+    names = {"full": "full, one job per step", "small": "small, one job per step",
+             "full_exposure_jobs": "full, one job per exposure (`workflow.spec2_jobs: exposure`)"}
+    for scale in ("full", "small", "full_exposure_jobs"):
         r = out[scale]
         x = r["run"]
-        lines.append(f"| {scale} | {r['shape'][0]} x {r['shape'][1]} | {x['wall_s']:.1f} | {x['cpu_s']:.1f} | "
+        lines.append(f"| {names[scale]} | {r['shape'][0]} x {r['shape'][1]} | {x['wall_s']:.1f} | {x['cpu_s']:.1f} | "
                      f"{x['peak_rss_max_process_mb']:.0f} | {x['peak_rss_tree_mb']:.0f} | {x['jobs']} | "
                      f"{x['science_cpu_s']:.1f} | {x['job_nonscience_cpu_s']:.1f} | {x['engine_cpu_s']:.1f} | "
                      f"{x['host_load_1m_before']:.1f}/{x['host_load_1m_after']:.1f} | {x['rc']} |")
@@ -111,7 +121,10 @@ def markdown(out):
         lines.append(f"| {s['step']} | {s['process_wall_s']:.2f} | {s['process_cpu_s']:.2f} | "
                      f"{s['science_cpu_s']:.2f} | {t.get('process_wall_s', float('nan')):.2f} | "
                      f"{t.get('science_cpu_s', float('nan')):.2f} |")
-    lines.append("")
+    ex = out["full_exposure_jobs"]["steps"]
+    lines += ["", "One job per exposure: " + "; ".join(
+        f"{s['step']}: process {s['process_wall_s']:.2f} s wall, {s['process_cpu_s']:.2f} s CPU, "
+        f"science {s['science_cpu_s']:.2f} s CPU" for s in ex) + ".", ""]
     return "\n".join(lines)
 
 

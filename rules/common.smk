@@ -4,6 +4,7 @@
 import glob
 import json
 import os
+import re
 import sys
 from functools import lru_cache
 
@@ -16,6 +17,9 @@ wsparams.validate(config)
 
 PROGRAM = wsprogram.discover(".")
 CHAINS = {name: wsprogram.spec2_chain(exp) for name, exp in PROGRAM.stage2.items()}
+# workflow.spec2_jobs: exposure -> {exposure: (rule name, chain)} of the one-job-per-exposure rules
+CHAIN_RULES = (wsprogram.spec2_chain_rules(PROGRAM.stage2)
+               if config["workflow"]["spec2_jobs"] == "exposure" else {})
 NBATCHES = config["workflow"]["batches"]
 REFS_DIR = config["refs"] or "refs"
 # inside a conda env `python` is the env's; otherwise the interpreter running Snakemake.
@@ -115,6 +119,29 @@ def spec2_step_extra(step):
     return value
 
 
+def spec2_chain_input(wildcards):
+    """Inputs of an exposure's whole Stage 2 chain: the exposure, every step's references and extra files."""
+    exp = PROGRAM.exposures[wildcards.exposure]
+    chain = CHAINS[exp.name]
+    out = {"data": exp.path, "refs": ref_files(bestrefs_for(exp.name, "spec2", tuple(chain)))}
+    for step in chain:
+        out.update(spec2_extra(exp, step))
+    return out
+
+
+def spec2_chain_spec(wildcards):
+    """What `rules_entry chain` runs (JSON): each step with its output, references, parameters and
+    extra files, then the products; a changed reference or parameter changes it (a re-run)."""
+    exp = PROGRAM.exposures[wildcards.exposure]
+    chain = CHAINS[exp.name]
+    steps = [{"name": s, "output": spec2_path(exp.name, s), "refs": bestrefs_for(exp.name, "spec2", (s,)),
+              "params": wsparams.step_params(config, "spec2", s, exp.mode), "extra": spec2_extra(exp, s)}
+             for s in chain]
+    products = [{"input": spec2_path(exp.name, step), "output": f"webbspec/spec2/{exp.name}_{kind}.fits"}
+                for kind, step in wsprogram.spec2_published(chain, exp.ints, config["workflow"]["save_bsub"]).items()]
+    return json.dumps({"input": exp.path, "steps": steps, "products": products}, sort_keys=True)
+
+
 def spec2_product_input(wildcards):
     """The intermediate a Stage 2 product (_cal, _s2d, _x1d, _bsub) is published from."""
     products = wsprogram.spec2_products(CHAINS[wildcards.exposure],
@@ -123,12 +150,9 @@ def spec2_product_input(wildcards):
 
 
 def spec2_targets():
-    out = []
-    for name, chain in CHAINS.items():
-        for kind in wsprogram.spec2_products(chain, PROGRAM.exposures[name].ints):
-            if not kind.startswith("bsub") or config["workflow"]["save_bsub"]:
-                out.append(f"webbspec/spec2/{name}_{kind}.fits")
-    return out
+    return [f"webbspec/spec2/{name}_{kind}.fits" for name, chain in CHAINS.items()
+            for kind in wsprogram.spec2_published(chain, PROGRAM.exposures[name].ints,
+                                                  config["workflow"]["save_bsub"])]
 
 
 # ------------------------------------------------------------------ Stage 3

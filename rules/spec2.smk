@@ -1,10 +1,12 @@
-# Stage 2 (calwebb_spec2): one file-to-file rule per step, named by the official alias, applied
-# per exposure. Each exposure's chain comes from webbspec.modes.MODES[mode].spec2 (minus steps it
+# Stage 2 (calwebb_spec2). workflow.spec2_jobs: step (default) -> one file-to-file rule per step,
+# named by the official alias, applied per exposure; exposure -> one job per exposure runs the
+# same steps in one process and writes the same files (rules spec2_chain_<k>, one per distinct
+# chain: a rule's outputs are fixed). Each exposure's chain comes from webbspec.modes.MODES[mode].spec2 (minus steps it
 # has no members for, see webbspec.program.spec2_chain): the rule of step k reads step k-1's output.
 # Reference files are inputs and step parameters are params, so a new reference context or a
 # changed parameter re-runs exactly the affected steps and everything downstream.
 
-for _step in sorted({s for chain in CHAINS.values() for s in chain}):
+for _step in sorted({s for chain in CHAINS.values() for s in chain} if not CHAIN_RULES else ()):
 
     rule:
         name:
@@ -29,17 +31,45 @@ for _step in sorted({s for chain in CHAINS.values() for s in chain}):
             " --context={CONTEXT:q}"
 
 
-rule spec2_product:
-    """Publish a step's output as a Stage 2 product (_cal, _s2d, _s3d, _x1d, _bsub): a hard link."""
-    input:
-        spec2_product_input,
-    output:
-        "webbspec/spec2/{exposure}_{kind}.fits",
-    log:
-        "webbspec/logs/spec2_product/{exposure}_{kind}.log",
-    params:
-        py=PYTHON,
-    conda:
-        "../envs/webbspec.yaml"
-    shell:
-        "{params.py} -P -m webbspec.rules_entry --log {log:q} product {input:q} {output:q}"
+for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
+    _names = sorted(e for e, (r, _) in CHAIN_RULES.items() if r == _rule)
+    _ints = PROGRAM.exposures[_names[0]].ints
+    _kinds = wsprogram.spec2_published(list(_chain), _ints, config["workflow"]["save_bsub"])
+
+    rule:
+        name:
+            _rule
+        input:
+            unpack(spec2_chain_input),
+        output:
+            steps=[f"webbspec/spec2/{{exposure}}/{{exposure}}_{s}.fits" for s in _chain],
+            products=[f"webbspec/spec2/{{exposure}}_{k}.fits" for k in _kinds],
+        log:
+            f"webbspec/logs/{_rule}/{{exposure}}.log",
+        wildcard_constraints:
+            exposure="|".join(re.escape(n) for n in _names),
+        params:
+            py=PYTHON,
+            spec=spec2_chain_spec,
+        conda:
+            "../envs/webbspec.yaml"
+        shell:
+            "{params.py} -P -m webbspec.rules_entry --log {log:q} chain {params.spec:q} --context={CONTEXT:q}"
+
+
+if not CHAIN_RULES:  # the per-exposure rules write the products themselves
+
+    rule spec2_product:
+        """Publish a step's output as a Stage 2 product (_cal, _s2d, _s3d, _x1d, _bsub): a hard link."""
+        input:
+            spec2_product_input,
+        output:
+            "webbspec/spec2/{exposure}_{kind}.fits",
+        log:
+            "webbspec/logs/spec2_product/{exposure}_{kind}.log",
+        params:
+            py=PYTHON,
+        conda:
+            "../envs/webbspec.yaml"
+        shell:
+            "{params.py} -P -m webbspec.rules_entry --log {log:q} product {input:q} {output:q}"

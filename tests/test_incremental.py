@@ -387,3 +387,57 @@ def test_source_removed_then_added(prog):
     x1d = next(p for p in products[gone] if p.endswith("_x1d.fits"))
     with fits.open(prog / x1d) as h:
         assert np.isfinite(h["EXTRACT1D"].data["FLUX"]).any()
+
+
+@pytest.mark.slow
+def test_one_stage2_job_per_exposure(finished, tmp_path):
+    """workflow.spec2_jobs: exposure -> one job per exposure runs its chain and writes the same
+    files as the per-step jobs (same arrays and keywords); a new flat re-runs exactly the chain
+    jobs of the exposures that select it, as refs diff predicts."""
+    over = tmp_path / "exposure_jobs.yaml"
+    over.write_text("workflow:\n  spec2_jobs: exposure\n")
+    prog = simulated_program(tmp_path)                    # the same seed as `finished`
+    stage2 = wsprogram.discover(prog).stage2
+    rules = wsprogram.spec2_chain_rules(stage2)
+    want = dict(collections.Counter(r for r, _ in rules.values()))
+    assert planned(run(prog, "-n", "--configfile", over)).items() >= want.items()
+    done = executed(ok(run(prog, "--configfile", over)))
+    assert {k: v for k, v in done.items() if k.startswith("spec2")} == want
+    assert not set(done) & set(CHAIN)
+    for name, (_, chain) in rules.items():
+        files = [spec2_step_file(name, s) for s in chain]
+        files += [f"webbspec/spec2/{name}_{k}.fits" for k in wsprogram.spec2_published(chain, stage2[name].ints)]
+        for rel in files:
+            with fits.open(prog / rel) as a, fits.open(finished / rel) as b:
+                assert [h.name for h in a] == [h.name for h in b], rel
+                for ha, hb in zip(a, b):
+                    skip = {"DATE", "FILENAME"}
+                    assert [c for c in ha.header.items() if c[0] not in skip] == \
+                           [c for c in hb.header.items() if c[0] not in skip], (rel, ha.name)
+                    if ha.name != "ASDF" and ha.data is not None and not hasattr(ha, "columns"):
+                        np.testing.assert_array_equal(ha.data, hb.data, err_msg=f"{rel} {ha.name}")
+    for key, paths in stage3_products(finished).items():
+        for rel in paths:
+            with fits.open(prog / rel) as a, fits.open(finished / rel) as b:
+                np.testing.assert_array_equal(a[1].data, b[1].data, err_msg=rel)
+
+    new = new_context(prog, "0002", {"flat": scale_hdu("SCI")})
+    r = webbspec("refs", "diff", "webbspec_0001", new, "--program", prog, "--configfile", over)
+    assert r.returncode == 0, r.stderr
+    jobs = diff_jobs(r.stdout)
+    affected = {name for name, *_ in stage2_changes(r.stdout)}
+    assert sum(n for k, n in jobs.items() if k.startswith("spec2_chain_")) == len(affected) > 0
+    assert not set(jobs) & set(CHAIN) and "spec2_product" not in jobs
+    assert planned(run(prog, "-n", "--configfile", over)) == jobs
+    before = snapshot(prog)
+    done = executed(ok(run(prog, "--configfile", over)))
+    assert {k: v for k, v in done.items() if k.startswith("spec2")} == \
+        {k: v for k, v in jobs.items() if k.startswith("spec2")}
+    diff = changed(before, snapshot(prog))
+    for name in stage2:
+        assert (spec2_step_file(name, "assign_wcs") in diff) == (name in affected), name
+
+
+def stage2_changes(text):
+    """[(exposure, step, reftype)] of the Stage 2 selection changes listed by ``refs diff``."""
+    return re.findall(r"^\s+(jw\w+) (\w+)\.(\w+): \S+ -> \S+$", text, flags=re.M)

@@ -117,3 +117,22 @@ def test_read_sources(tmp_path):
     d.mkdir()
     (d / "sources.tsv").write_text("source\tpath\ns1\ts1.fits\n# note\ns2\t/abs/s2.fits\n")
     assert program.read_sources(d / "sources.tsv") == [("s1", str(d / "s1.fits")), ("s2", "/abs/s2.fits")]
+
+
+def test_spec2_chain_rules_one_rule_per_distinct_chain():
+    """workflow.spec2_jobs: exposure -> exposures with the same chain share a rule (fixed outputs)."""
+    from types import SimpleNamespace
+
+    def exp(backgrounds=(), ints=False):
+        return SimpleNamespace(error=None, mode="nrs_fs", backgrounds=list(backgrounds), imprints=[],
+                               ints=ints)
+
+    stage2 = {"a": exp(["b.fits"]), "b": exp(), "c": exp(["a.fits"]), "d": exp(["a.fits"], ints=True)}
+    rules = program.spec2_chain_rules(stage2)
+    assert rules["a"] == rules["c"] and len({rules[k][0] for k in "abd"}) == 3
+    assert "bkg_subtract" in rules["a"][1] and "bkg_subtract" not in rules["b"][1]
+    assert "resample_spec" not in rules["d"][1]
+    assert {r for r, _ in rules.values()} == {"spec2_chain_1", "spec2_chain_2", "spec2_chain_3"}
+    assert rules == program.spec2_chain_rules(dict(reversed(stage2.items())))     # stable names
+    pub = program.spec2_published(rules["a"][1])
+    assert set(pub) == {"cal", "s2d", "x1d"} and "bsub" in program.spec2_published(rules["a"][1], save_bsub=True)

@@ -28,7 +28,7 @@ from .errors import InputError
 from .modes import MODES, mode_for
 
 __all__ = ["input_error", "Exposure", "Spec3Product", "Program", "discover", "spec2_chain", "spec2_products",
-           "OUT", "exposure_root", "product_key", "batch_of", "read_sources"]
+           "spec2_published", "spec2_chain_rules", "OUT", "exposure_root", "product_key", "batch_of", "read_sources"]
 
 OUT = "webbspec"                       # all outputs under <program>/webbspec/
 # Modes whose bkg_subtract uses a reference background (runs without background members).
@@ -181,6 +181,21 @@ def spec2_products(chain, ints=False):
     if ints:
         out = {{"cal": "calints", "x1d": "x1dints", "bsub": "bsubints"}.get(k, k): v for k, v in out.items()}
     return out
+
+
+def spec2_published(chain, ints=False, save_bsub=False):
+    """``{suffix: step}`` of the Stage 2 products the workflow writes (``_bsub`` only on request)."""
+    return {k: v for k, v in spec2_products(chain, ints).items() if not k.startswith("bsub") or save_bsub}
+
+
+def spec2_chain_rules(stage2):
+    """``{exposure: (rule name, chain)}`` when each exposure's Stage 2 is one job
+    (``workflow.spec2_jobs: exposure``). A Snakemake rule has a fixed set of outputs, so there is
+    one rule per distinct chain (and per-integration naming): ``spec2_chain_<k>``, numbered in the
+    sorted order of the distinct chains; the rules and ``refs diff`` both name jobs with this."""
+    keys = {name: (tuple(spec2_chain(exp)), bool(exp.ints)) for name, exp in stage2.items()}
+    number = {key: k for k, key in enumerate(sorted(set(keys.values())), start=1)}
+    return {name: (f"spec2_chain_{number[key]}", list(key[0])) for name, key in keys.items()}
 
 
 def _rel(path, root):

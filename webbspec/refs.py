@@ -216,6 +216,8 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
         return os.path.basename(str(path)) if str(path).upper() != "N/A" else "N/A"
 
     remade = set()          # Stage 2 product paths (relative to the program) re-made
+    chain_rules = (wsprogram.spec2_chain_rules(p.stage2)
+                   if cfg["workflow"].get("spec2_jobs", "step") == "exposure" else {})
     for name, exp in sorted(p.stage2.items()):
         chain = wsprogram.spec2_chain(exp)
         first = None
@@ -232,12 +234,15 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
         if first is None:
             continue
         plan["spec2"][name] = chain[first:]
-        for step in chain[first:]:
+        if name in chain_rules:      # one job re-runs the exposure's whole chain
+            count(chain_rules[name][0])
+        for step in chain[first:] if name not in chain_rules else ():
             count(step)
-        for kind, step in wsprogram.spec2_products(chain, exp.ints).items():
-            if chain.index(step) >= first and (not kind.startswith("bsub") or save_bsub):
+        for kind, step in wsprogram.spec2_published(chain, exp.ints, save_bsub).items():
+            if chain.index(step) >= first or name in chain_rules:
                 remade.add(f"{out}/spec2/{name}_{kind}.fits")
-                count("spec2_product")
+                if name not in chain_rules:
+                    count("spec2_product")
     plan["products"] += sorted(remade)
 
     if cfg["workflow"]["stage3"]:

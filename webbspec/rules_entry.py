@@ -69,22 +69,46 @@ def publish(src, dst):
 
 
 def _product(a):
-    """Write a step's output as the official Stage 2 product its suffix names (_cal, _s2d, ...),
-    shaped so stdatamodels opens it as the official class; our per-pixel coordinate arrays stay
-    in `_cal` (Stage 3 reads them instead of evaluating a WCS)."""
+    make_product(a.input, a.output)
+
+
+def make_product(src, dst):
+    """Write a step's output ``src`` as the official Stage 2 product ``dst``'s suffix names (_cal,
+    _s2d, ...), shaped so stdatamodels opens it as the official class; our per-pixel coordinate
+    arrays stay in `_cal` (Stage 3 reads them instead of evaluating a WCS)."""
     from . import datamodels, officialio
     from .errors import InputError
 
-    if not os.path.exists(a.input):
-        raise InputError(a.input, "file does not exist")
-    kind = os.path.basename(a.output).rsplit("_", 1)[-1].removesuffix(".fits")
+    if not os.path.exists(src):
+        raise InputError(src, "file does not exist")
+    kind = os.path.basename(dst).rsplit("_", 1)[-1].removesuffix(".fits")
     kind = {"bsub": "cal", "calints": "cal", "bsubints": "cal", "x1dints": "x1d"}.get(kind, kind)
     if kind not in officialio.KINDS:
-        publish(a.input, a.output)
+        publish(src, dst)
         return
-    model = datamodels.read(a.input)
+    model = datamodels.read(src)
     extra = {"keep_coords": True} if kind in ("cal", "crf") else {}
-    officialio.write(model, a.output, kind, **extra)
+    officialio.write(model, dst, kind, **extra)
+
+
+def _chain(a):
+    """An exposure's whole Stage 2 chain in this process (workflow.spec2_jobs: exposure): each
+    step as its own job would run it (run_step: the previous step's file in, its file out), then
+    the products; the files are those of the per-step jobs."""
+    from . import datamodels  # noqa: F401  (imported before the steps run: benchmarks time them alone)
+    from .steps import load, run_step
+
+    spec = json.loads(a.spec)
+    for s in spec["steps"]:
+        load(s["name"])
+    data = spec["input"]
+    for s in spec["steps"]:
+        run_step(s["name"], data, s["output"], refs=s["refs"], params=s["params"],
+                 extra_inputs=s["extra"], context=a.context or None)
+        log.info("%s: %s -> %s", s["name"], data, s["output"])
+        data = s["output"]
+    for p in spec["products"]:
+        make_product(p["input"], p["output"])
 
 
 def _exp_to_source(a):
@@ -171,6 +195,10 @@ def _parser():
     s.add_argument("--extra", default="{}")
     s.add_argument("--context", default="")
     s.set_defaults(func=_step)
+    s = sub.add_parser("chain")
+    s.add_argument("spec", help="JSON: input, steps [{name, output, refs, params, extra}], products [{input, output}]")
+    s.add_argument("--context", default="")
+    s.set_defaults(func=_chain)
     s = sub.add_parser("product")
     s.add_argument("input")
     s.add_argument("output")

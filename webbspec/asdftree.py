@@ -271,18 +271,19 @@ def _split_slits(raw, only=None):
     m = re.search(rb"(?m)^slits:[ \t]*\n", body)
     if m is None:
         return None
-    rest = body[m.end():]
-    # the next top-level line after the items, and the items; searched as "\n" + line start
-    # (no per-line regex anchors: the items are most of a tree of up to ~100 MB)
-    stop = re.search(rb"\n(?:[^ \n-]|-[^ ]| [^ ])", b"\n" + rest)
-    items_text = rest[:stop.start()] if stop else rest
-    after = rest[stop.start():] if stop else b""
-    pieces = (b"\n" + items_text).split(b"\n- ")
-    items = [p + b"\n" for p in pieces[:-1]] + pieces[-1:]
-    if items[0].strip() or len(items) < 2:
+    at = m.end()
+    if body[at:at + 2] != b"- ":
         return None
+    # the next top-level line after the items, and the items, found as "\n" + line start (no
+    # per-line regex anchors, no copies of the text: the items are most of a tree of ~100 MB)
+    stop = _TOP_LEVEL.search(body, at)
+    stop = stop.start() + 1 if stop else len(body)
+    after = body[stop:]
+    items = body[at + 2:stop].split(b"\n- ")
     docs = []
-    for item in (items[1:] if only is None else [items[1 + i] for i in only]):
+    for i in (range(len(items)) if only is None else only):
+        # each item but the last lost its final newline to the split
+        item = items[i] if i == len(items) - 1 else items[i] + b"\n"
         first, _, others = item.partition(b"\n")
         # every line of an item is indented by 2 (the stop pattern ended the items otherwise)
         lines = [ln[2:] for ln in others.split(b"\n")]
@@ -300,9 +301,10 @@ def _split_slits(raw, only=None):
     if index_at >= 0:   # the index holds offsets into the original file: drop it
         blocks = blocks[:index_at]
     blocks_file = directives + b"--- !core/asdf-1.1.0 {}\n...\n" + blocks
-    return head, docs, len(items) - 1, blocks_file
+    return head, docs, len(items), blocks_file
 
 
+_TOP_LEVEL = re.compile(rb"\n(?:[^ \n-]|-[^ ]| [^ ])")   # a line not in the slits list
 _ANCHOR = re.compile(rb"(?m)&(id\d+) ([\[{][^\n]*)$")
 _ALIAS = re.compile(rb"\*(id\d+)\b")
 

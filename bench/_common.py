@@ -70,8 +70,10 @@ _STALLS = None
 
 def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
     """Run ``cmd``; returns wall, CPU (user+sys of it and every descendant it waited for), peak
-    RSS of the largest single process (ru_maxrss) and peak summed RSS of the process tree
-    (sampled every 0.2 s), the exit code and the host load average before/after.
+    RSS of the largest single process (ru_maxrss), peak summed RSS and peak summed PSS of the
+    process tree (sampled every 0.2 s; PSS counts a page shared by n processes, such as the
+    Python and numpy libraries, as 1/n in each, so its sum is the memory the run occupies), the exit
+    code and the host load average before/after.
 
     ``timings``: a path; the process tree is run with the instrumentation hook of bench/_hook
     (one JSON line per Python process, see there)."""
@@ -85,7 +87,7 @@ def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
     load0 = os.getloadavg()[0]
     t0 = time.time()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    peak = [0]
+    peak = [0, 0]          # summed RSS, summed PSS
     done = threading.Event()
 
     def sample():
@@ -94,16 +96,17 @@ def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
         except psutil.Error:
             return
         while not done.is_set():
-            total = 0
+            total = [0, 0]
             try:
                 for p in [root] + root.children(recursive=True):
                     try:
-                        total += p.memory_info().rss
-                    except psutil.Error:
+                        total[0] += p.memory_info().rss
+                        total[1] += p.memory_full_info().pss
+                    except (psutil.Error, AttributeError):
                         pass
             except psutil.Error:
                 pass
-            peak[0] = max(peak[0], total)
+            peak[:] = [max(a, b) for a, b in zip(peak, total)]
             done.wait(0.2)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -117,6 +120,7 @@ def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
     return {"cmd": " ".join(map(str, cmd)), "rc": os.waitstatus_to_exitcode(status), "wall_s": wall,
             "cpu_user_s": ru.ru_utime, "cpu_sys_s": ru.ru_stime, "cpu_s": ru.ru_utime + ru.ru_stime,
             "peak_rss_max_process_mb": ru.ru_maxrss / 1024.0, "peak_rss_tree_mb": peak[0] / 2 ** 20,
+            "peak_pss_tree_mb": peak[1] / 2 ** 20,
             "host_load_1m_before": load0, "host_load_1m_after": os.getloadavg()[0]}
 
 

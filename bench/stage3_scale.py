@@ -79,10 +79,12 @@ def main():
     p.add_argument("--keep", action="store_true")
     p.add_argument("--reuse", action="store_true",
                    help="run on the program a --keep run left in the workdir (no rebuild)")
+    p.add_argument("--results", default="stage3_scale",
+                   help="name of the results files under bench/results (e.g. stage3_N100 for --n 100 --dry)")
     a = p.parse_args()
     machine = C.machine()
     out = {"machine": machine}
-    previous = os.path.join(C.RESULTS, "stage3_scale.json")
+    previous = os.path.join(C.RESULTS, f"{a.results}.json")
     if os.path.exists(previous):   # a partial run (--skip-run, or --dry with no sizes) keeps the rest
         import json
 
@@ -124,12 +126,12 @@ def main():
         run["run"] = m
         run["dry_after"] = dry_run(root, "dry run, up to date")
         out["full_run"] = run
-        C.write_results("stage3_scale", out, markdown(out))
+        C.write_results(a.results, out, markdown(out))
         if not a.keep:
             shutil.rmtree(root, ignore_errors=True)
 
     if not a.dry:
-        C.write_results("stage3_scale", out, markdown(out))
+        C.write_results(a.results, out, markdown(out))
         return
     tmpl = os.path.join(a.workdir, "stage3_scale_template")
     shutil.rmtree(tmpl, ignore_errors=True)
@@ -141,7 +143,7 @@ def main():
         r["n_sources"] = n
         r["slice_files"] = 3 * n
         out["dry_runs"].append(r)
-        C.write_results("stage3_scale", out, markdown(out))
+        C.write_results(a.results, out, markdown(out))
         shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(tmpl, ignore_errors=True)
 
@@ -158,9 +160,10 @@ def markdown(out):
                   f"Host load (1 min) at start of this run: "
                   f"{out.get('machine_full_run', m)['host_load_1m_at_start']:.1f}.", "",
                   "| wall s | CPU s | s/source | peak RSS largest process MB | peak RSS all processes MB | "
-                  "jobs | load before/after | rc |", "|---|---|---|---|---|---|---|---|",
+                  "peak PSS all processes MB | jobs | load before/after | rc |", "|---|---|---|---|---|---|---|---|---|",
                   f"| {x['wall_s']:.1f} | {x['cpu_s']:.1f} | {x['s_per_source']:.3f} | "
-                  f"{x['peak_rss_max_process_mb']:.0f} | {x['peak_rss_tree_mb']:.0f} | {x['jobs']} | "
+                  f"{x['peak_rss_max_process_mb']:.0f} | {x['peak_rss_tree_mb']:.0f} | "
+                  f"{x.get('peak_pss_tree_mb', float('nan')):.0f} | {x['jobs']} | "
                   f"{x['host_load_1m_before']:.1f}/{x['host_load_1m_after']:.1f} | {x['rc']} |", "",
                   "| where the time goes | CPU s | share of CPU |", "|---|---|---|"]
         tot = x["cpu_s"]
@@ -173,7 +176,9 @@ def markdown(out):
             lines.append(f"| {label} | {v:.1f} | {100 * v / tot:.1f}% |")
         lines += ["", f"Workflow overhead share: {100 * x['overhead_share_cpu']:.1f}% of CPU; "
                   f"{100 * x['overhead_share_wall']:.1f}% of 2 x wall not spent in science "
-                  f"(science wall summed over jobs {x['science_wall_s_sum']:.1f} s). "
+                  f"(science wall summed over jobs {x['science_wall_s_sum']:.1f} s). PSS counts a page "
+                  "shared by n processes (Python, numpy, astropy libraries) as 1/n in each: its sum is the "
+                  "memory the run occupies; the RSS sum counts shared pages once per process. "
                   f"Program build {r['program_build_s']:.0f} s, inputs {r['input_bytes'] / 2 ** 20:.0f} MB.", "",
                   "| dry run on this program | wall s | CPU s | jobs planned |", "|---|---|---|---|"]
         for d in (r["dry_before"], r.get("dry_after")):

@@ -16,7 +16,6 @@ Bad input prints ``webbspec: <file>: <problem>`` on one line to stderr and exits
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 
 from .errors import InputError
@@ -99,7 +98,15 @@ def _run(a, extra):
     for err in program.discover(a.program, strict=not keep_going).errors:
         print(f"webbspec: {err}", file=sys.stderr)
     cmd = run_command(a.program, a.cores, [os.path.abspath(x) if os.path.isfile(x) else x for x in extra])
-    return subprocess.call(cmd, cwd=os.path.abspath(a.program))
+    # Snakemake replaces this process (as `exec` in a shell): no idle Python process holding its
+    # imports (~90 MB) for the whole run; the exit status is Snakemake's
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(os.path.abspath(a.program))
+    try:
+        os.execvp(cmd[0], cmd)
+    except OSError as exc:
+        raise InputError(cmd[0], f"cannot start snakemake ({exc.strerror})") from None
 
 
 # ------------------------------------------------------------------ step

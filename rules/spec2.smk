@@ -1,7 +1,7 @@
 # Stage 2 (calwebb_spec2). workflow.spec2_jobs: step (default) -> one file-to-file rule per step,
 # named by the official alias, applied per exposure; exposure -> one job per exposure runs the
 # same steps in one process and writes the same files (rules spec2_chain_<k>, one per distinct
-# chain: a rule's outputs are fixed). Each exposure's chain comes from webbspec.modes.MODES[mode].spec2 (minus steps it
+# chain: a rule's outputs are fixed), skipping the steps that are up to date (webbspec.stage2chain). Each exposure's chain comes from webbspec.modes.MODES[mode].spec2 (minus steps it
 # has no members for, see webbspec.program.spec2_chain): the rule of step k reads step k-1's output.
 # Reference files are inputs and step parameters are params, so a new reference context or a
 # changed parameter re-runs exactly the affected steps and everything downstream.
@@ -41,9 +41,10 @@ for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
             _rule
         input:
             unpack(spec2_chain_input),
+        # the step files are written too, but are not outputs: Snakemake deletes a job's outputs
+        # before running it, and the job skips the steps whose file records the same signature
         output:
-            steps=[f"webbspec/spec2/{{exposure}}/{{exposure}}_{s}.fits" for s in _chain],
-            products=[f"webbspec/spec2/{{exposure}}_{k}.fits" for k in _kinds],
+            [f"webbspec/spec2/{{exposure}}_{k}.fits" for k in _kinds],
         log:
             f"webbspec/logs/{_rule}/{{exposure}}.log",
         wildcard_constraints:

@@ -392,8 +392,10 @@ def test_source_removed_then_added(prog):
 @pytest.mark.slow
 def test_one_stage2_job_per_exposure(finished, tmp_path):
     """workflow.spec2_jobs: exposure -> one job per exposure runs its chain and writes the same
-    files as the per-step jobs (same arrays and keywords); a new flat re-runs exactly the chain
-    jobs of the exposures that select it, as refs diff predicts."""
+    files as the per-step jobs (same arrays and keywords). A new flat re-runs exactly the chain
+    jobs of the exposures that select it, as refs diff predicts, and inside them only flat_field
+    and the steps after it (the earlier step files keep their bytes and times); a changed photom
+    parameter re-runs photom and what follows; a re-run with nothing changed plans nothing."""
     over = tmp_path / "exposure_jobs.yaml"
     over.write_text("workflow:\n  spec2_jobs: exposure\n")
     prog = simulated_program(tmp_path)                    # the same seed as `finished`
@@ -404,14 +406,15 @@ def test_one_stage2_job_per_exposure(finished, tmp_path):
     done = executed(ok(run(prog, "--configfile", over)))
     assert {k: v for k, v in done.items() if k.startswith("spec2")} == want
     assert not set(done) & set(CHAIN)
+    skip = {"DATE", "FILENAME", "WSSTPSIG"}
     for name, (_, chain) in rules.items():
         files = [spec2_step_file(name, s) for s in chain]
         files += [f"webbspec/spec2/{name}_{k}.fits" for k in wsprogram.spec2_published(chain, stage2[name].ints)]
         for rel in files:
             with fits.open(prog / rel) as a, fits.open(finished / rel) as b:
                 assert [h.name for h in a] == [h.name for h in b], rel
+                assert a[0].header["WSSTPSIG"]
                 for ha, hb in zip(a, b):
-                    skip = {"DATE", "FILENAME"}
                     assert [c for c in ha.header.items() if c[0] not in skip] == \
                            [c for c in hb.header.items() if c[0] not in skip], (rel, ha.name)
                     if ha.name != "ASDF" and ha.data is not None and not hasattr(ha, "columns"):
@@ -420,6 +423,9 @@ def test_one_stage2_job_per_exposure(finished, tmp_path):
         for rel in paths:
             with fits.open(prog / rel) as a, fits.open(finished / rel) as b:
                 np.testing.assert_array_equal(a[1].data, b[1].data, err_msg=rel)
+
+    def chain_jobs(counts):
+        return {k: v for k, v in counts.items() if k.startswith("spec2")}
 
     new = new_context(prog, "0002", {"flat": scale_hdu("SCI")})
     r = webbspec("refs", "diff", "webbspec_0001", new, "--program", prog, "--configfile", over)
@@ -431,11 +437,25 @@ def test_one_stage2_job_per_exposure(finished, tmp_path):
     assert planned(run(prog, "-n", "--configfile", over)) == jobs
     before = snapshot(prog)
     done = executed(ok(run(prog, "--configfile", over)))
-    assert {k: v for k, v in done.items() if k.startswith("spec2")} == \
-        {k: v for k, v in jobs.items() if k.startswith("spec2")}
+    assert chain_jobs(done) == chain_jobs(jobs)
     diff = changed(before, snapshot(prog))
-    for name in stage2:
-        assert (spec2_step_file(name, "assign_wcs") in diff) == (name in affected), name
+    after_flat = CHAIN[CHAIN.index("flat_field"):]
+    for name, (_, chain) in rules.items():
+        for step in chain:
+            assert (spec2_step_file(name, step) in diff) == (name in affected and step in after_flat), (name, step)
+    assert planned(run(prog, "-n", "--configfile", over)) == {}
+
+    photom = tmp_path / "photom.yaml"
+    photom.write_text("workflow:\n  spec2_jobs: exposure\nspec2: {photom: {apply_time_correction: false}}\n")
+    before = snapshot(prog)
+    done = executed(ok(run(prog, "--configfile", photom)))
+    assert chain_jobs(done) == want
+    diff = changed(before, snapshot(prog))
+    after_photom = CHAIN[CHAIN.index("photom"):]
+    for name, (_, chain) in rules.items():
+        for step in chain:
+            assert (spec2_step_file(name, step) in diff) == (step in after_photom), (name, step)
+    assert planned(run(prog, "-n", "--configfile", photom)) == {}
 
 
 def stage2_changes(text):

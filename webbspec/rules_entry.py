@@ -92,23 +92,16 @@ def make_product(src, dst):
 
 
 def _chain(a):
-    """An exposure's whole Stage 2 chain in this process (workflow.spec2_jobs: exposure): each
-    step as its own job would run it (run_step: the previous step's file in, its file out), then
-    the products; the files are those of the per-step jobs."""
+    """An exposure's whole Stage 2 chain in this process (workflow.spec2_jobs: exposure)."""
     from . import datamodels  # noqa: F401  (imported before the steps run: benchmarks time them alone)
-    from .steps import load, run_step
+    from .stage2chain import run_chain
+    from .steps import load
 
     spec = json.loads(a.spec)
     for s in spec["steps"]:
         load(s["name"])
-    data = spec["input"]
-    for s in spec["steps"]:
-        run_step(s["name"], data, s["output"], refs=s["refs"], params=s["params"],
-                 extra_inputs=s["extra"], context=a.context or None)
-        log.info("%s: %s -> %s", s["name"], data, s["output"])
-        data = s["output"]
-    for p in spec["products"]:
-        make_product(p["input"], p["output"])
+    ran = run_chain(spec, a.context or None)
+    log.info("ran %d of %d steps: %s", len(ran), len(spec["steps"]), ", ".join(ran) or "none")
 
 
 def _exp_to_source(a):

@@ -87,12 +87,14 @@ def _check_refs(refs, header):
         check_selection(refs, header)
 
 
-def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs=None, context=None):
+def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs=None, context=None,
+             cards=None):
     """Run step ``name`` on one file and write the result atomically; returns ``output_path``.
 
     ``refs``: {reftype: path or "N/A"} (missing reftypes are "N/A"); ``params``: official
     parameter names; ``extra_inputs``: {keyword: path or [paths]} read into models (e.g.
-    ``backgrounds`` for bkg_subtract); ``context``: the reference context name stamped as REFCTX.
+    ``backgrounds`` for bkg_subtract); ``context``: the reference context name stamped as REFCTX;
+    ``cards``: more PRIMARY keywords to write ({keyword: value or (value, comment)}).
     """
     from .. import __version__, datamodels
 
@@ -114,7 +116,7 @@ def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs
     result.primary["WSVERS"] = (__version__, "webbspec version")
     from ..provenance import reference_cards
 
-    for key, card in reference_cards(refs, context).items():   # R_<REFTYPE>, REFCTX
+    for key, card in {**reference_cards(refs, context), **(cards or {})}.items():   # R_<REFTYPE>, REFCTX
         result.primary[key] = card
     datamodels.write(result, output_path)
     return output_path

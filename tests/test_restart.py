@@ -78,9 +78,9 @@ def all_readable(prog):
     return tmps
 
 
-def start(prog, logfile):
-    """Snakemake as ``webbspec run PROG --cores 2`` starts it, in its own session."""
-    cmd = run_command(str(prog), 2, [])
+def start(prog, logfile, extra=()):
+    """Snakemake as ``webbspec run PROG --cores 2 EXTRA`` starts it, in its own session."""
+    cmd = run_command(str(prog), 2, list(extra))
     return subprocess.Popen(cmd, cwd=prog, stdout=logfile, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
@@ -135,13 +135,13 @@ def unlock(prog):
         ok(run(prog, "--unlock"))
 
 
-def kill_run(prog, log, when, what):
+def kill_run(prog, log, when, what, extra=()):
     """Start a run; when ``when(log, sid)`` holds, SIGKILL ``what``: "snakemake" (its jobs go on as
     orphans and finish), "job" (one running job), "all" (Snakemake and every job). Waits until
     the session is empty; returns the number of jobs finished before the kill."""
     unlock(prog)
     with open(log, "w") as f:
-        p = start(prog, f)
+        p = start(prog, f, extra)
     sid = p.pid
     try:
         wait_for(lambda: when(log, sid) or p.poll() is not None, what=f"kill point in {log}")
@@ -242,3 +242,38 @@ def test_keep_going_with_one_bad_source(reference, tmp_path):
             assert (prog / p).exists() == (key != bad), p
             if key != bad:
                 same_data(ref / p, prog / p)
+
+
+@pytest.mark.slow
+def test_kill_and_restart_one_stage2_job_per_exposure(reference, tmp_path):
+    """workflow.spec2_jobs: exposure: a chain job killed after writing some step files, then
+    everything killed while chain jobs run; the restart skips the finished steps (their files
+    record their signature) and the products equal the uninterrupted per-step run's."""
+    fresh, ref = reference
+    prog = copy_program(fresh, tmp_path / "prog")
+    over = tmp_path / "exposure_jobs.yaml"
+    over.write_text("workflow:\n  spec2_jobs: exposure\n")
+    extra = ["--configfile", str(over)]
+    log = tmp_path / "run.log"
+
+    def chain_wrote(step):
+        def cond(log, sid):
+            return bool(session_jobs(sid, "chain")) and bool(glob.glob(str(prog / "webbspec" / "spec2" / "*" / f"*_{step}.fits")))
+        return cond
+
+    kill_run(prog, log, chain_wrote("extract_2d"), "job", extra)
+    written = glob.glob(str(prog / "webbspec" / "spec2" / "*" / "*_assign_wcs.fits"))
+    assert written
+    times = {p: os.stat(p).st_mtime_ns for p in written}
+    kill_run(prog, log, after_jobs(0, "chain"), "all", extra)
+    tmps = all_readable(prog)
+    unlock(prog)
+    r = ok(run(prog, *extra))
+    assert executed(r), "the last restart had nothing left to do"
+    assert planned(run(prog, "-n", *extra)) == {}
+    assert all_readable(prog) == [t for t in tmps if os.path.exists(t)]
+    assert all(os.stat(p).st_mtime_ns == t for p, t in times.items())   # finished steps were skipped
+    got, want = products(prog), products(ref)
+    assert got == want and len(want) == 9 + 16
+    for p in want:
+        same_data(os.path.join(ref, p), os.path.join(prog, p))

@@ -31,7 +31,7 @@ from .errors import InputError
 __all__ = [
     "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
     "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu_bytes", "copy_header",
-    "atomic_path",
+    "atomic_path", "recorded",
 ]
 
 # Image extensions with their on-disk dtype, in the order the official products use.
@@ -96,8 +96,11 @@ class Slit:
     def shape(self):
         return self.arrays["SCI"].shape
 
-    def copy(self):
-        return Slit(copy_header(self.header), {k: np.array(v, copy=True) for k, v in self.arrays.items()})
+    def copy(self, arrays=True):
+        """A copy; ``arrays=False``: the arrays are shared (for a step that replaces some and
+        changes none in place)."""
+        return Slit(copy_header(self.header),
+                    {k: np.array(v, copy=True) if arrays else v for k, v in self.arrays.items()})
 
 
 @dataclass
@@ -115,8 +118,9 @@ class Model:
     def exp_type(self):
         return str(self.primary.get("EXP_TYPE", "")).strip().upper()
 
-    def copy(self):
-        return Model(copy_header(self.primary), [s.copy() for s in self.slits], self.layout,
+    def copy(self, arrays=True):
+        """A copy; ``arrays=False``: the slits' arrays are shared (see :meth:`Slit.copy`)."""
+        return Model(copy_header(self.primary), [s.copy(arrays) for s in self.slits], self.layout,
                      dict(self.tables), self.asdf_tree, self.path)
 
     def slit(self, name):
@@ -186,6 +190,15 @@ def read_header(path):
             return fits.getheader(path, 0)
     except Exception as exc:
         raise InputError(path, f"not a readable FITS file ({type(exc).__name__}: {exc})") from None
+
+
+def recorded(path, key):
+    """The PRIMARY keyword ``key`` of the file ``path``; None when the file is missing,
+    unreadable or lacks it (a product's recorded signature, for skipping up-to-date work)."""
+    try:
+        return read_header(path).get(key)
+    except InputError:
+        return None
 
 
 def read(path):

@@ -52,43 +52,10 @@ def _step(a):
              extra_inputs=json.loads(a.extra), context=a.context or None)
 
 
-def publish(src, dst):
-    """Make ``dst`` the same content as ``src``: a hard link (atomic rename), else a copy."""
-    import shutil
-
-    tmp = _tmp_path(dst)
-    try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _product(a):
-    make_product(a.input, a.output)
+    from .stage2chain import write_product
 
-
-def make_product(src, dst):
-    """Write a step's output ``src`` as the official Stage 2 product ``dst``'s suffix names (_cal,
-    _s2d, ...), shaped so stdatamodels opens it as the official class; our per-pixel coordinate
-    arrays stay in `_cal` (Stage 3 reads them instead of evaluating a WCS)."""
-    from . import datamodels, officialio
-    from .errors import InputError
-
-    if not os.path.exists(src):
-        raise InputError(src, "file does not exist")
-    kind = os.path.basename(dst).rsplit("_", 1)[-1].removesuffix(".fits")
-    kind = {"bsub": "cal", "calints": "cal", "bsubints": "cal", "x1dints": "x1d"}.get(kind, kind)
-    if kind not in officialio.KINDS:
-        publish(src, dst)
-        return
-    model = datamodels.read(src)
-    extra = {"keep_coords": True} if kind in ("cal", "crf") else {}
-    officialio.write(model, dst, kind, **extra)
+    write_product(a.input, a.output)
 
 
 def _chain(a):

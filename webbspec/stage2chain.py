@@ -1,4 +1,8 @@
-"""An exposure's whole Stage 2 chain in one process (``workflow.spec2_jobs: exposure``).
+"""Stage 2 outside the per-step jobs: an exposure's products, and its whole chain in one process
+(``workflow.spec2_jobs: exposure``).
+
+:func:`write_product` writes a step's output as an official Stage 2 product (the `product` jobs
+and the chain both call it).
 
 Each step runs as its own job would (``run_step``: the previous step's file in, its file out),
 then the products are written. A step whose output already exists and records the same step
@@ -17,7 +21,7 @@ import os
 
 from . import __version__
 
-__all__ = ["run_chain", "SIGKEY"]
+__all__ = ["run_chain", "write_product", "SIGKEY"]
 
 log = logging.getLogger("webbspec")
 SIGKEY = "WSSTPSIG"
@@ -33,19 +37,6 @@ def _signature(**parts):
     return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
 
 
-def _done(path, signature):
-    """True when ``path`` exists and records ``signature``."""
-    from .datamodels import read_header
-    from .errors import InputError
-
-    if not os.path.exists(path):
-        return False
-    try:
-        return read_header(path).get(SIGKEY) == signature
-    except InputError:
-        return False
-
-
 def step_signature(step, data):
     """The signature of one step of the chain spec (``step``) run on the file ``data``."""
     extra = {k: [_stat(p) for p in (v if isinstance(v, (list, tuple)) else [v])]
@@ -59,14 +50,14 @@ def run_chain(spec, context=None):
     """Run the chain ``spec`` (JSON of rules/common.smk ``spec2_chain_spec``: input, steps
     [{name, output, refs, params, extra}], products [{input, output}]); returns the names of the
     steps that ran."""
-    from .rules_entry import make_product
+    from .datamodels import recorded
     from .steps import run_step
 
     ran = []
     data = spec["input"]
     for step in spec["steps"]:
         sig = step_signature(step, data)
-        if _done(step["output"], sig):
+        if recorded(step["output"], SIGKEY) == sig:
             log.info("%s: %s is up to date", step["name"], step["output"])
         else:
             run_step(step["name"], data, step["output"], refs=step["refs"], params=step["params"],
@@ -75,5 +66,36 @@ def run_chain(spec, context=None):
             ran.append(step["name"])
         data = step["output"]
     for product in spec["products"]:
-        make_product(product["input"], product["output"])
+        write_product(product["input"], product["output"])
     return ran
+
+
+def write_product(src, dst):
+    """Write a step's output ``src`` as the official Stage 2 product ``dst``'s suffix names (_cal,
+    _s2d, ...), shaped so stdatamodels opens it as the official class; our per-pixel coordinate
+    arrays stay in `_cal` (Stage 3 reads them instead of evaluating a WCS). A suffix without an
+    official class is published as it is (a hard link, else a copy)."""
+    from . import datamodels, officialio
+    from .errors import InputError
+
+    if not os.path.exists(src):
+        raise InputError(src, "file does not exist")
+    kind = os.path.basename(dst).rsplit("_", 1)[-1].removesuffix(".fits")
+    kind = {"bsub": "cal", "calints": "cal", "bsubints": "cal", "x1dints": "x1d"}.get(kind, kind)
+    if kind in officialio.KINDS:
+        model = datamodels.read(src)
+        extra = {"keep_coords": True} if kind in ("cal", "crf") else {}
+        officialio.write(model, dst, kind, **extra)
+        return
+    import shutil
+
+    tmp = datamodels.atomic_path(dst)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

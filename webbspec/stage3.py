@@ -89,15 +89,7 @@ def input_signature(slice_paths, params, refs, backgrounds=(), steps=()):
 
 
 def _unchanged(paths, signature):
-    for p in paths:
-        if not os.path.exists(p):
-            return False
-        try:
-            if datamodels.read_header(p).get("WSINSIG") != signature:
-                return False
-        except InputError:
-            return False
-    return True
+    return all(datamodels.recorded(p, "WSINSIG") == signature for p in paths)
 
 
 def _gather(slice_paths, key):

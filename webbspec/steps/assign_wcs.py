@@ -16,7 +16,6 @@ import os
 import numpy as np
 from astropy.io import fits
 
-from ..datamodels import Model, Slit
 from ..errors import InputError
 from ._call import accepts_files
 
@@ -42,8 +41,7 @@ def run(model, refs, *, slit_y_low=-0.55, slit_y_high=0.55):
     if model.layout != "single" or len(model.slits) != 1:
         raise InputError(model.path or "assign_wcs", "expected a single full-frame image")
     table = read_specwcs(path)
-    out = Model(model.primary.copy(), [Slit(s.header.copy(), dict(s.arrays)) for s in model.slits],
-                model.layout, dict(model.tables), model.asdf_tree, model.path)
+    out = model.copy(arrays=False)
     img = out.slits[0]
     ny, nx = img.shape[-2:]
     p = out.primary

@@ -56,10 +56,9 @@ def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
         out = model.copy()
         corr.mark(out, "BKDSUB", "SKIPPED")
         return out
-    out = Model(model.primary.copy(), [Slit(s.header.copy(), dict(s.arrays)) for s in model.slits],
-                model.layout, dict(model.tables), model.asdf_tree, model.path)
+    out = model.copy(arrays=False)
     for index, slit in enumerate(model.slits):
-        groups = [_on_science_grid(b, _matching_group(b, slit, index, model), slit, model) for b in bkgs]
+        groups = _backgrounds_on_grid(bkgs, slit, index, model)
         new = out.slits[index].arrays
         names = ["SCI", "DQ"] + (["ERR", "VAR_RNOISE", "VAR_POISSON"] if propagate_error and "ERR" in slit else [])
         names = [n for n in names if n in slit]
@@ -91,7 +90,7 @@ def combined_background(model, backgrounds=(), *, bkg_list=None, sigma=3.0, maxi
         raise InputError(model.path or "bkg_subtract", "no background exposures")
     slits = []
     for index, slit in enumerate(model.slits):
-        groups = [_on_science_grid(b, _matching_group(b, slit, index, model), slit, model) for b in bkgs]
+        groups = _backgrounds_on_grid(bkgs, slit, index, model)
         shape = slit.shape[-2:]
         arrays = {"SCI": np.empty(shape, np.float32), "ERR": np.empty(shape, np.float32),
                   "DQ": np.empty(shape, np.uint32)}
@@ -151,6 +150,11 @@ def _matching_group(bkg, slit, index, model):
     if index < len(bkg.slits) and not slit.name:
         return bkg.slits[index]
     raise InputError(bkg.path or "background", f"background has no slit {slit.name!r}")
+
+
+def _backgrounds_on_grid(bkgs, slit, index, model):
+    """(data, err, dq, var_rnoise) of each background's group matching ``slit``, on its grid."""
+    return [_on_science_grid(b, _matching_group(b, slit, index, model), slit, model) for b in bkgs]
 
 
 def _on_science_grid(bkg, group, slit, model):

@@ -23,6 +23,7 @@ A tree whose slits cannot be parsed apart (no top-level ``slits:`` list, or an a
 slits) is parsed whole, with the same sharing.
 """
 
+import collections
 import contextlib
 import gc
 import hashlib
@@ -194,8 +195,8 @@ class _BlockCache:
             names = _ANCHORS.findall(body)
             if names:
                 if uses is None:
-                    uses = _count(re.findall(rb"\*(\w+)", doc))
-                inside = _count(re.findall(rb"\*(\w+)", body))
+                    uses = collections.Counter(re.findall(rb"\*(\w+)", doc))
+                inside = collections.Counter(re.findall(rb"\*(\w+)", body))
                 defined = set(re.findall(rb"&(\w+)", body))
                 if any(n not in defined for n in inside) or any(uses.get(n, 0) != inside.get(n, 0)
                                                                   for n in defined):
@@ -244,13 +245,6 @@ def _wcs_alone(doc):
     if not set(re.findall(rb"\*(\w+)", block)) <= set(re.findall(rb"&(\w+)", block)):
         return doc
     return doc[:doc.find(b"\n---") + 1] + b"---\nmeta:\n" + block + b"...\n"
-
-
-def _count(names):
-    out = {}
-    for n in names:
-        out[n] = out.get(n, 0) + 1
-    return out
 
 
 def _split_slits(raw, only=None):

@@ -18,7 +18,7 @@ import re
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["image_hdu_parts", "image_hdu_bytes", "primary_bytes", "bintable_bytes", "fits_rec_columns", "BLOCK"]
+__all__ = ["image_hdu_parts", "primary_bytes", "bintable_bytes", "fits_rec_columns", "BLOCK"]
 
 BLOCK = 2880
 # keywords the writer sets itself: dropped from the given headers
@@ -96,11 +96,6 @@ def image_hdu_parts(data, header, name, ver=1):
     payload = np.ascontiguousarray(data, dtype=dtype.newbyteorder(">"))
     return [_header_bytes(structural, header), payload.reshape(-1).view(np.uint8),
             b"\0" * (-payload.nbytes % BLOCK)]
-
-
-def image_hdu_bytes(data, header, name, ver=1):
-    """:func:`image_hdu_parts` joined into one bytes object."""
-    return b"".join(bytes(p) for p in image_hdu_parts(data, header, name, ver))
 
 
 # TFORM letter of each numpy kind/size; unsigned integers are stored signed with TZERO

@@ -19,7 +19,6 @@ SlitModel / ImageModel by layout), ``s2d`` (SlitModel or MultiSlitModel), ``x1d`
 """
 
 import numpy as np
-from astropy.io import fits
 
 from . import asdfwrite, datamodels
 from .datamodels import Model, SpecModel

@@ -1,7 +1,8 @@
 """The workflow through a real SLURM: scripts/slurm/start_local_slurm.sh installs and starts a
-one-node SLURM with accounting on this machine, then a simulated NIRSpec fixed-slit program runs
-through ``--profile profiles/slurm`` and must make every product a local run makes, with the
-same data, every job having gone through SLURM (seen by sacct).
+one-node SLURM with accounting on this machine, then a simulated NIRSpec fixed-slit program and
+a real-slit MOS Stage 3 program (official `_cal` products, webbspec.realprogram) run through
+``--profile profiles/slurm`` and must make every product a local run makes, with the same data,
+every job having gone through SLURM (seen by sacct).
 
 Needs root (apt-get, daemons); skipped otherwise. CI runs it: ``pytest -m cluster``.
 """
@@ -24,6 +25,7 @@ START = REPO / "scripts" / "slurm" / "start_local_slurm.sh"
 PROFILE = REPO / "profiles" / "slurm"
 SEED = 11
 BATCHES = 2
+MOS_SOURCES = 4
 TIMEOUT = 900  # seconds, per run
 
 
@@ -73,12 +75,29 @@ def _sacct_jobs(since, workdir):
 
 @pytest.fixture(scope="module")
 def runs(slurm, tmp_path_factory):
-    """The same simulated program run through SLURM and locally (at the same time: the two
-    share this machine's cores, and their jobs are mostly waiting on process start-up)."""
+    """The same simulated program run through SLURM and locally."""
     base = tmp_path_factory.mktemp("cluster")
+    _simulate(base / "slurm")
+    _simulate(base / "local")
+    return _run_both(base)
+
+
+@pytest.fixture(scope="module")
+def mos_runs(slurm, tmp_path_factory):
+    """The same real-slit MOS program (3 official `_cal` nods of MOS_SOURCES sources, Stage 3 only)
+    run through SLURM and locally."""
+    from webbspec.realprogram import build_mos_program
+
+    base = tmp_path_factory.mktemp("cluster_mos")
+    build_mos_program(str(base / "slurm"), MOS_SOURCES, seed=0)
+    shutil.copytree(base / "slurm", base / "local")
+    return _run_both(base)
+
+
+def _run_both(base):
+    """Run ``base/slurm`` through SLURM and ``base/local`` locally (at the same time: the two
+    share this machine's cores, and their jobs are mostly waiting on process start-up)."""
     on_slurm, local = base / "slurm", base / "local"
-    _simulate(on_slurm)
-    _simulate(local)
     # 2 Stage 3 batches instead of 8: fewer jobs for the 2-core test node, and the knob proven
     batches = base / "batches.yaml"
     batches.write_text(f"workflow: {{batches: {BATCHES}}}\n")
@@ -179,3 +198,24 @@ def test_products_match_local_run(runs):
     # the manifests list the same sources with the same products
     for rel in sorted(p for p in _products(runs["local"]) if p.endswith(".tsv")):
         assert (runs["slurm"] / "webbspec" / rel).read_text() == (runs["local"] / "webbspec" / rel).read_text()
+
+
+def test_mos_every_product_made_through_slurm(mos_runs):
+    local, on_slurm = _products(mos_runs["local"]), _products(mos_runs["slurm"])
+    x1d = [p for p in local if p.startswith("spec3/") and p.endswith("_x1d.fits")]
+    assert len(x1d) == MOS_SOURCES, sorted(local)
+    assert not any(p.startswith("spec2/") for p in local)      # `_cal` inputs: Stage 3 only
+    assert on_slurm == local, (sorted(local - on_slurm), sorted(on_slurm - local))
+    jobs = _sacct_jobs(mos_runs["since"], mos_runs["slurm"])
+    # 3 exp_to_source jobs (one per nod), the source table and the Stage 3 batches
+    assert len(jobs) == 3 + 1 + BATCHES, jobs
+    assert all(state == "COMPLETED" for _, state, _ in jobs), jobs
+
+
+def test_mos_products_match_local_run(mos_runs):
+    names = sorted(p for p in _products(mos_runs["local"]) if p.endswith(".fits"))
+    assert names
+    for rel in names:
+        with fits.open(mos_runs["local"] / "webbspec" / rel) as a, \
+                fits.open(mos_runs["slurm"] / "webbspec" / rel) as b:
+            assert _compare_hdus(a, b, rel) > 0, rel

@@ -1,6 +1,7 @@
 # Stage 3 (calwebb_spec3), per spec3 association product:
-#   exp_to_source (per exposure, in workflow.split_mb-sized parts): split each _cal into
-#       per-source slices carrying per-pixel coordinates
+#   exp_to_source (per exposure, in workflow.split_mb-sized parts, each job workflow.split_workers
+#       processes sharing one deserialized gwcs): split each _cal into per-source slices carrying
+#       per-pixel coordinates
 #       (webbspec/spec3/<product>/exp_to_source/<exposure>/<source>.fits + sources.<k>-<n>.tsv);
 #   spec3_sources (checkpoint, per product): one table of (source, exposure, slice) rows; a
 #       checkpoint over all exposures at once, so every exp_to_source job is planned up front;
@@ -18,13 +19,14 @@ rule exp_to_source:
         "webbspec/spec3/{product}/exp_to_source/{exposure}/sources.{part}-{nparts}.tsv",
     log:
         "webbspec/logs/exp_to_source/{product}/{exposure}.{part}-{nparts}.log",
+    threads: config["workflow"]["split_workers"]
     params:
         py=PYTHON,
     conda:
         "../envs/webbspec.yaml"
     shell:
         "{params.py} -P -m webbspec.rules_entry --log {log:q} exp-to-source {input.cal:q} {output:q}"
-        " --part {wildcards.part} --nparts {wildcards.nparts}"
+        " --part {wildcards.part} --nparts {wildcards.nparts} --workers {threads}"
 
 
 checkpoint spec3_sources:

@@ -179,3 +179,27 @@ def test_wcs_only():
         assert got["slits"][0] == {"meta": {"wcs": got["slits"][0]["meta"]["wcs"]}}
         assert got["slits"][1]["a_first"] is got["slits"][1]["meta"]["wcs"].pipeline[0].transform
         _assert_evaluates_as_plain(got["slits"], raw)
+
+
+def test_a_gwcs_is_read_with_its_own_plugins_only(tmp_path):
+    """Reading an official `_cal`'s gwcs imports only the asdf plugins of asdftree._PLUGINS (not
+    specutils, ndcube, stpipe or the datamodel schemas, ~50 MB and 1 s per process), and leaves
+    asdf's own configuration as it was (validation on read, every installed plugin)."""
+    import subprocess
+    import sys
+
+    from test_realdata import CEERS
+
+    code = ("import sys; from webbspec import realdata; m = realdata.read_stage2(sys.argv[1]); "
+            "assert 'WAVELENGTH' in m.slits[0]; print(sorted(p for p in ('specutils', 'ndcube', "
+            "'stpipe', 'stdatamodels.jwst.datamodels') if p in sys.modules))")
+    out = subprocess.run([sys.executable, "-P", "-c", code, CEERS[0]], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    from webbspec import realdata
+
+    realdata.read_stage2(CEERS[0])
+    assert asdf.get_config().validate_on_read is True
+    packages = {e.package_name for e in asdf.get_config().extensions}
+    assert "asdf-astropy" in packages and len(packages) > 1

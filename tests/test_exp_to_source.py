@@ -14,7 +14,7 @@ from test_realdata import CEERS, multislit_cal  # noqa: E402
 from webbspec import datamodels, program  # noqa: E402
 from webbspec.datamodels import Model  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
-from webbspec.exp_to_source import source_id_string, source_key, split_exposure  # noqa: E402
+from webbspec.exp_to_source import read_error_slice, source_id_string, source_key, split_exposure  # noqa: E402
 from webbspec.skycoords import xieta_to_radec  # noqa: E402
 
 
@@ -104,3 +104,36 @@ def test_parts_of_an_exposure_make_the_same_slices(tmp_path):
         for ext in ("SCI", "DQ", "WAVELENGTH", "XI", "ETA"):
             np.testing.assert_array_equal(a.slits[0][ext], b.slits[0][ext])
         assert a.slits[0].header == b.slits[0].header
+
+
+def _files(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def test_forked_workers_write_the_same_files(tmp_path):
+    """workflow.split_workers: sources split by processes forked after the gwcs is built write
+    byte for byte what one process writes (slices and source table), whole and in parts."""
+    cal = multislit_cal(tmp_path / "jw01345062001_03101_00001_nrs2_cal.fits", 5)
+    for part in ((0, 1), (1, 2)):
+        one, two = tmp_path / f"one{part[0]}", tmp_path / f"two{part[0]}"
+        a = split_exposure(cal, one, part=part)
+        b = split_exposure(cal, two, part=part, workers=2)
+        assert [k for k, _ in a] == [k for k, _ in b] and len(a) >= 2
+        assert _files(one) == _files(two)
+
+
+def test_a_slit_without_coordinates_fails_its_source_only(tmp_path):
+    """A bad slit found while splitting (in a worker) becomes that source's error slice; the
+    other sources are made. Without defer_errors it raises, and no slice is left behind."""
+    good = [make_slit(source_id=i, name=f"S{i}", ref=(214.8, 52.9)) for i in (7, 8, 9)]
+    del good[1].arrays["XI"]
+    model = Model(fits.Header({"INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT",
+                               "DATAMODL": "MultiSlitModel"}), good, "multi")
+    cal = datamodels.write(model, str(tmp_path / "jw1_cal.fits"))
+    pairs = dict(split_exposure(cal, tmp_path / "out", defer_errors=True, workers=2))
+    assert pairs["7"].endswith("7.fits") and pairs["9"].endswith("9.fits")
+    assert str(read_error_slice(pairs["8"])) == \
+        f"{cal}[slit S8]: no per-pixel coordinates (XI)"
+    with pytest.raises(InputError, match=r"\[slit S8\]: no per-pixel coordinates"):
+        split_exposure(cal, tmp_path / "raise", workers=2)
+    assert os.listdir(tmp_path / "raise") == []

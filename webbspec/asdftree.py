@@ -116,8 +116,7 @@ def open_shared(raw, only=None, wcs_only=False):
     import yaml
     from asdf import yamlutil
 
-    asdf.get_config().validate_on_read = False   # schema validation is half the read time
-    with warnings.catch_warnings(), _gc_paused():
+    with _gwcs_config(), warnings.catch_warnings(), _gc_paused():
         warnings.simplefilter("ignore")
         parts = _split_slits(raw, only)
         tagged = None
@@ -149,6 +148,59 @@ def open_shared(raw, only=None, wcs_only=False):
             Sharer(_block_digest(af)).share(tagged)
         tree = yamlutil.tagged_tree_to_custom_tree(tagged, af)
     return af, tree, total
+
+
+# The asdf plugins (by distribution) a JWST product's gwcs tree needs: the core and standard
+# schemas, astropy's converters, gwcs and the JWST transforms (stdatamodels' transforms, not its
+# datamodel schemas).
+_PLUGINS = {"asdf", "asdf_standard", "asdf_astropy", "asdf_transform_schemas", "asdf_wcs_schemas",
+            "asdf_coordinates_schemas", "gwcs", "stdatamodels"}
+_loaded = None   # (resource mapping proxies, extension proxies) of _PLUGINS, loaded once
+
+
+@contextlib.contextmanager
+def _gwcs_config():
+    """An asdf configuration that reads without schema validation (half the read time) and
+    with the plugins of :data:`_PLUGINS` only. asdf otherwise imports every installed package's
+    plugins the first time it needs one (specutils, ndcube, stpipe, the datamodel schemas):
+    1 s and ~50 MB more in a process that only reads a gwcs. An asdf whose configuration
+    does not keep its plugin lists where we expect gets the default ones."""
+    import asdf
+
+    global _loaded
+    with asdf.config_context() as cfg:
+        cfg.validate_on_read = False
+        if all(hasattr(cfg, a) for a in ("_resource_mappings", "_extensions", "_resource_manager")):
+            if _loaded is None:
+                from asdf.extension import ExtensionProxy
+                from asdf.resource import ResourceMappingProxy
+
+                mappings = _load_plugins("asdf.resource_mappings", ResourceMappingProxy)
+                # set first: loading asdf-astropy's extensions reads its manifests through them
+                cfg._resource_mappings, cfg._resource_manager = mappings, None
+                _loaded = (mappings, _load_plugins("asdf.extensions", ExtensionProxy))
+            cfg._resource_mappings, cfg._extensions = _loaded
+            cfg._resource_manager = None
+        yield
+
+
+def _load_plugins(group, proxy):
+    """The plugins of entry point ``group`` from _PLUGINS, in asdf's order (by package, asdf's
+    own last)."""
+    from importlib.metadata import entry_points
+
+    points = [p for p in entry_points(group=group) if p.dist is not None
+              and ".datamodels." not in p.value and p.dist.name.lower().replace("-", "_") in _PLUGINS]
+    out = []
+    for p in sorted(points, key=lambda p: (p.dist.name == "asdf", p.dist.name)):
+        try:
+            elements = p.load()()
+        except Exception as exc:   # as asdf does: a broken plugin is skipped with a warning
+            warnings.warn(f"asdf plugin {p.value} of {p.dist.name} failed to load: {exc}")
+            continue
+        for e in elements if isinstance(elements, list) else [elements]:
+            out.append(proxy(e, package_name=p.dist.name, package_version=p.dist.version))
+    return out
 
 
 _PLACEHOLDER = "tag:webbspec/parsed-block"

@@ -97,10 +97,28 @@ def _source_position(header):
     return (ra, dec) if np.isfinite(ra) and np.isfinite(dec) else None
 
 
-def _load(cal, keep=None):
+class _InMemory:
+    """A :class:`Model` given in memory, read as a :class:`realdata.Stage2Reader` is."""
+
+    def __init__(self, model, keep=None):
+        self.path, self.primary = str(model.path or "<model>"), model.primary
+        self._slits = [s for k, s in enumerate(model.slits, start=1) if keep is None or keep(k, s.header)]
+        self.headers = [s.header for s in self._slits]
+
+    def slit(self, j):
+        return self._slits[j]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def _open(cal, keep=None):
     if isinstance(cal, Model):
-        return cal, str(cal.path or "<model>")
-    return realdata.read_stage2(str(cal), keep=keep), str(cal)
+        return _InMemory(cal, keep)
+    return realdata.Stage2Reader(str(cal), keep=keep)
 
 
 def write_error_slice(path, error):
@@ -146,14 +164,16 @@ def _keys_from_headers(path):
         return None
 
 
-def split_exposure(cal_path_or_model, outdir, defer_errors=False, part=(0, 1), table=None):
+def split_exposure(cal_path_or_model, outdir, defer_errors=False, part=(0, 1), table=None,
+                   workers=1):
     """Write one file per source of one exposure; returns ``[(source_key, path)]``.
 
     ``defer_errors``: bad input writes error slices (module docstring) and their
     ``(key, path)`` pairs are returned too; otherwise it raises :class:`InputError`.
     ``part=(k, n)``: only the sources whose stable hash modulo n is k (job k of n splitting one
     exposure; the other slits are not read). ``table``: the source table to write (default
-    ``outdir/sources.tsv``).
+    ``outdir/sources.tsv``). ``workers``: processes splitting the sources, forked once the
+    exposure's gwcs is deserialized (they share it, and the imports, with this one).
     """
     where = str(getattr(cal_path_or_model, "path", None) or cal_path_or_model)
     exposure = os.path.basename(where).split(".fits")[0]
@@ -167,71 +187,136 @@ def split_exposure(cal_path_or_model, outdir, defer_errors=False, part=(0, 1), t
             return mine(_error_key(exposure, header.get("SLTNAME") or index))
         return mine(source_key(header))
 
-    errors = []   # [(key, source id string, InputError)]
     try:
-        model, where = _load(cal_path_or_model, None if n_parts == 1 else keep)
-        mode_for(model.primary, where)
+        reader = _open(cal_path_or_model, None if n_parts == 1 else keep)
     except InputError as exc:
-        if not defer_errors:
-            raise
-        keys = None if isinstance(cal_path_or_model, Model) else _keys_from_headers(where)
-        errors = [(k, sid, exc) for k, sid in (keys or [(_error_key(exposure), "")]) if mine(k)]
-        model = None
-    exp_type = model.exp_type if model is not None else ""
-    sources = {}
-    for k, slit in enumerate(model.slits if model is not None else [], start=1):
-        if n_parts > 1 and isinstance(cal_path_or_model, Model) and not keep(k, slit.header):
-            continue   # a Model given in memory holds every slit (read_stage2 filtered a file)
-        name = f"{where}[slit {slit.name or k}]"
-        try:
-            if str(slit.header.get("SOURCEID", "")).strip() == "":
-                raise InputError(name, "slit has no SOURCEID")
-            missing = [a for a in ("SCI", "WAVELENGTH", "XI", "ETA") if a not in slit]
-            if missing or "WSREFRA" not in slit.header:
-                raise InputError(name, f"no per-pixel coordinates ({', '.join(missing) or 'WSREFRA'})")
-        except InputError as exc:
-            if not defer_errors:
-                raise
-            if str(slit.header.get("SOURCEID", "")).strip() == "":
-                errors.append((_error_key(exposure, slit.name or k), "", exc))
-            else:
-                errors.append((source_key(slit.header), source_id_string(slit.header, exp_type), exc))
-            continue
-        sources.setdefault(source_key(slit.header), []).append(slit)
-
+        reader = None
+        opened = exc
     os.makedirs(outdir, exist_ok=True)
+    errors = []   # [(order, key, source id string, InputError)]
+    results = []
+    if reader is not None:
+        with reader:
+            try:
+                mode_for(reader.primary, where)
+                opened = None
+            except InputError as exc:
+                opened = exc
+            if opened is None:
+                sources, bad = _sources(reader, where, exposure)
+                errors += bad
+                job = _Job(reader, outdir, exposure, _exposure_cards(reader.primary))
+                results = _split_all(job, list(sources.items()), workers)
+    if opened is not None:
+        if not defer_errors:
+            raise opened
+        keys = None if isinstance(cal_path_or_model, Model) else _keys_from_headers(where)
+        errors = [(0, k, sid, opened) for k, sid in (keys or [(_error_key(exposure), "")]) if mine(k)]
     out, rows = [], []
-    exposure_cards = _exposure_cards(model.primary) if model is not None else []
-    for key, slits in sources.items():
-        if any(key == e[0] for e in errors):
-            continue   # another slit of this source is bad: the source fails as a whole
-        sid = source_id_string(slits[0].header, exp_type)
-        new = [_merge(s, exposure_cards) for s in slits]
-        pos = _source_position(new[0].header)
-        ref = pos or (float(new[0].header["WSREFRA"]), float(new[0].header["WSREFDE"]))
-        for s in new:
-            rereference(s, *ref)
-        primary = model.primary.copy()
-        primary["DATAMODL"] = "SlitModel" if len(new) == 1 else "MultiSlitModel"
-        primary["WSSRCKEY"] = key                # source key (SRCNAME or SOURCEID)
-        primary["WSSRCID"] = (sid, "Stage 3 source id")
-        primary["WSEXPOS"] = exposure            # exposure this slice comes from
-        slice_model = Model(primary, new, "single" if len(new) == 1 else "multi")
-        path = os.path.join(outdir, slice_filename(key))
-        datamodels.write(slice_model, path)
-        out.append((key, path))
-        rows.append((key, os.path.basename(path), sid))
-    errors = list(dict(((e[0], e) for e in errors)).values())
-    for key, sid, exc in errors:
+    for order, key, sid, made in results:
+        if isinstance(made, tuple):   # (path, problem) of the slit that failed
+            errors.append((order, key, sid, InputError(*made)))
+        else:
+            out.append((key, made))
+            rows.append((key, os.path.basename(made), sid))
+    if errors and not defer_errors:
+        for _, path in out:   # no partial output
+            os.remove(path)
+        raise min(errors, key=lambda e: e[0])[3]
+    errors = list(dict(((e[1], e) for e in sorted(errors, key=lambda e: e[0]))).values())
+    for _, key, sid, exc in errors:
         path = os.path.join(outdir, slice_filename(key)[:-len(".fits")] + ERROR_SUFFIX)
         write_error_slice(path, exc)
         log.warning("%s", exc)
         out.append((key, path))
         rows.append((key, os.path.basename(path), sid))
     _write_tsv(table or os.path.join(outdir, "sources.tsv"), rows)
-    log.info("%s: %d slits -> %d sources, %d bad", where, len(model.slits) if model else 0,
+    log.info("%s: %d slits -> %d sources, %d bad", where, len(reader.headers) if reader else 0,
              len(out) - len(errors), len(errors))
     return out
+
+
+def _sources(reader, where, exposure):
+    """``({source key: [kept slit indices]}, [errors of slits without SOURCEID])``, in file order."""
+    sources, errors = {}, []
+    for j, header in enumerate(reader.headers):
+        if str(header.get("SOURCEID", "")).strip() == "":
+            name = str(header.get("SLTNAME", "")) or j + 1
+            errors.append((j, _error_key(exposure, name), "",
+                           InputError(f"{where}[slit {name}]", "slit has no SOURCEID")))
+        else:
+            sources.setdefault(source_key(header), []).append(j)
+    return sources, errors
+
+
+class _Job:
+    """What splitting one source needs: the open exposure and where the slices go."""
+
+    def __init__(self, reader, outdir, exposure, exposure_cards):
+        self.reader, self.outdir, self.exposure = reader, outdir, exposure
+        self.exp_type = str(reader.primary.get("EXP_TYPE", ""))
+        self.exposure_cards = exposure_cards
+
+
+def _split_all(job, sources, workers):
+    """``[(order, key, source id, slice path or (path, problem))]`` per source, in order.
+
+    With ``workers`` > 1 the sources are split by forked processes: the parent has read the
+    headers and built the gwcs, which the workers share with it (copy-on-write; Python's cyclic
+    GC is frozen so it does not write to every shared object). Two jobs of their own would
+    each import and deserialize everything (~240 MB each on a 100-slit MOS exposure)."""
+    global _FORKED
+    if workers <= 1 or len(sources) <= 1:
+        return [_split_source(job, s) for s in sources]
+    import gc
+    import multiprocessing
+
+    _FORKED = job
+    gc.freeze()
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(workers, len(sources)), initializer=job.reader.reopen) as pool:
+            return pool.map(_split_forked, sources, chunksize=max(1, len(sources) // (8 * workers)))
+    finally:
+        gc.unfreeze()
+        _FORKED = None
+
+
+_FORKED = None   # the _Job of the forked workers (inherited, not pickled)
+
+
+def _split_forked(source):
+    return _split_source(_FORKED, source)
+
+
+def _split_source(job, source):
+    """Read, check, merge and re-reference the slits of one source and write its slice."""
+    key, js = source
+    header0 = job.reader.headers[js[0]]
+    sid = source_id_string(header0, job.exp_type)
+    slits = []
+    for j in js:
+        try:
+            slit = job.reader.slit(j)
+            missing = [a for a in ("SCI", "WAVELENGTH", "XI", "ETA") if a not in slit]
+            if missing or "WSREFRA" not in slit.header:
+                raise InputError(f"{job.reader.path}[slit {slit.name or j + 1}]",
+                                 f"no per-pixel coordinates ({', '.join(missing) or 'WSREFRA'})")
+        except InputError as exc:   # the source fails as a whole
+            return js[0], key, sid, (exc.path, exc.problem)
+        slits.append(_merge(slit, job.exposure_cards))
+    pos = _source_position(slits[0].header)
+    ref = pos or (float(slits[0].header["WSREFRA"]), float(slits[0].header["WSREFDE"]))
+    for s in slits:
+        rereference(s, *ref)
+    primary = job.reader.primary.copy()
+    primary["DATAMODL"] = "SlitModel" if len(slits) == 1 else "MultiSlitModel"
+    primary["WSSRCKEY"] = key                # source key (SRCNAME or SOURCEID)
+    primary["WSSRCID"] = (sid, "Stage 3 source id")
+    primary["WSEXPOS"] = job.exposure        # exposure this slice comes from
+    path = os.path.join(job.outdir, slice_filename(key))
+    datamodels.write(Model(primary, slits, "single" if len(slits) == 1 else "multi"), path)
+    return js[0], key, sid, path
 
 
 def _exposure_cards(primary):

@@ -32,7 +32,7 @@ from .datamodels import Model, Slit
 from .errors import InputError
 from .skycoords import radec_to_xieta
 
-__all__ = ["read_stage2", "list_slits", "read_product", "slit_coordinates", "reference_of",
+__all__ = ["read_stage2", "Stage2Reader", "list_slits", "read_product", "slit_coordinates", "reference_of",
            "STAGE2_MODELS", "SLIT_KEYS"]
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,17 @@ class _RawFits:
             return np.array(self.hdu(i).data)
         return np.frombuffer(buf, dtype).reshape(shape)
 
+    def header(self, i):
+        """The header of HDU ``i`` as astropy parses it (its header bytes alone)."""
+        if i in self._hdus:
+            return self._hdus[i].header
+        pos, head, _ = self.entries[i].span
+        self._f.seek(pos)
+        return fits.Header.fromstring(self._f.read(head))
+
+    def reopen(self, path):
+        self._f = open(path, "rb")
+
     def hdu(self, i):
         """HDU ``i`` as astropy reads it (its bytes alone)."""
         if i not in self._hdus:
@@ -231,6 +242,12 @@ class _AstropyFits(_RawFits):
 
     def array(self, i):
         return np.array(self._hdul[i].data)
+
+    def header(self, i):
+        return self._hdul[i].header
+
+    def reopen(self, path):
+        self._hdul = fits.open(path, memmap=False)
 
     def hdu(self, i):
         return self._hdul[i]
@@ -387,40 +404,83 @@ def read_stage2(path, *, coords=True, keep=None):
     (index from 1; ``header`` holds the SLIT_KEYS keywords of the slit's SCI header) selects the
     slits to read; the others' arrays and gwcs are never read.
     """
-    path = str(path)
-    with _fits_open(path) as fx:
-        datamodl = _classify(fx, path)
-        primary = fx.hdu(0).header.copy()
-        groups = _groups(fx)
-        if not datamodl:
-            primary["DATAMODL"] = "MultiSlitModel" if len(groups) > 1 else "SlitModel"
-        ours = _is_ours(fx)
-        if coords and not ours and str(primary.get("S_WCS", "")).upper() != "COMPLETE":
-            raise InputError(path, "assign_wcs has not run (S_WCS not COMPLETE): not a Stage 2 "
-                                   "_cal product (a _rate?)")
-        slits, kept = [], []
-        for index, (ver, hdus) in enumerate(groups.items(), start=1):
-            if "SCI" not in hdus:
-                raise InputError(path, f"slit group EXTVER={ver} has no SCI")
-            if keep is not None and not keep(index, fx.entries[hdus["SCI"]].slit_header()):
-                continue
-            kept.append(index - 1)
-            header = _clean(fx.hdu(hdus["SCI"]).header)
-            arrays = {name: fx.array(i) for name, i in hdus.items()
-                      if name in _ARRAYS or (ours and name in datamodels.COORD_EXTS)}
-            slits.append(Slit(header, arrays))
-        tables = {e.name: fx.hdu(i).data for i, e in enumerate(fx.entries) if i
-                  and e.kind == "BINTABLE" and e.name != "ASDF"}
-        if coords and not ours and slits:
-            only = None if len(kept) == len(groups) else kept
-            af, wcs, total = _load_tree(fx, path, only)
-            with af:
+    with Stage2Reader(path, coords=coords, keep=keep) as r:
+        slits = [r.slit(j) for j in range(len(r.headers))]
+        multi = len(slits) > 1 or r.primary.get("DATAMODL") == "MultiSlitModel"
+        return Model(r.primary, slits, "multi" if multi else "single", r.tables, None, r.path)
+
+
+class Stage2Reader:
+    """A Stage 2 `_cal` opened to be read one slit at a time (:meth:`slit`), as exp_to_source
+    streams an exposure: only the slit being split holds arrays in memory.
+
+    Opening checks the product, indexes its HDUs and deserializes the gwcs of the kept slits
+    (arguments as :func:`read_stage2`). ``primary`` (PRIMARY header), ``headers`` (the
+    SLIT_KEYS keywords of each kept slit, in file order), ``tables`` (binary tables but ASDF).
+    """
+
+    def __init__(self, path, *, coords=True, keep=None):
+        self.path = path = str(path)
+        self._fx = fx = _fits_open(path)
+        self._af = None
+        try:
+            datamodl = _classify(fx, path)
+            self.primary = fx.hdu(0).header.copy()
+            groups = _groups(fx)
+            if not datamodl:
+                self.primary["DATAMODL"] = "MultiSlitModel" if len(groups) > 1 else "SlitModel"
+            self._ours = _is_ours(fx)
+            if coords and not self._ours and str(self.primary.get("S_WCS", "")).upper() != "COMPLETE":
+                raise InputError(path, "assign_wcs has not run (S_WCS not COMPLETE): not a Stage 2 "
+                                       "_cal product (a _rate?)")
+            self._hdus, self.headers, kept = [], [], []
+            for index, (ver, hdus) in enumerate(groups.items(), start=1):
+                if "SCI" not in hdus:
+                    raise InputError(path, f"slit group EXTVER={ver} has no SCI")
+                header = fx.entries[hdus["SCI"]].slit_header()
+                if keep is not None and not keep(index, header):
+                    continue
+                kept.append(index - 1)
+                self._hdus.append(hdus)
+                self.headers.append(header)
+            self.tables = {e.name: fx.hdu(i).data for i, e in enumerate(fx.entries) if i
+                           and e.kind == "BINTABLE" and e.name != "ASDF"}
+            self._wcs = None
+            if coords and not self._ours and kept:
+                only = None if len(kept) == len(groups) else kept
+                self._af, self._wcs, total = _load_tree(fx, path, only)
                 if total != len(groups):
                     raise InputError(path, f"ASDF tree has {total} slit WCS for {len(groups)} slits")
-                for slit, w in zip(slits, wcs):
-                    _attach_coordinates(slit, w, path)
-    layout = "multi" if (len(slits) > 1 or primary.get("DATAMODL") == "MultiSlitModel") else "single"
-    return Model(primary, slits, layout, tables, None, path)
+        except BaseException:
+            self.close()
+            raise
+
+    def slit(self, j):
+        """Kept slit ``j`` (from 0) with its arrays, and its coordinates evaluated from the gwcs
+        (InputError naming the file and slit if they cannot be)."""
+        hdus = self._hdus[j]
+        header = _clean(self._fx.header(hdus["SCI"]))
+        arrays = {name: self._fx.array(i) for name, i in hdus.items()
+                  if name in _ARRAYS or (self._ours and name in datamodels.COORD_EXTS)}
+        slit = Slit(header, arrays)
+        if self._wcs is not None:
+            _attach_coordinates(slit, self._wcs[j], self.path)
+        return slit
+
+    def reopen(self):
+        """Open the file again, for a forked process (a file offset is shared across a fork)."""
+        self._fx.reopen(self.path)
+
+    def close(self):
+        if self._af is not None:
+            self._af.close()
+        self._fx.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _attach_coordinates(slit, wcs, path):

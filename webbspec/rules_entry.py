@@ -75,7 +75,8 @@ def _exp_to_source(a):
     from .exp_to_source import split_exposure
 
     outdir = os.path.dirname(a.tsv)
-    pairs = split_exposure(a.cal, outdir, defer_errors=True, part=(a.part, a.nparts), table=a.tsv)
+    pairs = split_exposure(a.cal, outdir, defer_errors=True, part=(a.part, a.nparts), table=a.tsv,
+                           workers=a.workers)
     log.info("%s: %d sources (part %d of %d)", a.cal, len(pairs), a.part + 1, a.nparts)
 
 
@@ -168,6 +169,7 @@ def _parser():
     s.add_argument("tsv")
     s.add_argument("--part", type=int, default=0)
     s.add_argument("--nparts", type=int, default=1)
+    s.add_argument("--workers", type=int, default=1)
     s.set_defaults(func=_exp_to_source)
     s = sub.add_parser("gather-sources")
     s.add_argument("output")

@@ -54,7 +54,7 @@ sys.modules["webbspec.refs"] = refs
 e2s = types.ModuleType("webbspec.exp_to_source")
 
 
-def split_exposure(cal_path, outdir, defer_errors=False, part=(0, 1), table=None):
+def split_exposure(cal_path, outdir, defer_errors=False, part=(0, 1), table=None, workers=1):
     n = int(os.environ.get("FAKE_NSOURCES", "5"))
     os.makedirs(outdir, exist_ok=True)
     pairs = []

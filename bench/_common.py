@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import resource
 import subprocess
 import threading
 import time
@@ -70,7 +71,7 @@ _STALLS = None
 
 def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
     """Run ``cmd``; returns wall, CPU (user+sys of it and every descendant it waited for), peak
-    RSS of the largest single process (ru_maxrss), peak summed RSS and peak summed PSS of the
+    RSS of the largest single process (ru_maxrss, or sampled: see below), peak summed RSS and peak summed PSS of the
     process tree (sampled every 0.2 s; PSS counts a page shared by n processes, such as the
     Python and numpy libraries, as 1/n in each, so its sum is the memory the run occupies), the exit
     code and the host load average before/after.
@@ -85,9 +86,10 @@ def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
         env["PYTHONPATH"] = HOOK + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     out = open(log, "w") if log else subprocess.DEVNULL
     load0 = os.getloadavg()[0]
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.time()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    peak = [0, 0]          # summed RSS, summed PSS
+    peak = [0, 0, 0]       # summed RSS, summed PSS, largest single RSS
     done = threading.Event()
 
     def sample():
@@ -96,12 +98,14 @@ def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
         except psutil.Error:
             return
         while not done.is_set():
-            total = [0, 0]
+            total = [0, 0, 0]
             try:
                 for p in [root] + root.children(recursive=True):
                     try:
-                        total[0] += p.memory_info().rss
+                        rss = p.memory_info().rss
+                        total[0] += rss
                         total[1] += p.memory_full_info().pss
+                        total[2] = max(total[2], rss)
                     except (psutil.Error, AttributeError):
                         pass
             except psutil.Error:
@@ -119,7 +123,10 @@ def run_measured(cmd, *, cwd=None, env=None, log=None, timings=None):
         out.close()
     return {"cmd": " ".join(map(str, cmd)), "rc": os.waitstatus_to_exitcode(status), "wall_s": wall,
             "cpu_user_s": ru.ru_utime, "cpu_sys_s": ru.ru_stime, "cpu_s": ru.ru_utime + ru.ru_stime,
-            "peak_rss_max_process_mb": ru.ru_maxrss / 1024.0, "peak_rss_tree_mb": peak[0] / 2 ** 20,
+            # ru_maxrss of a child counts the memory it had before exec, a copy of this process's:
+            # above this process's own peak it is the child's; otherwise the sampled one is used
+            "peak_rss_max_process_mb": (ru.ru_maxrss if ru.ru_maxrss > own else peak[2] / 1024) / 1024.0,
+            "peak_rss_tree_mb": peak[0] / 2 ** 20,
             "peak_pss_tree_mb": peak[1] / 2 ** 20,
             "host_load_1m_before": load0, "host_load_1m_after": os.getloadavg()[0]}
 

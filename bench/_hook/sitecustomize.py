@@ -1,8 +1,9 @@
 """Benchmark instrumentation, loaded into every Python process of a run through PYTHONPATH.
 
 When WSBENCH_TIMINGS names a file, each process appends one JSON line at exit: its argv, wall
-time since this module loaded (just after interpreter start), CPU time, and the wall/CPU spent
-inside the science entry points (exp_to_source.split_exposure, stage3.run_source,
+time since this module loaded (just after interpreter start), CPU time (with that of the
+processes a science entry point forked and reaped), and the wall/CPU spent inside the science
+entry points (exp_to_source.split_exposure, stage3.run_source,
 steps.run_step), wrapped when those modules are first imported.
 No webbspec module is imported here, so a process pays only for what it runs.
 """
@@ -16,7 +17,12 @@ import time
 
 _PATH = os.environ.get("WSBENCH_TIMINGS")
 _T0, _C0 = time.time(), time.process_time()
-_SCI = {"wall": 0.0, "cpu": 0.0, "calls": 0, "depth": 0}
+_SCI = {"wall": 0.0, "cpu": 0.0, "calls": 0, "depth": 0, "children": 0.0}
+
+
+def _children_cpu():
+    t = os.times()
+    return t.children_user + t.children_system
 _TARGETS = {"webbspec.exp_to_source": ("split_exposure",), "webbspec.stage3": ("run_source",),
             "webbspec.steps": ("run_step",)}
 
@@ -26,13 +32,15 @@ def _wrap(fn):
         if _SCI["depth"]:
             return fn(*a, **k)
         _SCI["depth"] += 1
-        t, c = time.time(), time.process_time()
+        t, c, w = time.time(), time.process_time(), _children_cpu()
         try:
             return fn(*a, **k)
         finally:
             _SCI["depth"] -= 1
             _SCI["wall"] += time.time() - t
-            _SCI["cpu"] += time.process_time() - c
+            forked = _children_cpu() - w   # workers it forked (exp_to_source), reaped by now
+            _SCI["children"] += forked
+            _SCI["cpu"] += time.process_time() - c + forked
             _SCI["calls"] += 1
     timed.__wrapped__ = fn
     return timed
@@ -71,7 +79,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 def _report():
     rec = {"argv": sys.argv, "pid": os.getpid(), "start": _T0, "wall": time.time() - _T0,
-           "cpu": time.process_time() - _C0, "sci_wall": _SCI["wall"], "sci_cpu": _SCI["cpu"],
+           "cpu": time.process_time() - _C0 + _SCI["children"], "sci_wall": _SCI["wall"], "sci_cpu": _SCI["cpu"],
            "sci_calls": _SCI["calls"]}
     with open(_PATH, "a") as f:
         f.write(json.dumps(rec) + "\n")

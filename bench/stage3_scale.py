@@ -174,9 +174,13 @@ def markdown(out):
                          ("not attributed (interpreter start-up, shells)",
                           tot - x["science_cpu_s"] - x["job_nonscience_cpu_s"] - x["engine_cpu_s"])):
             lines.append(f"| {label} | {v:.1f} | {100 * v / tot:.1f}% |")
-        lines += ["", f"Workflow overhead share: {100 * x['overhead_share_cpu']:.1f}% of CPU; "
-                  f"{100 * x['overhead_share_wall']:.1f}% of 2 x wall not spent in science "
-                  f"(science wall summed over jobs {x['science_wall_s_sum']:.1f} s). PSS counts a page "
+        lines += ["", f"Workflow overhead share: {100 * x['overhead_share_cpu']:.1f}% of CPU, "
+                  f"{100 * (tot - x['science_cpu_s']) / (2 * x['wall_s']):.1f}% of the 2 x wall "
+                  f"core-seconds. Not spent in science CPU: {100 * (1 - x['science_cpu_s'] / (2 * x['wall_s'])):.1f}%"
+                  " of the 2 x wall core-seconds, i.e. the overhead and idle cores (a core waits while an "
+                  "exp_to_source job reads its exposure's gwcs alone, before forking its workers; the last "
+                  f"batches finish unevenly). Science wall summed over job processes: "
+                  f"{x['science_wall_s_sum']:.1f} s. PSS counts a page "
                   "shared by n processes (Python, numpy, astropy libraries) as 1/n in each: its sum is the "
                   "memory the run occupies; the RSS sum counts shared pages once per process. "
                   f"Program build {r['program_build_s']:.0f} s, inputs {r['input_bytes'] / 2 ** 20:.0f} MB.", "",

@@ -137,3 +137,31 @@ def test_a_slit_without_coordinates_fails_its_source_only(tmp_path):
     with pytest.raises(InputError, match=r"\[slit S8\]: no per-pixel coordinates"):
         split_exposure(cal, tmp_path / "raise", workers=2)
     assert os.listdir(tmp_path / "raise") == []
+
+
+def test_workers_die_with_a_killed_job(tmp_path):
+    """kill -9 of an exp_to_source job leaves no forked worker behind (they would go on writing
+    slices for a run that has ended)."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    cal = multislit_cal(tmp_path / "jw01345062001_03101_00001_nrs2_cal.fits", 3)
+    code = ("import sys, time; from webbspec import exp_to_source as e; s = e._split_source; "
+            "e._split_source = lambda job, src: (time.sleep(60), s(job, src))[1]; "
+            "e.split_exposure(sys.argv[1], sys.argv[2], workers=2)")
+    job = subprocess.Popen([sys.executable, "-P", "-c", code, cal, str(tmp_path / "out")])
+    try:
+        deadline = time.time() + 120
+        while len(psutil.Process(job.pid).children()) < 2:
+            assert time.time() < deadline and job.poll() is None, "no workers started"
+            time.sleep(0.2)
+        workers = psutil.Process(job.pid).children()
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive
+    finally:
+        job.kill()

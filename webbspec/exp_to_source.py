@@ -275,7 +275,8 @@ def _split_all(job, sources, workers):
     gc.freeze()
     try:
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(workers, len(sources)), initializer=job.reader.reopen) as pool:
+        with ctx.Pool(min(workers, len(sources)), initializer=_worker_start,
+                      initargs=(job, os.getpid())) as pool:
             return pool.map(_split_forked, sources, chunksize=max(1, len(sources) // (8 * workers)))
     finally:
         gc.unfreeze()
@@ -283,6 +284,21 @@ def _split_all(job, sources, workers):
 
 
 _FORKED = None   # the _Job of the forked workers (inherited, not pickled)
+
+
+def _worker_start(job, parent):
+    """A forked worker: dies with the job process (a kill -9 of the job must not leave workers
+    writing slices for a run that has ended) and opens the exposure file again."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:   # the job died before prctl took effect
+        os._exit(1)
+    job.reader.reopen()
 
 
 def _split_forked(source):

@@ -1,7 +1,10 @@
 """exp_to_source: split ONE Stage 2 exposure into one small file per source.
 
-Input: an official `_cal` (the gwcs is evaluated once, by :mod:`webbspec.realdata`) or our own
-Stage 2 `_cal` (which already carries WAVELENGTH/XI/ETA). Output: ``outdir/<source_key>.fits``
+Input: an official `_cal` (its gwcs deserialized once, by :mod:`webbspec.realdata`) or our own
+Stage 2 `_cal` (which already carries WAVELENGTH/XI/ETA). The exposure is read one source at a
+time (:class:`realdata.Stage2Reader`): each slit's arrays are read, its gwcs evaluated on its
+pixels and its slice written before the next source's are read, optionally by several forked
+workers that share the deserialized gwcs (``workers``). Output: ``outdir/<source_key>.fits``
 per source (a ``layout="single"`` Model: the slit arrays incl. WAVELENGTH/XI/ETA; the slit header
 holds the slit keywords merged with the exposure's PRIMARY keywords, as the official
 exp_to_source merges exposure metadata into each slit) and ``outdir/sources.tsv``.

@@ -14,7 +14,8 @@ evaluated at (x, y): pixels outside the bounding box / off the slit come back Na
 Reading a slit costs only its own HDUs: the file's HDUs are indexed from the raw header blocks
 (:class:`_RawFits`), so a part of a 10,000-HDU exposure does not parse every header.
 
-Public: :func:`read_stage2` (full read + coordinates), :func:`list_slits` (cheap, headers only),
+Public: :func:`read_stage2` (full read + coordinates), :class:`Stage2Reader` (the same, one slit
+at a time), :func:`list_slits` (cheap, headers only),
 :func:`read_product` (any product via :func:`webbspec.datamodels.read`), :func:`slit_coordinates`.
 """
 

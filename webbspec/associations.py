@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .atomicfile import replacing
 from .errors import InputError
 
 __all__ = ["EXPTYPES", "Member", "Product", "Association", "read", "write", "validate",
@@ -140,11 +141,9 @@ def write(asn, path):
     path = str(path)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
+    with replacing(path) as tmp, open(tmp, "w") as f:
         json.dump(to_dict(asn), f, indent=4)
         f.write("\n")
-    os.replace(tmp, path)
     return path
 
 

@@ -26,12 +26,13 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from . import fitswrite
+from .atomicfile import replacing
 from .errors import InputError
 
 __all__ = [
     "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
     "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu_bytes", "copy_header",
-    "atomic_path", "recorded",
+    "recorded",
 ]
 
 # Image extensions with their on-disk dtype, in the order the official products use.
@@ -301,12 +302,6 @@ def copy_header(header):
 # ---------------------------------------------------------------- writing
 
 
-def atomic_path(path):
-    """A temporary sibling of ``path`` to write to before ``os.replace``."""
-    d, base = os.path.split(os.path.abspath(path))
-    return os.path.join(d, f".{base}.{os.getpid()}.tmp")
-
-
 def write(model, path):
     """Write a :class:`Model` or :class:`SpecModel` atomically; returns ``path``.
 
@@ -323,15 +318,9 @@ def write(model, path):
     if model.asdf_tree is not None:
         parts.append(asdf_hdu_bytes(model.asdf_tree))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            for part in parts:
-                f.write(part)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        for part in parts:
+            f.write(part)
     return path
 
 

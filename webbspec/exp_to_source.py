@@ -37,6 +37,7 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
 from . import datamodels, realdata
+from .atomicfile import replacing
 from .datamodels import Model, Slit
 from .errors import InputError
 from .modes import mode_for
@@ -126,14 +127,8 @@ def _open(cal, keep=None):
 
 def write_error_slice(path, error):
     """Write an error slice (one-line JSON of the InputError) atomically; returns ``path``."""
-    tmp = datamodels.atomic_path(path)
-    try:
-        with open(tmp, "w") as f:
-            f.write(json.dumps({"path": error.path, "problem": error.problem}) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(path) as tmp, open(tmp, "w") as f:
+        f.write(json.dumps({"path": error.path, "problem": error.problem}) + "\n")
     return path
 
 
@@ -152,6 +147,10 @@ def _error_key(exposure, slit=None):
     return f"error-{exposure}" + (f"-slit-{slit}" if slit else "")
 
 
+def _has_source_id(header):
+    return str(header.get("SOURCEID", "")).strip() != ""
+
+
 def _keys_from_headers(path):
     """[(source key, source id string)] from the slit headers alone, or None."""
     try:
@@ -159,7 +158,7 @@ def _keys_from_headers(path):
         exp_type = datamodels.read_header(path).get("EXP_TYPE", "")
     except InputError:
         return None
-    if not rows or any(str(r.get("SOURCEID", "")).strip() == "" for r in rows):
+    if not rows or not all(_has_source_id(r) for r in rows):
         return None
     try:
         return list(dict.fromkeys((source_key(r), source_id_string(r, exp_type)) for r in rows))
@@ -186,35 +185,32 @@ def split_exposure(cal_path_or_model, outdir, defer_errors=False, part=(0, 1), t
         return n_parts == 1 or batch_of(key, n_parts) == k_part
 
     def keep(index, header):
-        if str(header.get("SOURCEID", "")).strip() == "":
+        if not _has_source_id(header):
             return mine(_error_key(exposure, header.get("SLTNAME") or index))
         return mine(source_key(header))
 
+    failed = None   # why the exposure as a whole cannot be split
     try:
         reader = _open(cal_path_or_model, None if n_parts == 1 else keep)
     except InputError as exc:
-        reader = None
-        opened = exc
+        reader, failed = None, exc
     os.makedirs(outdir, exist_ok=True)
-    errors = []   # [(order, key, source id string, InputError)]
-    results = []
+    errors, results = [], []   # errors: [(order, key, source id string, InputError)]
     if reader is not None:
         with reader:
             try:
                 mode_for(reader.primary, where)
-                opened = None
             except InputError as exc:
-                opened = exc
-            if opened is None:
-                sources, bad = _sources(reader, where, exposure)
-                errors += bad
+                failed = exc
+            else:
+                sources, errors = _sources(reader, where, exposure)
                 job = _Job(reader, outdir, exposure, _exposure_cards(reader.primary))
                 results = _split_all(job, list(sources.items()), workers)
-    if opened is not None:
+    if failed is not None:
         if not defer_errors:
-            raise opened
+            raise failed
         keys = None if isinstance(cal_path_or_model, Model) else _keys_from_headers(where)
-        errors = [(0, k, sid, opened) for k, sid in (keys or [(_error_key(exposure), "")]) if mine(k)]
+        errors = [(0, k, sid, failed) for k, sid in (keys or [(_error_key(exposure), "")]) if mine(k)]
     out, rows = [], []
     for order, key, sid, made in results:
         if isinstance(made, tuple):   # (path, problem) of the slit that failed
@@ -243,7 +239,7 @@ def _sources(reader, where, exposure):
     """``({source key: [kept slit indices]}, [errors of slits without SOURCEID])``, in file order."""
     sources, errors = {}, []
     for j, header in enumerate(reader.headers):
-        if str(header.get("SOURCEID", "")).strip() == "":
+        if not _has_source_id(header):
             name = str(header.get("SLTNAME", "")) or j + 1
             errors.append((j, _error_key(exposure, name), "",
                            InputError(f"{where}[slit {name}]", "slit has no SOURCEID")))
@@ -257,7 +253,7 @@ class _Job:
 
     def __init__(self, reader, outdir, exposure, exposure_cards):
         self.reader, self.outdir, self.exposure = reader, outdir, exposure
-        self.exp_type = str(reader.primary.get("EXP_TYPE", ""))
+        self.exp_type = str(reader.primary.get("EXP_TYPE", "")).strip().upper()
         self.exposure_cards = exposure_cards
 
 
@@ -364,13 +360,6 @@ def _merge(slit, exposure_cards):
 
 
 def _write_tsv(path, rows):
-    tmp = datamodels.atomic_path(path)
-    try:
-        with open(tmp, "w") as f:
-            f.write("\t".join(TSV_HEADER) + "\n")
-            for row in rows:
-                f.write("\t".join(str(x) for x in row) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(path) as tmp, open(tmp, "w") as f:
+        for row in [TSV_HEADER] + rows:
+            f.write("\t".join(str(x) for x in row) + "\n")

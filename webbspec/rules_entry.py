@@ -80,17 +80,12 @@ def _exp_to_source(a):
     log.info("%s: %d sources (part %d of %d)", a.cal, len(pairs), a.part + 1, a.nparts)
 
 
-def _tmp_path(path):
-    d, base = os.path.split(os.path.abspath(path))
-    return os.path.join(d, f".{base}.{os.getpid()}.tmp")
-
-
 def _write_tsv(path, rows):
-    tmp = _tmp_path(path)
-    with open(tmp, "w") as f:
+    from .atomicfile import replacing
+
+    with replacing(path) as tmp, open(tmp, "w") as f:
         for row in rows:
             f.write("\t".join(str(x) for x in row) + "\n")
-    os.replace(tmp, path)
 
 
 def batch_sources(tables, batch, nbatches):

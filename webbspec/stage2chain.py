@@ -89,13 +89,10 @@ def write_product(src, dst):
         return
     import shutil
 
-    tmp = datamodels.atomic_path(dst)
-    try:
+    from .atomicfile import replacing
+
+    with replacing(dst) as tmp:
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -25,6 +25,7 @@ import logging
 import os
 
 from . import __version__, datamodels, officialio
+from .atomicfile import replacing
 from .datamodels import Model
 from .errors import InputError
 from .exp_to_source import ERROR_SUFFIX, read_error_slice, rereference, source_id_string
@@ -265,17 +266,11 @@ def run_batch(product_name_template=None, sources=None, slices=None, outdir=".",
 
 def write_manifest(rows, path):
     """Write manifest rows as TSV (source, source_id, status, product, message), atomically."""
-    tmp = datamodels.atomic_path(path)
-    try:
-        with open(tmp, "w") as f:
-            f.write("source\tsource_id\tstatus\tproduct\tmessage\n")
-            for r in rows:
-                for p in (r["products"] or [""]):
-                    f.write(f"{r['source']}\t{r['source_id']}\t{r['status']}\t{p}\t{r['message']}\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(path) as tmp, open(tmp, "w") as f:
+        f.write("source\tsource_id\tstatus\tproduct\tmessage\n")
+        for r in rows:
+            for p in (r["products"] or [""]):
+                f.write(f"{r['source']}\t{r['source_id']}\t{r['status']}\t{p}\t{r['message']}\n")
     return path
 
 

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
-from webbspec.realprogram import build_mos_program  # noqa: E402
+from realprogram import build_mos_program  # noqa: E402
 
 KINDS = ("cal", "crf", "s2d", "x1d")
 

@@ -5,7 +5,7 @@
 Simulates the program (``webbspec simulate nrs_fs DIR --scale full``), then runs only the
 Stage 2 rules of ONE exposure (its `_cal`, `_s2d`, `_x1d` as snakemake targets) through
 ``webbspec run DIR --cores 2 <targets>``, measuring wall, CPU, peak memory and the overhead
-share (science = time inside webbspec.steps.run_step of the job processes, bench/_hook).
+share (science = time inside webbspec.pipeline.steprun.run_step of the job processes, bench/_hook).
 Then the same at ``--scale small`` (200 x 400 pixels): the same jobs with almost no data, i.e.
 what one process per step costs by itself; then the full-size exposure again with one job per
 exposure (``workflow.spec2_jobs: exposure``).
@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
-from webbspec.program import discover, spec2_chain, spec2_products  # noqa: E402
+from webbspec.pipeline.program import discover, spec2_chain, spec2_products  # noqa: E402
 
 
 def main():

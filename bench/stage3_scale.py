@@ -25,8 +25,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
-from webbspec.program import discover  # noqa: E402
-from webbspec.realprogram import build_mos_program  # noqa: E402
+from webbspec.pipeline.program import discover  # noqa: E402
+from realprogram import build_mos_program  # noqa: E402
 
 
 def dry_run(root, label):
@@ -64,7 +64,7 @@ def fake_program(root, n, template_dir):
                 open(os.path.join(d, f"{name}.fits"), "w").close()
                 f.write(f"{name}\t{name}.fits\ts{933 + k:09d}\n")
         tables.append(os.path.join(d, "sources.0-1.tsv"))
-    subprocess.run([sys.executable, "-m", "webbspec.rules_entry", "gather-sources",
+    subprocess.run([sys.executable, "-m", "webbspec.workflow.rules_entry", "gather-sources",
                     os.path.join(base, "sources.tsv"), *tables], check=True, cwd=root)
     return root
 

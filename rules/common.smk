@@ -10,8 +10,8 @@ from functools import lru_cache
 
 from snakemake.settings.types import DeploymentMethod
 
-from webbspec import params as wsparams
-from webbspec import program as wsprogram
+from webbspec.pipeline import params as wsparams
+from webbspec.pipeline import program as wsprogram
 
 wsparams.validate(config)
 
@@ -54,7 +54,7 @@ def bestrefs_for(exposure, stage, steps):
     """{reftype: path or "N/A"} for the steps' reference types, chosen on the exposure's header."""
     if not os.path.isdir(REFS_DIR):
         return {}  # no store (e.g. a MAST delivery): every reference is "N/A"
-    from webbspec.refs import bestrefs
+    from webbspec.io.refs import bestrefs
     from webbspec.steps import reftypes
 
     types = tuple(dict.fromkeys(rt for s in steps for rt in reftypes(s)))
@@ -175,7 +175,7 @@ def spec3_batch_input(wildcards):
     Reading the product's source table (a checkpoint) raises until it has run; Snakemake then
     re-plans. The table itself is not an input: a new source re-runs only its batch.
     """
-    from webbspec.rules_entry import batch_sources
+    from webbspec.workflow.rules_entry import batch_sources
 
     prod = PROGRAM.products[wildcards.product]
     table = checkpoints.spec3_sources.get(product=wildcards.product).output[0]

@@ -1,8 +1,8 @@
 # Stage 2 (calwebb_spec2). workflow.spec2_jobs: step (default) -> one file-to-file rule per step,
 # named by the official alias, applied per exposure; exposure -> one job per exposure runs the
 # same steps in one process and writes the same files (rules spec2_chain_<k>, one per distinct
-# chain: a rule's outputs are fixed), skipping the steps that are up to date (webbspec.stage2chain). Each exposure's chain comes from webbspec.modes.MODES[mode].spec2 (minus steps it
-# has no members for, see webbspec.program.spec2_chain): the rule of step k reads step k-1's output.
+# chain: a rule's outputs are fixed), skipping the steps that are up to date (webbspec.pipeline.stage2chain). Each exposure's chain comes from webbspec.modes.MODES[mode].spec2 (minus steps it
+# has no members for, see webbspec.pipeline.program.spec2_chain): the rule of step k reads step k-1's output.
 # Reference files are inputs and step parameters are params, so a new reference context or a
 # changed parameter re-runs exactly the affected steps and everything downstream.
 
@@ -26,7 +26,7 @@ for _step in sorted({s for chain in CHAINS.values() for s in chain} if not CHAIN
         conda:
             "../envs/webbspec.yaml"
         shell:
-            "{params.py} -P -m webbspec.rules_entry --log {log:q} step {params.step} {input.data:q} {output:q}"
+            "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} step {params.step} {input.data:q} {output:q}"
             " --refs {params.refs:q} --params {params.params:q} --extra {params.extra:q}"
             " --context={CONTEXT:q}"
 
@@ -55,7 +55,7 @@ for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
         conda:
             "../envs/webbspec.yaml"
         shell:
-            "{params.py} -P -m webbspec.rules_entry --log {log:q} chain {params.spec:q} --context={CONTEXT:q}"
+            "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} chain {params.spec:q} --context={CONTEXT:q}"
 
 
 if not CHAIN_RULES:  # the per-exposure rules write the products themselves
@@ -73,4 +73,4 @@ if not CHAIN_RULES:  # the per-exposure rules write the products themselves
         conda:
             "../envs/webbspec.yaml"
         shell:
-            "{params.py} -P -m webbspec.rules_entry --log {log:q} product {input:q} {output:q}"
+            "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} product {input:q} {output:q}"

@@ -9,7 +9,7 @@
 #       resample_spec, extract_1d, ...) for the sources hashed into that batch, writing each
 #       source's Level 3 products and a manifest webbspec/spec3/<product>/batches/<batch>.tsv.
 # The number of batches (config workflow.batches) is fixed, so the targets are known before
-# exp_to_source runs; a source's batch is a stable hash of its key (webbspec.program.batch_of).
+# exp_to_source runs; a source's batch is a stable hash of its key (webbspec.pipeline.program.batch_of).
 
 
 rule exp_to_source:
@@ -25,7 +25,7 @@ rule exp_to_source:
     conda:
         "../envs/webbspec.yaml"
     shell:
-        "{params.py} -P -m webbspec.rules_entry --log {log:q} exp-to-source {input.cal:q} {output:q}"
+        "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} exp-to-source {input.cal:q} {output:q}"
         " --part {wildcards.part} --nparts {wildcards.nparts} --workers {threads}"
 
 
@@ -41,7 +41,7 @@ checkpoint spec3_sources:
     conda:
         "../envs/webbspec.yaml"
     shell:
-        "{params.py} -P -m webbspec.rules_entry --log {log:q} gather-sources {output:q} {input:q}"
+        "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} gather-sources {output:q} {input:q}"
 
 
 rule spec3_batch:
@@ -63,7 +63,7 @@ rule spec3_batch:
     conda:
         "../envs/webbspec.yaml"
     shell:
-        "{params.py} -P -m webbspec.rules_entry --log {log:q} spec3-batch {output:q}"
+        "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} spec3-batch {output:q}"
         " --product {params.name:q} --mode {params.mode} --batch {wildcards.batch}"
         " --nbatches {params.nbatches} --outdir webbspec/spec3"
         " --sources {params.table:q} --backgrounds {params.backgrounds:q}"

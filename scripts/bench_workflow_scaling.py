@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "workflow"))
 
 import fakeprog  # noqa: E402
 
-from webbspec.program import product_key  # noqa: E402
+from webbspec.pipeline.program import product_key  # noqa: E402
 
 
 def bench(nsources, batches):

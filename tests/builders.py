@@ -21,8 +21,8 @@ import numpy as np
 from astropy.io import fits
 from scipy.special import erf
 
-from webbspec.datamodels import Model, Slit
-from webbspec.skycoords import xieta_to_radec
+from webbspec.io.datamodels import Model, Slit
+from webbspec.io.skycoords import xieta_to_radec
 
 RA0, DEC0 = 214.8, 52.9
 ARCSEC2_SR = (np.pi / 180 / 3600) ** 2

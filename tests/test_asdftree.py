@@ -1,4 +1,4 @@
-"""webbspec.asdftree: slit-by-slit parsing and shared conversion give the same transforms as asdf."""
+"""webbspec.io.asdftree: slit-by-slit parsing and shared conversion give the same transforms as asdf."""
 
 import io
 
@@ -8,7 +8,7 @@ import pytest
 asdf = pytest.importorskip("asdf")
 from astropy.modeling import models  # noqa: E402
 
-from webbspec import asdftree  # noqa: E402
+from webbspec.io import asdftree  # noqa: E402
 
 
 def _serialize(tree):
@@ -190,14 +190,14 @@ def test_a_gwcs_is_read_with_its_own_plugins_only(tmp_path):
 
     from test_realdata import CEERS
 
-    code = ("import sys; from webbspec import realdata; m = realdata.read_stage2(sys.argv[1]); "
+    code = ("import sys; from webbspec.io import realdata; m = realdata.read_stage2(sys.argv[1]); "
             "assert 'WAVELENGTH' in m.slits[0]; print(sorted(p for p in ('specutils', 'ndcube', "
             "'stpipe', 'stdatamodels.jwst.datamodels') if p in sys.modules))")
     out = subprocess.run([sys.executable, "-P", "-c", code, CEERS[0]], capture_output=True, text=True,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-    from webbspec import realdata
+    from webbspec.io import realdata
 
     realdata.read_stage2(CEERS[0])
     assert asdf.get_config().validate_on_read is True

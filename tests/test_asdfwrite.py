@@ -1,4 +1,4 @@
-"""webbspec.asdfwrite formats ASDF files itself: asdf reads them back without a warning, and the
+"""webbspec.io.asdfwrite formats ASDF files itself: asdf reads them back without a warning, and the
 `_s2d` gwcs evaluates exactly as the same gwcs built with gwcs and astropy.modeling."""
 
 import io
@@ -10,7 +10,7 @@ import pytest
 asdf = pytest.importorskip("asdf")
 gwcs_wcs = pytest.importorskip("gwcs.wcs")
 
-from webbspec import asdfwrite  # noqa: E402
+from webbspec.io import asdfwrite  # noqa: E402
 
 
 def reference_wcs(nx, ny, crpix, xi_step, eta_step, ra0, dec0, wave):

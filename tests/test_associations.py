@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from webbspec import associations as asn
+from webbspec.io import associations as asn
 from webbspec.cli import main as cli_main
 from webbspec.errors import InputError
 

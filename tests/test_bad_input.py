@@ -14,10 +14,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 from builders import make_slit  # noqa: E402
 from test_realdata import CEERS  # noqa: E402
 
-from webbspec import associations, datamodels, exp_to_source, program, realdata, refs, rules_entry, stage3  # noqa: E402
-from webbspec.datamodels import Model  # noqa: E402
+from webbspec.io import associations, datamodels, realdata, refs
+from webbspec.pipeline import exp_to_source, program, stage3
+from webbspec.workflow import rules_entry  # noqa: E402
+from webbspec.io.datamodels import Model  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
-from webbspec.steps import run_step  # noqa: E402
+from webbspec.pipeline.steprun import run_step  # noqa: E402
 
 PRIMARY = {"TELESCOP": "JWST", "INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT", "DETECTOR": "NRS1",
            "FILTER": "F290LP", "GRATING": "G395M", "DATAMODL": "MultiSlitModel", "S_PHOTOM": "COMPLETE"}

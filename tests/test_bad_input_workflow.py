@@ -168,7 +168,7 @@ def _nod_name(i):
 def stage3(tmp_path_factory):
     from test_realdata import CEERS, multislit_cal
 
-    from webbspec import associations
+    from webbspec.io import associations
 
     prog = tmp_path_factory.mktemp("bad3") / "mos"
     prog.mkdir()

@@ -7,7 +7,8 @@ import sys
 import pytest
 import yaml
 
-from webbspec import cli, params
+from webbspec import cli
+from webbspec.pipeline import params
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workflow"))
 import fakeprog  # noqa: E402

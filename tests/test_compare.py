@@ -12,8 +12,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from builders import make_nods, make_s2d  # noqa: E402
 from test_realdata import CEERS  # noqa: E402
 
-from webbspec import compare, datamodels, officialio  # noqa: E402
-from webbspec.datamodels import Model, SpecModel, Spectrum, new_spec_table  # noqa: E402
+from webbspec.pipeline import compare
+from webbspec.io import datamodels, officialio  # noqa: E402
+from webbspec.io.datamodels import Model, SpecModel, Spectrum, new_spec_table  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
 
 
@@ -77,8 +78,8 @@ def test_ours_vs_official_on_ceers(tmp_path):
     from jwst.resample import ResampleSpecStep
     from stdatamodels.jwst import datamodels as dm
 
-    from webbspec import stage3
-    from webbspec.exp_to_source import split_exposure
+    from webbspec.pipeline import stage3
+    from webbspec.pipeline.exp_to_source import split_exposure
 
     official = ResampleSpecStep().run(ModelContainer([dm.open(f) for f in CEERS]))
     official.save(str(tmp_path / "official_s2d.fits"))

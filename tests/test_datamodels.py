@@ -1,11 +1,11 @@
-"""Round trips of every product layout through webbspec.datamodels, the FITS structure the
+"""Round trips of every product layout through webbspec.io.datamodels, the FITS structure the
 official products have, and the JWST DQ bit values."""
 
 import numpy as np
 from astropy.io import fits
 
 from webbspec import dq
-from webbspec.datamodels import Model, Slit, SpecModel, Spectrum, new_spec_table, read, write
+from webbspec.io.datamodels import Model, Slit, SpecModel, Spectrum, new_spec_table, read, write
 
 RNG = np.random.default_rng(1)
 ARRAYS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
@@ -102,7 +102,7 @@ def test_copy_header_behaves_as_astropy_copy():
     working keyword lookups, and a copy independent of the original both ways."""
     import warnings
 
-    from webbspec.datamodels import copy_header
+    from webbspec.io.datamodels import copy_header
 
     h = fits.Header()
     h["SRCTYPE"] = ("POINT", "source type")

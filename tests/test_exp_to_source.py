@@ -11,11 +11,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 from builders import make_slit  # noqa: E402
 from test_realdata import CEERS, multislit_cal  # noqa: E402
 
-from webbspec import datamodels, program  # noqa: E402
-from webbspec.datamodels import Model  # noqa: E402
+from webbspec.io import datamodels
+from webbspec.pipeline import program  # noqa: E402
+from webbspec.io.datamodels import Model  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
-from webbspec.exp_to_source import read_error_slice, source_id_string, source_key, split_exposure  # noqa: E402
-from webbspec.skycoords import xieta_to_radec  # noqa: E402
+from webbspec.pipeline.exp_to_source import read_error_slice, source_id_string, source_key, split_exposure  # noqa: E402
+from webbspec.io.skycoords import xieta_to_radec  # noqa: E402
 
 
 def test_real_multislit_exposure(tmp_path):
@@ -149,7 +150,7 @@ def test_workers_die_with_a_killed_job(tmp_path):
     import psutil
 
     cal = multislit_cal(tmp_path / "jw01345062001_03101_00001_nrs2_cal.fits", 3)
-    code = ("import sys, time; from webbspec import exp_to_source as e; s = e._split_source; "
+    code = ("import sys, time; from webbspec.pipeline import exp_to_source as e; s = e._split_source; "
             "e._split_source = lambda job, src: (time.sleep(60), s(job, src))[1]; "
             "e.split_exposure(sys.argv[1], sys.argv[2], workers=2)")
     job = subprocess.Popen([sys.executable, "-P", "-c", code, cal, str(tmp_path / "out")])

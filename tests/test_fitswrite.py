@@ -1,4 +1,4 @@
-"""webbspec.fitswrite: the bytes are FITS that astropy reads back exactly."""
+"""webbspec.io.fitswrite: the bytes are FITS that astropy reads back exactly."""
 
 import io
 import warnings
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from webbspec import fitswrite
+from webbspec.io import fitswrite
 
 
 def image_hdu_bytes(data, header, name, ver=1):

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
-from webbspec import program as wsprogram
+from webbspec.pipeline import program as wsprogram
 
 BIN = os.path.dirname(sys.executable)
 KEY = "jw01234-o001_t001_nirspec_f290lp-g395m"          # the simulated spec3 product
@@ -126,7 +126,7 @@ def new_context(prog, number, change, prepend=None):
     """Write refs/webbspec_<number>.context.yaml from the newest context with ``change``:
     {reftype: function(HDUList)} writes a modified copy of the selected file under a new name;
     ``prepend``: {reftype: rule} put first (a rule for some other configuration)."""
-    from webbspec.refs import context_path
+    from webbspec.io.refs import context_path
 
     refs = prog / "refs"
     tree = yaml.safe_load(open(context_path(refs)))

@@ -11,8 +11,8 @@ from astropy.io import fits
 sys.path.insert(0, os.path.dirname(__file__))
 from builders import make_nods, make_s2d  # noqa: E402
 
-from webbspec import datamodels, officialio  # noqa: E402
-from webbspec.datamodels import Model, SpecModel, Spectrum, new_spec_table  # noqa: E402
+from webbspec.io import datamodels, officialio  # noqa: E402
+from webbspec.io.datamodels import Model, SpecModel, Spectrum, new_spec_table  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
 
 PRIMARY = {"TELESCOP": "JWST", "INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT", "S_PHOTOM": "COMPLETE"}

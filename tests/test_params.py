@@ -6,7 +6,7 @@ import inspect
 import pytest
 import yaml
 
-from webbspec import params
+from webbspec.pipeline import params
 from webbspec.errors import InputError
 from webbspec.modes import MODES
 

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workflow"))
 import fakeprog  # noqa: E402
 
-from webbspec import program  # noqa: E402
+from webbspec.pipeline import program  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
 
 

@@ -26,9 +26,9 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.modeling import models as m
 
-from webbspec import datamodels, realdata
+from webbspec.io import datamodels, realdata
 from webbspec.errors import InputError
-from webbspec.skycoords import radec_to_xieta, xieta_to_radec
+from webbspec.io.skycoords import radec_to_xieta, xieta_to_radec
 
 dm = pytest.importorskip("stdatamodels.jwst.datamodels")
 cf = pytest.importorskip("gwcs.coordinate_frames")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from webbspec import realdata
+from webbspec.io import realdata
 from webbspec.errors import InputError
 
 CEERS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "data", "ceers", "*.fits")))

@@ -1,4 +1,4 @@
-"""The fast paths of webbspec.realdata give what astropy and gwcs give: the raw HDU index (astropy
+"""The fast paths of webbspec.io.realdata give what astropy and gwcs give: the raw HDU index (astropy
 reads only the HDUs asked for) and the gwcs evaluated step by step (no compound model built)."""
 
 import gzip
@@ -14,7 +14,7 @@ from astropy.io import fits
 sys.path.insert(0, os.path.dirname(__file__))
 from test_realdata import CEERS, multislit_cal  # noqa: E402
 
-from webbspec import realdata  # noqa: E402
+from webbspec.io import realdata  # noqa: E402
 
 pytest.importorskip("gwcs")
 from test_read_official_layouts import LRS, LRS_BBOX, gwcs_of, ifu_layout  # noqa: E402

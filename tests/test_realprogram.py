@@ -8,7 +8,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from webbspec import realdata, realprogram
+from webbspec.io import realdata
+import realprogram
 
 
 @pytest.fixture(scope="module")

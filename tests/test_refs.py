@@ -5,7 +5,7 @@ import os
 import pytest
 from astropy.io import fits
 
-from webbspec import refs
+from webbspec.io import refs
 from webbspec.errors import InputError
 
 

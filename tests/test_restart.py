@@ -91,7 +91,7 @@ def finished_jobs(log):
 
 
 def session_jobs(sid, job=None):
-    """PIDs of the job processes (``python -m webbspec.rules_entry [... job ...]``) of a session."""
+    """PIDs of the job processes (``python -m webbspec.workflow.rules_entry [... job ...]``) of a session."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -103,7 +103,7 @@ def session_jobs(sid, job=None):
                 argv = f.read().split(b"\0")
         except (OSError, ProcessLookupError):
             continue
-        if b"webbspec.rules_entry" in argv and (job is None or job.encode() in argv):
+        if b"webbspec.workflow.rules_entry" in argv and (job is None or job.encode() in argv):
             out.append(int(d))
     return out
 

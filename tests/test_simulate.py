@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from webbspec import datamodels
+from webbspec.io import datamodels
 from webbspec.errors import InputError
 from webbspec.simulate import SIMULATORS, simulate
 from webbspec.simulate import nirspec_fs as fs

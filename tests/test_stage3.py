@@ -12,9 +12,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from builders import amp_default, make_slit  # noqa: E402
 from test_realdata import CEERS  # noqa: E402
 
-from webbspec import datamodels, stage3  # noqa: E402
-from webbspec.datamodels import Model  # noqa: E402
-from webbspec.exp_to_source import split_exposure  # noqa: E402
+from webbspec.io import datamodels
+from webbspec.pipeline import stage3  # noqa: E402
+from webbspec.io.datamodels import Model  # noqa: E402
+from webbspec.pipeline.exp_to_source import split_exposure  # noqa: E402
 
 FS = "jw01234-o001_t001-{source_id}_nirspec_f290lp-g395m-{slit_name}"
 MOS = "jw01345-o062_{source_id}_nirspec_clear-prism"

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from webbspec import datamodels
-from webbspec.refs import bestrefs
+from webbspec.io import datamodels
+from webbspec.io.refs import bestrefs
 from webbspec.simulate import simulate
 from webbspec.steps import assign_wcs, srctype
 

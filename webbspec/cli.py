@@ -66,7 +66,7 @@ def _configfiles(extra):
 
 def run_command(program, cores=None, extra=()):
     """The snakemake command line ``webbspec run`` executes (inside the program directory)."""
-    from .params import workflow_root
+    from .pipeline.params import workflow_root
 
     root = workflow_root()
     program = os.path.abspath(program)
@@ -86,7 +86,7 @@ def run_command(program, cores=None, extra=()):
 
 
 def _run(a, extra):
-    from . import params, program
+    from .pipeline import params, program
 
     if not os.path.isdir(a.program):
         raise InputError(a.program, "program directory does not exist")
@@ -134,7 +134,8 @@ def _step_args(rest):
 
 def _step(a, rest):
     from . import steps
-    from .datamodels import read_header
+    from .pipeline.steprun import run_step
+    from .io.datamodels import read_header
     from .modes import mode_for
 
     module = steps.load(a.name)
@@ -145,7 +146,7 @@ def _step(a, rest):
     refs = {rt: "N/A" for rt in reftypes}
     store = a.refs_dir or _default_store(a.input)
     if reftypes and store:
-        from .refs import bestrefs
+        from .io.refs import bestrefs
 
         hdr = read_header(a.input)
         mode_for(hdr, a.input)
@@ -156,7 +157,7 @@ def _step(a, rest):
         key, _, path = item.partition("=")
         extra.setdefault(key, []).append(path)
     output = a.output or f"{_root_of(a.input)}_{a.name}.fits"
-    steps.run_step(a.name, a.input, output, refs, params, extra, context=a.context or _context_of(store))
+    run_step(a.name, a.input, output, refs, params, extra, context=a.context or _context_of(store))
     print(output)
 
 
@@ -186,7 +187,7 @@ def _context_of(store):
 
 def _bestrefs(a):
     from . import steps
-    from .datamodels import read_header
+    from .io.datamodels import read_header
     from .modes import mode_for
 
     hdr = read_header(a.file)
@@ -194,7 +195,7 @@ def _bestrefs(a):
     store = a.refs_dir or _default_store(a.file)
     if not store:
         raise InputError(a.file, "no reference store: give --refs-dir")
-    from .refs import bestrefs
+    from .io.refs import bestrefs
 
     for stage, chain in (("spec2", mode.spec2), ("spec3", mode.spec3)):
         for step in chain:
@@ -213,7 +214,7 @@ def _bestrefs(a):
 
 
 def _asn_from_list(a):
-    from . import associations
+    from .io import associations
 
     exptypes = a.exptype
     if exptypes and len(exptypes) == 1 and len(a.files) > 1:
@@ -230,7 +231,7 @@ def _asn_from_list(a):
 def _config_export(a):
     import yaml
 
-    from . import params
+    from .pipeline import params
 
     cfg = params.load(a.configfile or [])
     try:
@@ -255,8 +256,8 @@ def _context_file(store, name):
 def _refs_diff(a):
     import yaml
 
-    from . import params
-    from .refs import format_plan, remake_plan
+    from .pipeline import params
+    from .pipeline.replan import format_plan, remake_plan
 
     store = a.refs_dir or os.path.join(a.program or ".", "refs")
     old, new = (_context_file(store, c) for c in (a.old, a.new))
@@ -276,7 +277,7 @@ def _refs_diff(a):
 
 
 def _compare(a, rest):
-    from . import compare
+    from .pipeline import compare
 
     return compare.main(list(rest))
 
@@ -343,7 +344,7 @@ def _parser():
     d.add_argument("--configfile", action="append", help="workflow configuration (batches, stage3, ...)")
     d.set_defaults(func=_refs_diff)
 
-    s = sub.add_parser("compare", help="compare two products (webbspec.compare)", add_help=False,
+    s = sub.add_parser("compare", help="compare two products (webbspec.pipeline.compare)", add_help=False,
                        allow_abbrev=False)
     s.set_defaults(func=_compare, passthrough=True)
     return p
@@ -351,7 +352,6 @@ def _parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["realprogram"]: return __import__("webbspec.realprogram", fromlist=["main"]).main(argv[1:])  # noqa: E701
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     try:

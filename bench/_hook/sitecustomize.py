@@ -23,8 +23,8 @@ _SCI = {"wall": 0.0, "cpu": 0.0, "calls": 0, "depth": 0, "children": 0.0}
 def _children_cpu():
     t = os.times()
     return t.children_user + t.children_system
-_TARGETS = {"webbspec.exp_to_source": ("split_exposure",), "webbspec.stage3": ("run_source",),
-            "webbspec.steps": ("run_step",)}
+_TARGETS = {"webbspec.pipeline.exp_to_source": ("split_exposure",), "webbspec.pipeline.stage3": ("run_source",),
+            "webbspec.pipeline.steprun": ("run_step",)}
 
 
 def _wrap(fn):

@@ -86,7 +86,7 @@ def runs(slurm, tmp_path_factory):
 def mos_runs(slurm, tmp_path_factory):
     """The same real-slit MOS program (3 official `_cal` nods of MOS_SOURCES sources, Stage 3 only)
     run through SLURM and locally."""
-    from webbspec.realprogram import build_mos_program
+    from realprogram import build_mos_program
 
     base = tmp_path_factory.mktemp("cluster_mos")
     build_mos_program(str(base / "slurm"), MOS_SOURCES, seed=0)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from webbspec.realprogram import build_mos_program
+from realprogram import build_mos_program
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from webbspec import datamodels, dq
+from webbspec.io import datamodels
+from webbspec import dq
 from webbspec.simulate import nirspec_fs as fs
 
 pytestmark = pytest.mark.slow

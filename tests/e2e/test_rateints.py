@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from webbspec import datamodels
+from webbspec.io import datamodels
 
 pytestmark = pytest.mark.slow
 

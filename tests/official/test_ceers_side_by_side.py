@@ -4,7 +4,7 @@ The three real CEERS NIRSpec MOS PRISM nods of source 933 (tests/data/ceers, see
 wrapped as a program directory as MAST delivers it (one MultiSlitModel ``*_cal.fits`` per nod plus
 a spec3 association). Our Stage 3 runs through the workflow (``webbspec run DIR --cores 2``) and
 the official calwebb_spec3 runs offline on the same files (tests/official/official_jwst.py, its
-own process); each runs once per module. Figures come from :mod:`webbspec.compare` (A = ours,
+own process); each runs once per module. Figures come from :mod:`webbspec.pipeline.compare` (A = ours,
 B = official), on A's wavelengths with B interpolated, medians over the central 80% of the
 common wavelength range:
 
@@ -36,8 +36,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from test_realdata import CEERS, multislit_cal  # noqa: E402
 
-from webbspec import associations, compare, datamodels  # noqa: E402
-from webbspec import drizzle as dz  # noqa: E402
+from webbspec.io import associations, datamodels
+from webbspec.pipeline import compare  # noqa: E402
+from webbspec.algorithms import drizzle as dz  # noqa: E402
 from webbspec import dq as dqbits  # noqa: E402
 
 pytestmark = pytest.mark.official

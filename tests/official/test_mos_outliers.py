@@ -17,8 +17,10 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from webbspec import dq, params, realprogram, stage3
-from webbspec.exp_to_source import split_exposure
+import realprogram
+from webbspec import dq
+from webbspec.pipeline import params, stage3
+from webbspec.pipeline.exp_to_source import split_exposure
 from webbspec.modes import MODES
 
 pytestmark = pytest.mark.official
@@ -95,7 +97,7 @@ def _seen_twice(root, truth):
     """Whether each injected pixel's sky position and wavelength is seen by at least one other nod
     (a pixel of another exposure within half a pixel on the source's common 4x grid): a median
     of the exposures can only find a ray where two or more exposures overlap."""
-    from webbspec import drizzle as dz
+    from webbspec.algorithms import drizzle as dz
 
     out = []
     for r in truth:

@@ -8,9 +8,9 @@ from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from builders import DEC0, RA0, make_slit  # noqa: E402
-from webbspec.datamodels import Model  # noqa: E402
-from webbspec.exp_to_source import rereference  # noqa: E402
-from webbspec.skycoords import xieta_to_radec  # noqa: E402
+from webbspec.io.datamodels import Model  # noqa: E402
+from webbspec.pipeline.exp_to_source import rereference  # noqa: E402
+from webbspec.io.skycoords import xieta_to_radec  # noqa: E402
 from webbspec.steps import assign_mtwcs, resample_spec  # noqa: E402
 
 MOVE = 1.5 / 3600.0    # the target moves 1.5 arcsec north between the two exposures

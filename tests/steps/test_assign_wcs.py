@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from webbspec import datamodels, refs
+from webbspec.io import datamodels, refs
 from webbspec.errors import InputError
 from webbspec.simulate import nirspec_fs as fs
 from webbspec.simulate import simulate
-from webbspec.skycoords import radec_to_xieta
+from webbspec.io.skycoords import radec_to_xieta
 from webbspec.steps import assign_wcs
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from webbspec.datamodels import Model, Slit
+from webbspec.io.datamodels import Model, Slit
 from webbspec.errors import InputError
 from webbspec.steps import bkg_subtract
 
@@ -106,7 +106,7 @@ def test_skipped_cases(tmp_path):
 
 
 def test_bkg_list_reads_files(tmp_path):
-    from webbspec import datamodels
+    from webbspec.io import datamodels
 
     p = datamodels.write(image(2.5), str(tmp_path / "bkg_rate.fits"))
     out = bkg_subtract.run(image(5.0), {}, bkg_list=[p])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from webbspec.datamodels import C1D_COLUMNS, SpecModel, Spectrum, new_spec_table
+from webbspec.io.datamodels import C1D_COLUMNS, SpecModel, Spectrum, new_spec_table
 from webbspec.errors import InputError
 from webbspec.steps import combine_1d
 

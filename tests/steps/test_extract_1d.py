@@ -12,7 +12,7 @@ from scipy.special import erf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from builders import make_s2d, make_nods  # noqa: E402
 
-from webbspec.datamodels import Model, X1D_COLUMNS  # noqa: E402
+from webbspec.io.datamodels import Model, X1D_COLUMNS  # noqa: E402
 from webbspec.steps import extract_1d, resample_spec  # noqa: E402
 
 FWHM, PS = 0.4, 0.1

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from webbspec import datamodels, refs
+from webbspec.io import datamodels, refs
 from webbspec.errors import InputError
 from webbspec.simulate import simulate
 from webbspec.steps import assign_wcs, extract_2d

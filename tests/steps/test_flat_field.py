@@ -5,8 +5,9 @@ import pytest
 from astropy.io import fits
 
 from webbspec import dq as dqbits
-from webbspec.datamodels import Model, Slit
+from webbspec.io.datamodels import Model, Slit
 from webbspec.errors import InputError
+from webbspec.pipeline.steprun import run_step
 from webbspec.steps import flat_field
 
 DET = (64, 80)                       # small "detector" (ny, nx)
@@ -178,14 +179,15 @@ def test_missing_reference_and_slit(tmp_path):
 
 
 def test_single_shape_mismatch_and_file_round_trip(tmp_path):
-    from webbspec import datamodels, steps
+    from webbspec.io import datamodels
+    from webbspec import steps
 
     path = write_flat(tmp_path / "flat.fits", pixel_flat(), {"S200A1": fast_linear()})
     slit = Slit(fits.Header(), {"SCI": np.ones((10, 10), np.float32)})
     with pytest.raises(InputError, match="flat.fits.*SUBSTRT"):
         flat_field.run(Model(fits.Header(), [slit], "single"), {"flat": path})
     src = datamodels.write(make_model(make_slit("S200A1", (11, 5))), str(tmp_path / "in.fits"))
-    out = steps.run_step("flat_field", src, str(tmp_path / "out.fits"), refs={"flat": path})
+    out = run_step("flat_field", src, str(tmp_path / "out.fits"), refs={"flat": path})
     back = datamodels.read(out)
     assert back.primary["S_FLAT"] == "COMPLETE" and "FLATFIELD_PS" in back.slits[0]
     direct = flat_field.run(datamodels.read(src), {"flat": path}).slits[0]

@@ -10,7 +10,7 @@ from astropy.io import fits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from builders import ARCSEC2_SR, make_nods  # noqa: E402
 
-from webbspec.datamodels import SpecModel, Spectrum, new_spec_table  # noqa: E402
+from webbspec.io.datamodels import SpecModel, Spectrum, new_spec_table  # noqa: E402
 from webbspec.steps import master_background  # noqa: E402
 
 

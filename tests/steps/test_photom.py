@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 
 from webbspec import dq as dqbits
-from webbspec.datamodels import Model, Slit
+from webbspec.io.datamodels import Model, Slit
 from webbspec.errors import InputError
 from webbspec.steps import photom
 

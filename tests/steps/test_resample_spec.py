@@ -1,4 +1,4 @@
-"""resample_spec and webbspec.drizzle against analytic scenes (tests/builders.py)."""
+"""resample_spec and webbspec.algorithms.drizzle against analytic scenes (tests/builders.py)."""
 
 import sys
 from pathlib import Path
@@ -9,8 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from builders import make_nods, make_slit  # noqa: E402
 
-from webbspec import drizzle as dz  # noqa: E402
-from webbspec.datamodels import Model  # noqa: E402
+from webbspec.algorithms import drizzle as dz  # noqa: E402
+from webbspec.io.datamodels import Model  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
 from webbspec.steps import outlier_detection, resample_spec  # noqa: E402
 

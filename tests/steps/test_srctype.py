@@ -3,7 +3,7 @@
 import pytest
 from astropy.io import fits
 
-from webbspec.datamodels import Model, Slit
+from webbspec.io.datamodels import Model, Slit
 from webbspec.errors import InputError
 from webbspec.steps import srctype
 

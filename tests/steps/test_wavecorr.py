@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from webbspec import datamodels, refs
+from webbspec.io import datamodels, refs
 from webbspec.errors import InputError
 from webbspec.simulate import nirspec_fs as fs
 from webbspec.simulate import simulate

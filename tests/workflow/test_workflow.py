@@ -12,8 +12,8 @@ from astropy.io import fits
 sys.path.insert(0, os.path.dirname(__file__))
 import fakeprog  # noqa: E402
 
-from webbspec.params import workflow_root  # noqa: E402
-from webbspec.program import product_key  # noqa: E402
+from webbspec.pipeline.params import workflow_root  # noqa: E402
+from webbspec.pipeline.program import product_key  # noqa: E402
 
 FAKES = os.path.join(os.path.dirname(__file__), "fakes")
 KEY = product_key(fakeprog.SPEC3_NAME)
@@ -116,10 +116,10 @@ def test_bad_input_keep_going(prog):
 def test_dry_run_simulated_nrs_fs(tmp_path):
     """The real modules on a simulated program: every Stage 2 job and the Stage 3 batches planned."""
     simulate = pytest.importorskip("webbspec.simulate")
-    pytest.importorskip("webbspec.refs")
+    pytest.importorskip("webbspec.io.refs")
     prog = tmp_path / "fs"
     simulate.simulate("nrs_fs", str(prog), seed=1, scale="small")
-    from webbspec import program
+    from webbspec.pipeline import program
     from webbspec.modes import MODES
 
     p = program.discover(prog)

@@ -12,9 +12,9 @@ import os
 import numpy as np
 from astropy.io import fits
 
-from .. import datamodels
-from ..datamodels import Model, Slit
-from ..skycoords import xieta_to_radec
+from ..io import datamodels
+from ..io.datamodels import Model, Slit
+from ..io.skycoords import xieta_to_radec
 from . import nirspec_fs as fs
 from . import noise, refstore, truth
 

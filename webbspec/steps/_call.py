@@ -11,7 +11,7 @@ import os
 
 
 def _store_refs(path, header, module):
-    from ..refs import bestrefs
+    from ..io.refs import bestrefs
 
     types = tuple(getattr(module, "REFTYPES", ()))
     if not types:
@@ -33,7 +33,7 @@ def accepts_files(run):
     @functools.wraps(run)
     def wrapper(model, refs=None, *args, **kwargs):
         if isinstance(model, (str, os.PathLike)):
-            from .. import datamodels
+            from ..io import datamodels
             import sys
 
             path = os.fspath(model)

@@ -34,8 +34,8 @@ import numpy as np
 from astropy.stats import sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 
-from .. import datamodels
-from ..datamodels import Model, Slit
+from ..io import datamodels
+from ..io.datamodels import Model, Slit
 from ..errors import InputError
 from . import _correction as corr
 from ._call import accepts_files

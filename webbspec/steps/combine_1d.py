@@ -25,7 +25,7 @@ from astropy.io import fits
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import dq as dqbits
-from ..datamodels import SpecModel, Spectrum, new_spec_table
+from ..io.datamodels import SpecModel, Spectrum, new_spec_table
 from ..errors import InputError
 from ._call import accepts_files
 

@@ -34,9 +34,9 @@ import numpy as np
 from astropy.io import fits
 
 from .. import dq as dqbits
-from ..datamodels import Slit, SpecModel, Spectrum, new_spec_table
-from ..drizzle import source_row
-from ..skycoords import radec_to_xieta
+from ..io.datamodels import Slit, SpecModel, Spectrum, new_spec_table
+from ..algorithms.drizzle import source_row
+from ..io.skycoords import radec_to_xieta
 from ..errors import InputError
 from ._call import accepts_files
 

@@ -13,7 +13,7 @@ accepted with the official names and defaults; they do not apply to NIRSpec slit
 
 import numpy as np
 
-from ..datamodels import Model, Slit
+from ..io.datamodels import Model, Slit
 from ..errors import InputError
 from .assign_wcs import text
 from ._call import accepts_files

@@ -25,9 +25,9 @@ writing it is the workflow's job, so ``save_interpolated_flat`` is not a paramet
 
 import numpy as np
 
-from .. import datamodels
+from ..io import datamodels
 from .. import dq as dqbits
-from ..datamodels import Model, Slit
+from ..io.datamodels import Model, Slit
 from ..errors import InputError
 from . import _correction as corr
 from ._call import accepts_files

@@ -21,9 +21,9 @@ import os
 
 import numpy as np
 
-from .. import datamodels
+from ..io import datamodels
 from .. import dq as dqbits
-from ..datamodels import SpecModel
+from ..io.datamodels import SpecModel
 from ..errors import InputError
 from .combine_1d import combine_spectra, exposure_weight
 from ._call import accepts_files

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from .. import dq as dqbits
-from .. import drizzle as dz
+from ..algorithms import drizzle as dz
 from ..errors import InputError
 from ._call import accepts_files
 

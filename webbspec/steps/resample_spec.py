@@ -8,7 +8,7 @@ different slits) gives a ``layout="multi"`` model with one rectified slit per ke
 ``layout="single"`` input gives a single rectified slit. :func:`resample_source` does the work for
 one group; outlier_detection builds its grid with the same code.
 
-Drizzle and grid: :mod:`webbspec.drizzle`. SCI_out = sum(w a S)/sum(w a); variances follow the
+Drizzle and grid: :mod:`webbspec.algorithms.drizzle`. SCI_out = sum(w a S)/sum(w a); variances follow the
 official pattern: each of VAR_POISSON/RNOISE/FLAT is drizzled per input as sqrt(V) and squared
 (V_k), then V_out = sum_k W_k^2 V_k / (sum_k W_k)^2 with W_k the drizzled weight of input k;
 ERR = sqrt(sum of the three). V_k is the variance of one input pixel (not of the drizzled mean),
@@ -17,15 +17,15 @@ pixels, so sums over several output pixels have the scatter ERR predicts (tested
 data (BUNIT MJy) are scaled by 1/pixel_scale_ratio (variances by its square) as the official
 does; PIXAR_SR_out = PIXAR_SR / pixel_scale_ratio. Input pixels next to a pixel without
 coordinates (off the slit: they straddle its edge and are only partly illuminated) get no weight,
-as in the official drizzle (:func:`webbspec.drizzle.interior`); on the CEERS MOS nods this brings
+as in the official drizzle (:func:`webbspec.algorithms.drizzle.interior`); on the CEERS MOS nods this brings
 the median-down-the-slit surface brightness from 0.974 to 1.002 of the official.
 """
 
 import numpy as np
 
 from .. import dq as dqbits
-from .. import drizzle as dz
-from ..datamodels import Model, Slit
+from ..algorithms import drizzle as dz
+from ..io.datamodels import Model, Slit
 from ..errors import InputError
 from ._call import accepts_files
 

@@ -37,7 +37,7 @@ for _alias in dict.fromkeys(SPEC2_STEPS + SPEC3_STEPS):
     sys.modules[f"webbspec.steps.{_alias}"] = _make_step(_alias)
 
 
-refs = types.ModuleType("webbspec.refs")
+refs = types.ModuleType("webbspec.io.refs")
 
 
 def bestrefs(header, reftypes, store_dir, context=None):
@@ -49,9 +49,9 @@ def bestrefs(header, reftypes, store_dir, context=None):
 
 
 refs.bestrefs = bestrefs
-sys.modules["webbspec.refs"] = refs
+sys.modules["webbspec.io.refs"] = refs
 
-e2s = types.ModuleType("webbspec.exp_to_source")
+e2s = types.ModuleType("webbspec.pipeline.exp_to_source")
 
 
 def split_exposure(cal_path, outdir, defer_errors=False, part=(0, 1), table=None, workers=1):
@@ -70,9 +70,9 @@ def split_exposure(cal_path, outdir, defer_errors=False, part=(0, 1), table=None
 
 
 e2s.split_exposure = split_exposure
-sys.modules["webbspec.exp_to_source"] = e2s
+sys.modules["webbspec.pipeline.exp_to_source"] = e2s
 
-st3 = types.ModuleType("webbspec.stage3")
+st3 = types.ModuleType("webbspec.pipeline.stage3")
 
 
 def run_batch(*, sources, outdir, product, mode, params, refs, backgrounds, context):
@@ -96,20 +96,20 @@ def write_manifest(rows, path):
 
 st3.run_batch = run_batch
 st3.write_manifest = write_manifest
-sys.modules["webbspec.stage3"] = st3
+sys.modules["webbspec.pipeline.stage3"] = st3
 
 
 # Stage 2 products: the fake steps' models are not shaped as official products, so publish
-# them as they are (the real writer, webbspec.officialio, is tested on real data elsewhere).
-oio = types.ModuleType("webbspec.officialio")
+# them as they are (the real writer, webbspec.io.officialio, is tested on real data elsewhere).
+oio = types.ModuleType("webbspec.io.officialio")
 oio.KINDS = ("cal", "crf", "s2d", "x1d", "c1d", "s3d")
 
 
 def _write_as_is(model, path, kind, **kw):
-    from webbspec import datamodels
+    from webbspec.io import datamodels
 
     return datamodels.write(model, path)
 
 
 oio.write = _write_as_is
-sys.modules["webbspec.officialio"] = oio
+sys.modules["webbspec.io.officialio"] = oio

@@ -1,8 +1,8 @@
 """The per-source Stage 3 driver: one batch of sources in one job, memory bounded by one source.
 
-For each source: read its per-exposure slices (written by :mod:`webbspec.exp_to_source`) into a
+For each source: read its per-exposure slices (written by :mod:`webbspec.pipeline.exp_to_source`) into a
 ``layout="multi"`` Model (one slit per exposure, DATAMODL MultiExposureModel; assign_mtwcs puts a
-moving target's exposures on its mean position), run the Stage 3 steps in order, and write the official Level 3 products through :mod:`webbspec.officialio`:
+moving target's exposures on its mean position), run the Stage 3 steps in order, and write the official Level 3 products through :mod:`webbspec.io.officialio`:
 
     master_background -> <name>_cal.fits   (source-based MultiExposureModel)
     outlier_detection -> <name>_crf.fits   (MultiExposureModel with the outlier flags)
@@ -24,13 +24,14 @@ import json
 import logging
 import os
 
-from . import __version__, datamodels, officialio
-from .atomicfile import replacing
-from .datamodels import Model
-from .errors import InputError
+from .. import __version__
+from ..io import datamodels, officialio
+from ..io.atomicfile import replacing
+from ..io.datamodels import Model
+from ..errors import InputError
 from .exp_to_source import ERROR_SUFFIX, read_error_slice, rereference, source_id_string
-from .modes import MODES, mode_by_name
-from .steps import assign_mtwcs
+from ..modes import MODES, mode_by_name
+from ..steps import assign_mtwcs
 
 __all__ = ["run_batch", "run_source", "product_name", "input_signature", "write_manifest",
            "Manifest", "DEFAULT_STEPS", "PRODUCT_OF"]
@@ -136,7 +137,7 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
     steps = tuple(steps)
     model = _gather(slice_paths, key)
     if any(str(p).endswith(".context.yaml") for p in refs.values()):
-        from .refs import check_selection   # the context names a missing reference file
+        from ..io.refs import check_selection   # the context names a missing reference file
 
         check_selection(refs, model.primary)
     first = model.slits[0].header
@@ -158,7 +159,7 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
         m.primary["WSINSIG"] = (signature, "input signature")
         m.primary["WSVERS"] = (__version__, "webbspec version")
         m.primary["SOURCEID"] = int(first.get("SOURCEID", 0))
-        from .provenance import reference_cards
+        from ..io.provenance import reference_cards
 
         for k, card in reference_cards(refs, context).items():   # R_<REFTYPE>, REFCTX
             m.primary[k] = card
@@ -185,7 +186,7 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
 
 
 def _run_steps(model, key, steps, params, refs, paths, save, background_models):
-    from . import steps as steplib
+    from .. import steps as steplib
 
     current = model
     if "master_background" not in steps:

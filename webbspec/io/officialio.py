@@ -22,7 +22,7 @@ import numpy as np
 
 from . import asdfwrite, datamodels
 from .datamodels import Model, SpecModel
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["to_official", "write", "s2d_grid", "KINDS", "SRCTYPES"]
 
@@ -120,7 +120,7 @@ def write(model, path, kind, **kw):
 
 
 def _s2d_tree(slits, layout):
-    """The ASDF file (bytes, webbspec.asdfwrite) with each rectified slit's gwcs."""
+    """The ASDF file (bytes, webbspec.io.asdfwrite) with each rectified slit's gwcs."""
     return asdfwrite.s2d_tree([s2d_grid(s) for s in slits], single=layout == "single")
 
 

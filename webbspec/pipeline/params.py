@@ -12,7 +12,7 @@ import difflib
 import os
 from functools import lru_cache
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["workflow_root", "defaults", "schema", "merge", "validate", "load", "step_params",
            "stage_params", "export", "CONFIG_PATH", "SCHEMA_PATH"]
@@ -24,7 +24,7 @@ def workflow_root():
     In a source checkout (or editable install) that is the repository root next to the package;
     an installed wheel carries a copy as package data under ``webbspec/workflow``.
     """
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the webbspec package
     for cand in (os.path.dirname(here), os.path.join(here, "workflow")):
         if os.path.exists(os.path.join(cand, "Snakefile")) and os.path.isdir(os.path.join(cand, "config")):
             return cand
@@ -146,7 +146,7 @@ def export(config, mode=None):
     With ``mode``, the spec2/spec3 sections hold only that mode's steps, with its overrides
     applied.
     """
-    from .modes import mode_by_name
+    from ..modes import mode_by_name
 
     out = {k: copy.deepcopy(v) for k, v in config.items() if k not in ("spec2", "spec3", "modes")}
     if mode is None:

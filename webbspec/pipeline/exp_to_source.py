@@ -1,6 +1,6 @@
 """exp_to_source: split ONE Stage 2 exposure into one small file per source.
 
-Input: an official `_cal` (its gwcs deserialized once, by :mod:`webbspec.realdata`) or our own
+Input: an official `_cal` (its gwcs deserialized once, by :mod:`webbspec.io.realdata`) or our own
 Stage 2 `_cal` (which already carries WAVELENGTH/XI/ETA). The exposure is read one source at a
 time (:class:`realdata.Stage2Reader`): each slit's arrays are read, its gwcs evaluated on its
 pixels and its slice written before the next source's are read, optionally by several forked
@@ -36,13 +36,13 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
-from . import datamodels, realdata
-from .atomicfile import replacing
-from .datamodels import Model, Slit
-from .errors import InputError
-from .modes import mode_for
+from ..io import datamodels, realdata
+from ..io.atomicfile import replacing
+from ..io.datamodels import Model, Slit
+from ..errors import InputError
+from ..modes import mode_for
 from .program import batch_of
-from .skycoords import radec_to_xieta, xieta_to_radec
+from ..io.skycoords import radec_to_xieta, xieta_to_radec
 
 __all__ = ["split_exposure", "source_key", "source_id_string", "rereference", "slice_filename",
            "TSV_HEADER", "ERROR_SUFFIX", "read_error_slice", "write_error_slice"]

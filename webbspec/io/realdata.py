@@ -16,7 +16,7 @@ Reading a slit costs only its own HDUs: the file's HDUs are indexed from the raw
 
 Public: :func:`read_stage2` (full read + coordinates), :class:`Stage2Reader` (the same, one slit
 at a time), :func:`list_slits` (cheap, headers only),
-:func:`read_product` (any product via :func:`webbspec.datamodels.read`), :func:`slit_coordinates`.
+:func:`read_product` (any product via :func:`webbspec.io.datamodels.read`), :func:`slit_coordinates`.
 """
 
 import logging
@@ -30,7 +30,7 @@ from astropy.io import fits
 from . import datamodels
 from .asdftree import open_shared
 from .datamodels import Model, Slit
-from .errors import InputError
+from ..errors import InputError
 from .skycoords import radec_to_xieta
 
 __all__ = ["read_stage2", "Stage2Reader", "list_slits", "read_product", "slit_coordinates", "reference_of",
@@ -505,5 +505,5 @@ def _attach_coordinates(slit, wcs, path):
 
 
 def read_product(path):
-    """Any product (`_cal`, `_s2d`, `_crf`, `_x1d`, `_c1d`) as :mod:`webbspec.datamodels` reads it."""
+    """Any product (`_cal`, `_s2d`, `_crf`, `_x1d`, `_c1d`) as :mod:`webbspec.io.datamodels` reads it."""
     return datamodels.read(path)

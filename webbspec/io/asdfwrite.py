@@ -18,7 +18,7 @@ import struct
 
 import numpy as np
 
-from . import __version__
+from .. import __version__
 
 __all__ = ["asdf_file", "s2d_wcs_yaml", "s2d_tree"]
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from .atomicfile import replacing
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["EXPTYPES", "Member", "Product", "Association", "read", "write", "validate",
            "asn_from_list", "to_dict"]
@@ -178,5 +178,5 @@ def _program_of(name):
 
 
 def _version():
-    from . import __version__
+    from .. import __version__
     return f"webbspec {__version__}"

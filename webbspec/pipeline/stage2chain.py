@@ -19,7 +19,7 @@ import json
 import logging
 import os
 
-from . import __version__
+from .. import __version__
 
 __all__ = ["run_chain", "write_product", "SIGKEY"]
 
@@ -50,8 +50,8 @@ def run_chain(spec, context=None):
     """Run the chain ``spec`` (JSON of rules/common.smk ``spec2_chain_spec``: input, steps
     [{name, output, refs, params, extra}], products [{input, output}]); returns the names of the
     steps that ran."""
-    from .datamodels import recorded
-    from .steps import run_step
+    from ..io.datamodels import recorded
+    from .steprun import run_step
 
     ran = []
     data = spec["input"]
@@ -75,8 +75,8 @@ def write_product(src, dst):
     _s2d, ...), shaped so stdatamodels opens it as the official class; our per-pixel coordinate
     arrays stay in `_cal` (Stage 3 reads them instead of evaluating a WCS). A suffix without an
     official class is published as it is (a hard link, else a copy)."""
-    from . import datamodels, officialio
-    from .errors import InputError
+    from ..io import datamodels, officialio
+    from ..errors import InputError
 
     if not os.path.exists(src):
         raise InputError(src, "file does not exist")
@@ -89,7 +89,7 @@ def write_product(src, dst):
         return
     import shutil
 
-    from .atomicfile import replacing
+    from ..io.atomicfile import replacing
 
     with replacing(dst) as tmp:
         try:

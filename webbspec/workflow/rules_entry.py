@@ -1,18 +1,18 @@
-"""The small command the workflow's jobs run: ``python -m webbspec.rules_entry <job> ...``.
+"""The small command the workflow's jobs run: ``python -m webbspec.workflow.rules_entry <job> ...``.
 
 One process per job; imports stay lazy so a job pays only for what it runs. Each job logs to
 its ``--log`` file; bad input prints ``webbspec: <file>: <problem>`` on one line to stderr (and
 to the log) and exits 2, leaving no output behind (every write is atomic).
 
 exp-to-source does not fail on a bad exposure or slit: it writes error slices for the sources
-concerned (see :mod:`webbspec.exp_to_source`), so the product's other sources go on. A Stage 3
+concerned (see :mod:`webbspec.pipeline.exp_to_source`), so the product's other sources go on. A Stage 3
 batch runs every source of the batch, writes its manifest with one row per source (status
 ``error`` and the message for failed ones), prints one ``webbspec:`` line per failed source and
 exits 2 (Snakemake then removes the manifest, so the batch re-runs next time; the sources that
 were made are skipped as unchanged).
 
 Jobs:
-  step NAME INPUT OUTPUT     one Stage 2 step (webbspec.steps.run_step)
+  step NAME INPUT OUTPUT     one Stage 2 step (webbspec.pipeline.steprun.run_step)
   product INPUT OUTPUT       publish a Stage 2 intermediate as a product (_cal, _s2d, _x1d, ...)
   exp-to-source CAL TSV      split one exposure into per-source slices (writes TSV's directory)
   gather-sources OUT TSV...  one source table for a product (the Stage 3 checkpoint)
@@ -44,8 +44,9 @@ def _setup_logging(path):
 
 
 def _step(a):
-    from . import datamodels  # noqa: F401  (imported before the step runs: benchmarks time the step alone)
-    from .steps import load, run_step
+    from ..io import datamodels  # noqa: F401  (imported before the step runs: benchmarks time the step alone)
+    from ..pipeline.steprun import run_step
+    from ..steps import load
 
     load(a.name)
     run_step(a.name, a.input, a.output, refs=json.loads(a.refs), params=json.loads(a.params),
@@ -53,16 +54,16 @@ def _step(a):
 
 
 def _product(a):
-    from .stage2chain import write_product
+    from ..pipeline.stage2chain import write_product
 
     write_product(a.input, a.output)
 
 
 def _chain(a):
     """An exposure's whole Stage 2 chain in this process (workflow.spec2_jobs: exposure)."""
-    from . import datamodels  # noqa: F401  (imported before the steps run: benchmarks time them alone)
-    from .stage2chain import run_chain
-    from .steps import load
+    from ..io import datamodels  # noqa: F401  (imported before the steps run: benchmarks time them alone)
+    from ..pipeline.stage2chain import run_chain
+    from ..steps import load
 
     spec = json.loads(a.spec)
     for s in spec["steps"]:
@@ -72,7 +73,7 @@ def _chain(a):
 
 
 def _exp_to_source(a):
-    from .exp_to_source import split_exposure
+    from ..pipeline.exp_to_source import split_exposure
 
     outdir = os.path.dirname(a.tsv)
     pairs = split_exposure(a.cal, outdir, defer_errors=True, part=(a.part, a.nparts), table=a.tsv,
@@ -81,7 +82,7 @@ def _exp_to_source(a):
 
 
 def _write_tsv(path, rows):
-    from .atomicfile import replacing
+    from ..io.atomicfile import replacing
 
     with replacing(path) as tmp, open(tmp, "w") as f:
         for row in rows:
@@ -90,7 +91,7 @@ def _write_tsv(path, rows):
 
 def batch_sources(tables, batch, nbatches):
     """``{source_key: [slice paths, one per exposure holding it]}`` for one batch, sorted by key."""
-    from .program import batch_of, read_sources
+    from ..pipeline.program import batch_of, read_sources
 
     out = {}
     for table in tables:
@@ -102,7 +103,7 @@ def batch_sources(tables, batch, nbatches):
 
 def _gather_sources(a):
     """One table (source, slice path relative to the table) for a product."""
-    from .program import read_sources
+    from ..pipeline.program import read_sources
 
     rows, here = [("source", "path")], os.path.dirname(os.path.abspath(a.output))
     for tsv in a.tables:
@@ -112,7 +113,7 @@ def _gather_sources(a):
 
 
 def _spec3_batch(a):
-    from . import stage3
+    from ..pipeline import stage3
 
     sources = batch_sources([t for t in a.sources if t], int(a.batch), a.nbatches)
     products = stage3.run_batch(sources=sources, outdir=a.outdir, product=a.product, mode=a.mode,
@@ -139,7 +140,7 @@ def _report(a, message):
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m webbspec.rules_entry")
+    p = argparse.ArgumentParser(prog="python -m webbspec.workflow.rules_entry")
     p.add_argument("--log", default=None)
     sub = p.add_subparsers(dest="job", required=True)
     s = sub.add_parser("step")
@@ -189,7 +190,7 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(argv)
     _setup_logging(args.log)
-    from .errors import InputError
+    from ..errors import InputError
 
     try:
         return args.func(args) or 0

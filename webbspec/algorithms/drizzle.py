@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import dq as dqbits
-from .errors import InputError
-from .skycoords import radec_to_xieta, xieta_to_radec
+from .. import dq as dqbits
+from ..errors import InputError
+from ..io.skycoords import radec_to_xieta, xieta_to_radec
 
 __all__ = ["Grid", "build_grid", "slit_axis_coords", "pixel_map", "interior", "footprints",
            "input_weights", "drizzle", "blot", "grid_header", "source_row"]

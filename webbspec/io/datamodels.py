@@ -27,7 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from . import fitswrite
 from .atomicfile import replacing
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = [
     "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
@@ -305,7 +305,7 @@ def copy_header(header):
 def write(model, path):
     """Write a :class:`Model` or :class:`SpecModel` atomically; returns ``path``.
 
-    Extensions are formatted by :mod:`webbspec.fitswrite` (no astropy HDU objects: 6x faster)
+    Extensions are formatted by :mod:`webbspec.io.fitswrite` (no astropy HDU objects: 6x faster)
     and the arrays written from their own memory, not copied into one buffer first."""
     path = str(path)
     parts = [fitswrite.primary_bytes(_primary_header(model, path))]
@@ -358,11 +358,11 @@ def _spec_bytes(model):
 
 def asdf_hdu_bytes(tree):
     """The ASDF extension (one row, one byte column) holding ``tree``: the bytes of an ASDF file
-    (webbspec.asdfwrite) or a tree the asdf library serializes."""
+    (webbspec.io.asdfwrite) or a tree the asdf library serializes."""
     if isinstance(tree, bytes):
         raw = np.frombuffer(tree, dtype=np.uint8)
     else:
-        import asdf  # imported here: only trees not formatted by webbspec.asdfwrite need it
+        import asdf  # imported here: only trees not formatted by webbspec.io.asdfwrite need it
 
         buf = io.BytesIO()
         asdf.AsdfFile(tree).write_to(buf)

@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 
-from . import datamodels
-from . import dq as dqbits
-from .datamodels import SpecModel
-from .errors import InputError
+from ..io import datamodels
+from .. import dq as dqbits
+from ..io.datamodels import SpecModel
+from ..errors import InputError
 
 __all__ = ["compare", "report", "main", "kind_of"]
 
@@ -134,7 +134,7 @@ def _common_rows(pa, pb, na, nb):
     """Row masks of A and B restricted to the stretch of sky both cover."""
     if pa is None or pb is None:
         return np.ones(na, bool), np.ones(nb, bool)
-    from .skycoords import radec_to_xieta
+    from ..io.skycoords import radec_to_xieta
 
     ra0, dec0 = float(np.nanmedian(pa[0])), float(np.nanmedian(pa[1]))
     xa, ya = radec_to_xieta(*pa, ra0, dec0)

@@ -22,10 +22,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import associations
-from .datamodels import read_header
-from .errors import InputError
-from .modes import MODES, mode_for
+from ..io import associations
+from ..io.datamodels import read_header
+from ..errors import InputError
+from ..modes import MODES, mode_for
 
 __all__ = ["input_error", "Exposure", "Spec3Product", "Program", "discover", "spec2_chain", "spec2_products",
            "spec2_published", "spec2_chain_rules", "OUT", "exposure_root", "product_key", "batch_of", "read_sources"]

@@ -1,6 +1,6 @@
 """A NIRSpec MOS program built from real slits, for benchmarks and side-by-side tests.
 
-    webbspec realprogram OUTDIR --nsources N [--seed S] [--inject-hot]
+    python bench/realprogram.py OUTDIR --nsources N [--seed S] [--inject-hot]
     python -m webbspec.realprogram OUTDIR --nsources N [--seed S] [--inject-hot]
 
 Each of the three real CEERS PRISM nods of ``tests/data/ceers`` (see ORIGIN.md there) becomes
@@ -211,7 +211,7 @@ def build_mos_program(outdir, n_sources, seed=0, inject_hot=False, data_dir=None
     """
     from astropy.io import fits
 
-    from . import associations
+    from webbspec.io import associations
 
     n_sources = int(n_sources)
     if n_sources < 1:
@@ -274,7 +274,7 @@ def build_mos_program(outdir, n_sources, seed=0, inject_hot=False, data_dir=None
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="webbspec realprogram", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="realprogram.py", description=__doc__.split("\n")[0])
     p.add_argument("outdir")
     p.add_argument("--nsources", "-n", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,137 @@
+"""What a change of reference context re-makes in a program (``webbspec refs diff OLD NEW --program``).
+
+Lives in the pipeline layer: it needs the reference selection (io), the steps' reference types and
+the program's plan, which the reference store itself must not import.
+"""
+
+import glob
+import os
+
+from ..io.refs import bestrefs
+from ..modes import MODES
+from ..steps import reftypes as step_reftypes
+from . import params as wsparams
+from . import program as wsprogram
+
+__all__ = ["remake_plan", "format_plan"]
+
+
+def remake_plan(program_dir, store_dir, old, new, config=None):
+    """What the workflow re-makes in ``program_dir`` when the context goes from ``old`` to ``new``.
+
+    Mirrors the workflow's selection (rules/common.smk: a Stage 2 step's references on its
+    exposure's header, a Stage 3 product's on its first science exposure's). Returns a dict:
+    ``changes`` [(exposure or product, step, reftype, old file, new file)], ``spec2``
+    {exposure: [steps re-run]}, ``products`` [paths re-made, as far as the program directory
+    shows them: Stage 3 products are read from the batch manifests of an earlier run], ``jobs``
+    {rule: count} as ``snakemake -n`` plans them (``spec3_batch``: every batch of a product whose
+    source table or references change), ``batches_run``: the batches among them holding affected
+    sources, which are the ones that run once the source table is re-made.
+    """
+    from ..pipeline import params as wsparams
+    from ..pipeline import program as wsprogram
+    from .. import steps as wssteps
+    from ..modes import MODES
+
+    cfg = config if config is not None else wsparams.load([])
+    nbatches, save_bsub = int(cfg["workflow"]["batches"]), bool(cfg["workflow"]["save_bsub"])
+    p = wsprogram.discover(program_dir)
+    root, out = p.root, wsprogram.OUT
+    plan = {"changes": [], "spec2": {}, "products": [], "jobs": {}, "batches_run": 0}
+    jobs = plan["jobs"]
+
+    def count(rule, n=1):
+        if n:
+            jobs[rule] = jobs.get(rule, 0) + n
+
+    def name_of(path):
+        return os.path.basename(str(path)) if str(path).upper() != "N/A" else "N/A"
+
+    remade = set()          # Stage 2 product paths (relative to the program) re-made
+    chain_rules = (wsprogram.spec2_chain_rules(p.stage2)
+                   if cfg["workflow"].get("spec2_jobs", "step") == "exposure" else {})
+    for name, exp in sorted(p.stage2.items()):
+        chain = wsprogram.spec2_chain(exp)
+        first = None
+        for i, step in enumerate(chain):
+            types = step_reftypes(step)
+            if not types:
+                continue
+            a = bestrefs(exp.header, types, store_dir, old)
+            b = bestrefs(exp.header, types, store_dir, new)
+            for rt in types:
+                if a[rt] != b[rt]:
+                    plan["changes"].append((name, step, rt, name_of(a[rt]), name_of(b[rt])))
+                    first = i if first is None else first
+        if first is None:
+            continue
+        plan["spec2"][name] = chain[first:]
+        if name in chain_rules:      # one job re-runs the exposure's whole chain
+            count(chain_rules[name][0])
+        for step in chain[first:] if name not in chain_rules else ():
+            count(step)
+        for kind, step in wsprogram.spec2_published(chain, exp.ints, save_bsub).items():
+            if chain.index(step) >= first or name in chain_rules:
+                remade.add(f"{out}/spec2/{name}_{kind}.fits")
+                if name not in chain_rules:
+                    count("spec2_product")
+    plan["products"] += sorted(remade)
+
+    if cfg["workflow"]["stage3"]:
+        for key, prod in sorted(p.products.items()):
+            types = tuple(dict.fromkeys(rt for s in MODES[prod.mode].spec3 for rt in step_reftypes(s)))
+            hdr = p.exposures[prod.science[0]].header
+            a, b = bestrefs(hdr, types, store_dir, old), bestrefs(hdr, types, store_dir, new)
+            plan["changes"] += [(key, "spec3", rt, name_of(a[rt]), name_of(b[rt])) for rt in types if a[rt] != b[rt]]
+            exps = [e for e in prod.science if prod.cal[e] in remade]
+            here = os.path.join(root, out, "spec3", key)
+            tables = {e: wsprogram.exp_to_source_tables(here, e, os.path.join(root, prod.cal[e]),
+                                                        cfg["workflow"]["split_mb"]) for e in prod.science}
+            count("exp_to_source", sum(len(tables[e]) for e in exps))
+            count("spec3_sources", 1 if exps else 0)
+            every = a != b or any(bk in remade for bk in prod.backgrounds)
+            if not (exps or every):
+                continue
+            count("spec3_batch", nbatches)
+            affected = set()
+            for e in (prod.science if every else exps):
+                for tsv in tables[e]:
+                    if os.path.exists(tsv):
+                        affected.update(k for k, _ in wsprogram.read_sources(tsv))
+            batches = range(nbatches) if a != b else sorted({wsprogram.batch_of(k, nbatches) for k in affected})
+            plan["batches_run"] += len(batches)
+            for m in sorted(glob.glob(os.path.join(here, "batches", "*.tsv"))):
+                plan["products"] += [os.path.relpath(os.path.join(root, prd), root) if not os.path.isabs(prd)
+                                     else prd for src, prd in _manifest_rows(m) if src in affected]
+    if jobs:
+        jobs["all"] = 1
+    return plan
+
+
+def _manifest_rows(path):
+    """(source, product path) of a Stage 3 batch manifest (its ``source`` and ``product`` columns)."""
+    with open(path) as f:
+        lines = [ln.rstrip("\n").split("\t") for ln in f if ln.strip()]
+    if not lines:
+        return []
+    head = [h.lower() for h in lines[0]]
+    s, q = head.index("source") if "source" in head else 0, head.index("product") if "product" in head else 1
+    return [(r[s], r[q]) for r in lines[1:] if len(r) > max(s, q) and r[q]]
+
+
+def format_plan(plan):
+    """The text ``webbspec refs diff OLD NEW --program DIR`` prints for :func:`remake_plan`."""
+    lines = ["selections that change:" if plan["changes"] else "no selection of this program changes"]
+    lines += [f"  {who} {step}.{rt}: {a} -> {b}" for who, step, rt, a, b in plan["changes"]]
+    if not plan["jobs"]:
+        lines.append("nothing to re-make")
+        return "\n".join(lines)
+    lines.append("will re-run:")
+    lines += [f"  {name}: {', '.join(steps)}" for name, steps in sorted(plan["spec2"].items())]
+    lines.append("will re-make:")
+    lines += [f"  {path}" for path in plan["products"]]
+    lines.append("jobs (as snakemake -n plans them):")
+    lines += [f"  {rule} {n}" for rule, n in plan["jobs"].items()]
+    if "spec3_batch" in plan["jobs"]:
+        lines.append(f"  (of the spec3_batch jobs, {plan['batches_run']} hold affected sources and run)")
+    return "\n".join(lines)

@@ -12,10 +12,11 @@ from snakemake.settings.types import DeploymentMethod
 
 from webbspec.pipeline import params as wsparams
 from webbspec.pipeline import program as wsprogram
+from webbspec.modes import MODES
 
 wsparams.validate(config)
 
-PROGRAM = wsprogram.discover(".")
+PROGRAM = wsprogram.check_plan(wsprogram.discover("."))   # a step a mode lacks: error here
 CHAINS = {name: wsprogram.spec2_chain(exp) for name, exp in PROGRAM.stage2.items()}
 # workflow.spec2_jobs: exposure -> {exposure: (rule name, chain)} of the one-job-per-exposure rules
 CHAIN_RULES = (wsprogram.spec2_chain_rules(PROGRAM.stage2)
@@ -216,5 +217,13 @@ def spec3_name(wildcards):
 def spec3_targets():
     if not config["workflow"]["stage3"]:
         return []
-    return [f"webbspec/spec3/{key}/batches/{b:03d}.tsv" for key in PROGRAM.products
-            for b in range(NBATCHES)]
+    return [t for key, prod in PROGRAM.products.items()
+            for t in SPEC3_PATHS[MODES[prod.mode].stage3_kind](key)]
+
+
+def slit_targets(key):
+    """The per-source slits path (exp_to_source + batches of sources): one manifest per batch."""
+    return [f"webbspec/spec3/{key}/batches/{b:03d}.tsv" for b in range(NBATCHES)]
+
+
+SPEC3_PATHS = {"slits": slit_targets}   # Mode.stage3_kind -> targets (cubes, slitless: to come)

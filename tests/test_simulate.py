@@ -11,7 +11,7 @@ from astropy.table import Table
 
 from webbspec.io import datamodels
 from webbspec.errors import InputError
-from webbspec.simulate import SIMULATORS, simulate
+from webbspec.simulate import simulate, simulated_modes
 from webbspec.simulate import nirspec_fs as fs
 
 
@@ -136,7 +136,7 @@ def test_reference_tables_match_the_model(prog):
 
 
 def test_unknown_and_unsimulated_modes(tmp_path):
-    assert "nrs_fs" in SIMULATORS
+    assert "nrs_fs" in simulated_modes()
     with pytest.raises(InputError, match="nrs_nope"):
         simulate("nrs_nope", str(tmp_path))
     with pytest.raises(InputError, match="nrs_mos.*not simulated"):

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-__all__ = ["Mode", "MODES", "mode_for", "mode_by_name", "SPEC2_STEPS", "SPEC3_STEPS"]
+__all__ = ["Mode", "MODES", "mode_for", "mode_by_name", "check_implemented", "SPEC2_STEPS", "SPEC3_STEPS",
+           "STAGE3_KINDS", "SOURCE_RULES"]
+
+
+# Stage 3 paths (Mode.stage3_kind): per-source slits (exp_to_source + batches of sources), cubes
+# (all exposures into one cube per band), slitless spectra (per-source cutouts of the grism images).
+STAGE3_KINDS = ("slits", "cubes", "slitless")
+# How srctype decides (Mode.source_rule): one source per exposure (the exposure's decision; IFU
+# modes default to EXTENDED), per-slit MSA stellarity, per-slit catalogue IS_EXTND.
+SOURCE_RULES = ("single", "single_extended", "stellarity", "catalog")
 
 
 @dataclass(frozen=True)
@@ -20,52 +29,82 @@ class Mode:
     spec3: tuple             # Stage 3 per-source steps in order
     simulated: bool = False  # the simulator and instrument model exist for it
     detectors: tuple = ()    # detectors of a full-size exposure
+    stage3_kind: str = "slits"
+    source_rule: str = "single"
+    fixed_slits: bool = False      # named fixed slits, one of them (FXD_SLIT) holds the target
+    msa: bool = False              # MSA shutters: background ("BKG") and virtual (< 0) source ids
+    tso: bool = False              # time series: POINT whenever NINTS >= 2
+    point_extraction: bool = False  # extract_1d centres a POINT source's aperture on its position
+    pathloss_multiply: bool = False  # pathloss multiplies (MIRI LRS) rather than divides
+    ref_background: bool = False   # bkg_subtract uses a reference background (no background members)
+    pattern_keyword: str = "PATTTYPE"  # the dither-pattern keyword srctype reads
+    simulator: str = ""            # "module:function" of `webbspec simulate` for this mode
+    implemented: tuple = ()        # steps written for this mode (planning errors on the others)
 
 
 _SLIT_S3 = ("master_background", "outlier_detection", "resample_spec", "extract_1d")
+_FS_STEPS = ("assign_wcs", "bkg_subtract", "extract_2d", "srctype", "wavecorr", "flat_field", "pathloss",
+             "photom", "resample_spec", "extract_1d") + _SLIT_S3
 
 MODES = {
     m.name: m for m in (
         Mode("nrs_fs", ("NRS_FIXEDSLIT",), "NIRSPEC",
              ("assign_wcs", "bkg_subtract", "extract_2d", "srctype", "wavecorr", "flat_field",
               "pathloss", "photom", "resample_spec", "extract_1d"),
-             _SLIT_S3, simulated=True, detectors=("NRS1", "NRS2")),
+             _SLIT_S3, simulated=True, detectors=("NRS1", "NRS2"), fixed_slits=True, point_extraction=True,
+             simulator="webbspec.simulate.fs_program:simulate_nrs_fs", implemented=_FS_STEPS),
         Mode("nrs_mos", ("NRS_MSASPEC",), "NIRSPEC",
              ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "extract_2d", "srctype",
               "master_background_mos", "wavecorr", "flat_field", "pathloss", "barshadow", "photom",
               "resample_spec", "extract_1d"),
-             _SLIT_S3, detectors=("NRS1", "NRS2")),
+             _SLIT_S3, detectors=("NRS1", "NRS2"), source_rule="stellarity", msa=True,
+             point_extraction=True, implemented=_SLIT_S3),   # Stage 3 on delivered _cal files only
         Mode("nrs_ifu", ("NRS_IFU",), "NIRSPEC",
              ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "srctype", "flat_field",
               "pathloss", "photom", "cube_build", "extract_1d"),
-             ("master_background", "outlier_detection", "cube_build", "extract_1d"), detectors=("NRS1", "NRS2")),
+             ("master_background", "outlier_detection", "cube_build", "extract_1d"), detectors=("NRS1", "NRS2"),
+             stage3_kind="cubes", source_rule="single_extended"),
         Mode("mir_lrs_fs", ("MIR_LRS-FIXEDSLIT",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "flat_field", "pathloss", "photom", "resample_spec",
               "extract_1d"),
-             _SLIT_S3, detectors=("MIRIMAGE",)),
+             _SLIT_S3, detectors=("MIRIMAGE",), point_extraction=True, pathloss_multiply=True),
         Mode("mir_lrs_sl", ("MIR_LRS-SLITLESS",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "flat_field", "photom", "extract_1d"),
-             ("extract_1d", "combine_1d"), detectors=("MIRIMAGE",)),
+             ("extract_1d", "combine_1d"), detectors=("MIRIMAGE",), tso=True),
         Mode("mir_mrs", ("MIR_MRS",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "straylight", "flat_field", "fringe", "photom",
               "cube_build", "extract_1d"),
              ("master_background", "outlier_detection", "cube_build", "extract_1d"),
-             detectors=("MIRIFUSHORT", "MIRIFULONG")),
+             detectors=("MIRIFUSHORT", "MIRIFULONG"), stage3_kind="cubes", source_rule="single_extended",
+             pattern_keyword="DITHOPFR"),
         Mode("nis_soss", ("NIS_SOSS",), "NIRISS",
              ("assign_wcs", "bkg_subtract", "srctype", "flat_field", "extract_1d", "photom"),
-             ("extract_1d", "combine_1d"), detectors=("NIS",)),
+             ("extract_1d", "combine_1d"), detectors=("NIS",), tso=True, ref_background=True),
         Mode("nis_wfss", ("NIS_WFSS",), "NIRISS",
              ("assign_wcs", "bkg_subtract", "flat_field", "extract_2d", "srctype", "photom", "extract_1d"),
-             ("extract_1d", "combine_1d"), detectors=("NIS",)),
+             ("extract_1d", "combine_1d"), detectors=("NIS",), stage3_kind="slitless", source_rule="catalog",
+             ref_background=True),
         Mode("nrc_wfss", ("NRC_WFSS", "NRC_GRISM"), "NIRCAM",
              ("assign_wcs", "bkg_subtract", "flat_field", "extract_2d", "srctype", "photom", "extract_1d"),
-             ("extract_1d", "combine_1d"), detectors=("NRCALONG", "NRCBLONG")),
+             ("extract_1d", "combine_1d"), detectors=("NRCALONG", "NRCBLONG"), stage3_kind="slitless",
+             source_rule="catalog", ref_background=True),
     )
 }
 
 SPEC2_STEPS = tuple(dict.fromkeys(s for m in MODES.values() for s in m.spec2))
 SPEC3_STEPS = tuple(dict.fromkeys(("assign_mtwcs", "exp_to_source") + tuple(
     s for m in MODES.values() for s in m.spec3)))
+
+
+def check_implemented(mode, steps, path):
+    """InputError naming ``path``, the mode and the first of ``steps`` not written for ``mode``
+    (called when the workflow is planned: nothing is dropped silently)."""
+    missing = [s for s in steps if s not in mode.implemented]
+    if missing:
+        raise InputError(path, f"mode {mode.name}: step {missing[0]} is not implemented for this mode"
+                         + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""))
+    if mode.stage3_kind != "slits" and any(s in mode.spec3 for s in steps):
+        raise InputError(path, f"mode {mode.name}: the Stage 3 path for {mode.stage3_kind} is not implemented")
 
 
 def mode_by_name(name):

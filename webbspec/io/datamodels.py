@@ -28,6 +28,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from . import fitswrite
 from .atomicfile import replacing
 from ..errors import InputError
+from ..modes import mode_for
 
 __all__ = [
     "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
@@ -119,6 +120,11 @@ class Model:
     def exp_type(self):
         return str(self.primary.get("EXP_TYPE", "")).strip().upper()
 
+    @property
+    def mode(self):
+        """The :class:`webbspec.modes.Mode` of this product's EXP_TYPE (unknown: InputError)."""
+        return mode_for(self.primary, self.path or "<model>")
+
     def copy(self, arrays=True):
         """A copy; ``arrays=False``: the slits' arrays are shared (see :meth:`Slit.copy`)."""
         return Model(copy_header(self.primary), [s.copy(arrays) for s in self.slits], self.layout,
@@ -152,6 +158,11 @@ class SpecModel:
     @property
     def exp_type(self):
         return str(self.primary.get("EXP_TYPE", "")).strip().upper()
+
+    @property
+    def mode(self):
+        """The :class:`webbspec.modes.Mode` of this product's EXP_TYPE (unknown: InputError)."""
+        return mode_for(self.primary, self.path or "<model>")
 
 
 def new_spec_table(n, kind="EXTRACT1D"):

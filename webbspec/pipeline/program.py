@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 from ..io import associations
 from ..io.datamodels import read_header
 from ..errors import InputError
-from ..modes import MODES, mode_for
+from ..modes import MODES, check_implemented, mode_for
 
 __all__ = ["input_error", "Exposure", "Spec3Product", "Program", "discover", "spec2_chain", "spec2_products",
            "spec2_published", "spec2_chain_rules", "OUT", "exposure_root", "product_key", "batch_of", "read_sources"]
 
 OUT = "webbspec"                       # all outputs under <program>/webbspec/
-# Modes whose bkg_subtract uses a reference background (runs without background members).
-_REF_BACKGROUND = {"nis_wfss", "nrc_wfss", "nis_soss"}
 _SUFFIXES = ("_rate", "_rateints", "_cal", "_calints", "_x1d")
 _STAGE2_INPUTS = ("_rate.fits", "_rateints.fits")
 
@@ -153,7 +151,7 @@ def spec2_chain(exp):
     if exp.error or exp.mode not in MODES:
         return ["assign_wcs"]
     steps = list(MODES[exp.mode].spec2)
-    if not exp.backgrounds and exp.mode not in _REF_BACKGROUND and "bkg_subtract" in steps:
+    if not exp.backgrounds and not MODES[exp.mode].ref_background and "bkg_subtract" in steps:
         steps.remove("bkg_subtract")
     if not exp.imprints and "imprint_subtract" in steps:
         steps.remove("imprint_subtract")
@@ -175,7 +173,7 @@ def spec2_products(chain, ints=False):
     if "cube_build" in chain:
         out["s3d"] = "cube_build"
     if "extract_1d" in chain:
-        out["x1d"] = chain[-1]      # NIS_SOSS applies photom after extract_1d
+        out["x1d"] = chain[-1]      # a mode may apply photom after extract_1d (SOSS)
     if "bkg_subtract" in chain:
         out["bsub"] = "bkg_subtract"
     if ints:
@@ -287,6 +285,17 @@ def discover(root=".", strict=False):
             if p is not None:
                 products[product_key(prod.name)] = p
     return Program(root, exposures, products)
+
+
+def check_plan(program):
+    """The planning-time check: every step an exposure or a product will run is written for its
+    mode (InputError naming the file, the mode and the step; see modes.check_implemented)."""
+    for _, exp in sorted(program.stage2.items()):
+        if exp.error is None and exp.mode in MODES:
+            check_implemented(MODES[exp.mode], spec2_chain(exp), exp.path)
+    for _, prod in sorted(program.products.items()):
+        check_implemented(MODES[prod.mode], MODES[prod.mode].spec3, prod.asn)
+    return program
 
 
 def input_error(path):

@@ -142,7 +142,7 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
         check_selection(refs, model.primary)
     first = model.slits[0].header
     sid = str(model.primary.get("WSSRCID", "")) or source_id_string(first, model.exp_type)
-    slit_names = [s.name for s in model.slits] if model.exp_type == "NRS_FIXEDSLIT" else ()
+    slit_names = [s.name for s in model.slits] if model.mode.fixed_slits else ()
     name = product_name(template, sid, slit_names)
     kinds = [PRODUCT_OF[s] for s in steps if s in PRODUCT_OF]
     if "master_background" not in steps:
@@ -222,7 +222,10 @@ def _mode_steps(mode):
     if not mode:
         return DEFAULT_STEPS
     m = MODES.get(mode) or mode_by_name(mode)
-    return tuple(s for s in m.spec3 if s in PRODUCT_OF)
+    unknown = [s for s in m.spec3 if s not in PRODUCT_OF]
+    if unknown:    # e.g. cube_build: not a per-source slit step (its mode has another Stage 3 path)
+        raise InputError("stage3", f"mode {m.name}: step {unknown[0]} has no per-source slit implementation")
+    return m.spec3
 
 
 def run_batch(product_name_template=None, sources=None, slices=None, outdir=".", params=None,

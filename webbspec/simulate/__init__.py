@@ -6,24 +6,28 @@ instrument effects are applied forward by the simulator's own code (``nirspec_fs
 pipeline's steps. Same seed -> identical bytes.
 """
 
+import importlib
+
 from ..errors import InputError
-from ..modes import MODES
-from .fs_program import simulate_nrs_fs
+from ..modes import MODES, mode_by_name
 
-__all__ = ["simulate", "SIMULATORS"]
+__all__ = ["simulate", "simulated_modes"]
 
-SIMULATORS = {"nrs_fs": simulate_nrs_fs}
+
+def simulated_modes():
+    """Names of the modes whose row names a simulator (Mode.simulator)."""
+    return [m.name for m in MODES.values() if m.simulator]
 
 
 def simulate(mode, outdir, seed=0, scale="small"):
     """Write a simulated program for ``mode`` (name or EXP_TYPE) into ``outdir``; returns a dict."""
-    key = str(mode).strip()
-    name = key.lower() if key.lower() in MODES else next(
-        (m.name for m in MODES.values() if key.upper() in m.exp_types), None)
-    if name is None:
-        raise InputError(mode, f"unknown mode; known: {', '.join(MODES)}")
-    if name not in SIMULATORS:
-        raise InputError(name, f"mode is not simulated yet; simulated: {', '.join(SIMULATORS)}")
+    try:
+        m = mode_by_name(mode)
+    except KeyError:
+        raise InputError(mode, f"unknown mode; known: {', '.join(MODES)}") from None
+    if not m.simulator:
+        raise InputError(m.name, f"mode is not simulated yet; simulated: {', '.join(simulated_modes())}")
     if scale not in ("small", "full"):
         raise InputError(scale, "unknown scale; use 'small' or 'full'")
-    return SIMULATORS[name](str(outdir), seed=int(seed), scale=scale)
+    module, _, func = m.simulator.partition(":")
+    return getattr(importlib.import_module(module), func)(str(outdir), seed=int(seed), scale=scale)

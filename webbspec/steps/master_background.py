@@ -25,6 +25,7 @@ from ..io import datamodels
 from .. import dq as dqbits
 from ..io.datamodels import SpecModel
 from ..errors import InputError
+from ..modes import mode_for
 from .combine_1d import combine_spectra, exposure_weight
 from ._call import accepts_files
 
@@ -129,7 +130,7 @@ def run(model, refs=None, *, backgrounds=(), median_kernel=1, user_background=No
     wave, sb = master_spectrum(backgrounds, user_background, median_kernel)
     exp_type = str(out.primary.get("EXP_TYPE", "")).strip().upper()
     for s in out.slits:
-        if str(s.header.get("EXP_TYPE", exp_type)).strip().upper() == "NRS_MSASPEC":
+        if mode_for(s.header if "EXP_TYPE" in s.header else out.primary, out.path or "master_background").msa:
             continue
         if "WAVELENGTH" not in s:
             raise InputError(model.path or s.name or "master_background", "slit has no WAVELENGTH array")

@@ -22,6 +22,11 @@ CHAINS = {name: wsprogram.spec2_chain(exp) for name, exp in PROGRAM.stage2.items
 CHAIN_RULES = (wsprogram.spec2_chain_rules(PROGRAM.stage2)
                if config["workflow"]["spec2_jobs"] == "exposure" else {})
 NBATCHES = config["workflow"]["batches"]
+if workflow.is_main_process:   # once per run, not in every cluster job
+    for _line in wsparams.unused_report({
+            "spec2": [s for c in CHAINS.values() for s in c],
+            "spec3": [s for p in PROGRAM.products.values() for s in MODES[p.mode].spec3]}):
+        print(_line, file=sys.stderr)
 REFS_DIR = config["refs"] or "refs"
 # inside a conda env `python` is the env's; otherwise the interpreter running Snakemake.
 # Jobs run `python -P` so the output directory DIR/webbspec cannot shadow the package.

@@ -105,3 +105,14 @@ def test_config_matches_step_signature(stage, step):
         assert conf[name] == default, (step, name)
     assert all(p.kind is not inspect.Parameter.VAR_KEYWORD
                for p in inspect.signature(steps.load(step).run).parameters.values())
+
+
+def test_accepted_but_unused_parameters_are_reported_once_per_step():
+    from webbspec import steps
+
+    assert "wfss_mask" in steps.unused_parameters("bkg_subtract")
+    assert "sigma" not in steps.unused_parameters("bkg_subtract")
+    assert steps.unused_parameters("srctype") == ()
+    lines = params.unused_report({"spec2": ["bkg_subtract", "srctype", "bkg_subtract"]})
+    assert len(lines) == 1 and lines[0].startswith("webbspec: warning: spec2.bkg_subtract accepts but does not use")
+    assert "wfss_mask" in lines[0]

@@ -157,6 +157,8 @@ def _step(a, rest):
         key, _, path = item.partition("=")
         extra.setdefault(key, []).append(path)
     output = a.output or f"{_root_of(a.input)}_{a.name}.fits"
+    for key in sorted(set(params) & set(steps.unused_parameters(a.name))):
+        print(f"webbspec: warning: {a.name} accepts but does not use the official parameter {key}", file=sys.stderr)
     run_step(a.name, a.input, output, refs, params, extra, context=a.context or _context_of(store))
     print(output)
 

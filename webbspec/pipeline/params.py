@@ -15,7 +15,7 @@ from functools import lru_cache
 from ..errors import InputError
 
 __all__ = ["workflow_root", "defaults", "schema", "merge", "validate", "load", "step_params",
-           "stage_params", "export", "CONFIG_PATH", "SCHEMA_PATH"]
+           "stage_params", "export", "unused_report", "CONFIG_PATH", "SCHEMA_PATH"]
 
 
 def workflow_root():
@@ -159,3 +159,18 @@ def export(config, mode=None):
     s3 = [s for s in m.spec3 if s in (config.get("spec3") or {})]
     out["spec3"] = stage_params(config, "spec3", s3, m.name)
     return out
+
+
+def unused_report(stage_steps):
+    """One warning line per step that accepts official parameters it does not use, for the
+    ``{stage: steps}`` a run executes (printed once per run, when the workflow is planned)."""
+    from ..steps import unused_parameters
+
+    lines = []
+    for stage, names in stage_steps.items():
+        for name in dict.fromkeys(names):
+            unused = unused_parameters(name)
+            if unused:
+                lines.append(f"webbspec: warning: {stage}.{name} accepts but does not use the official "
+                             f"parameter(s) {', '.join(unused)}")
+    return lines

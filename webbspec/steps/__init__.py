@@ -5,14 +5,17 @@ Each ``webbspec.steps.<alias>`` module has ``REFTYPES`` and ``run(model, refs, *
 :func:`webbspec.pipeline.steprun.run_step`.
 """
 
+import ast
 import importlib
 import inspect
 import os
+import textwrap
+from functools import lru_cache
 
 from ..errors import InputError
 from ..modes import SPEC2_STEPS, SPEC3_STEPS
 
-__all__ = ["STEPS", "EXTRA_KEYWORDS", "load", "reftypes", "parameters", "available"]
+__all__ = ["STEPS", "EXTRA_KEYWORDS", "load", "reftypes", "parameters", "unused_parameters", "available"]
 
 # alias -> module; exp_to_source is a Stage 3 function (webbspec.pipeline.exp_to_source), not a step.
 STEPS = {alias: f"{__name__}.{alias}" for alias in dict.fromkeys(SPEC2_STEPS + SPEC3_STEPS)
@@ -51,3 +54,14 @@ def parameters(name):
     extra = set(getattr(load(name), "EXTRA_INPUTS", ())) | EXTRA_KEYWORDS
     return {p.name: p.default for p in sig.parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in extra}
+
+
+@lru_cache(maxsize=None)
+def unused_parameters(name):
+    """Official parameters ``run`` accepts (a configuration written for the official step works
+    unchanged) but never reads: options of other modes or of the official implementation we
+    replace. Read off the source of ``run`` itself, so the list cannot go stale."""
+    run = inspect.unwrap(load(name).run)
+    fn = ast.parse(textwrap.dedent(inspect.getsource(run))).body[0]
+    used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+    return tuple(p for p in parameters(name) if p not in used)

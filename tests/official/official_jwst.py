@@ -11,6 +11,10 @@ subtracts no background; the aperture correction is turned off.
     python official_jwst.py combine_1d X1D OUT       Combine1dStep on one x1d
     python official_jwst.py on_products S2D X1D OUTDIR   both (one process, one import of jwst):
                                                   OUTDIR/extract_1d_x1d.fits, combine_1d_c1d.fits
+    python official_jwst.py spec2 RATE STORE OUTDIR  calwebb_spec2 on a _rate with every reference
+                                                  type of every step selected from our reference
+                                                  store (webbspec.io.refs.bestrefs on the rate's
+                                                  header, "N/A" where it has none) as override_<reftype>
 
 A separate process keeps the monkeypatching and the environment out of the test process.
 """
@@ -71,12 +75,50 @@ def on_products(s2d, x1d, outdir):
     combine_1d(x1d, os.path.join(outdir, "combine_1d_c1d.fits"))
 
 
+def our_selection(rate, store, reftypes):
+    """{reftype: path or "N/A"}: the store's pick for the rate's header (our CRDS mappings)."""
+    from astropy.io import fits
+
+    from webbspec.io.refs import bestrefs
+
+    return bestrefs(fits.getheader(rate), tuple(reftypes), store)
+
+
+def with_references(step, refs):
+    for reftype in getattr(step, "reference_file_types", ()):
+        setattr(step, f"override_{reftype}", refs.get(reftype, "N/A"))
+    return step
+
+
+def spec2(rate, store, outdir):
+    """The official Spec2Pipeline with our reference files; writes _cal, _s2d, _x1d to OUTDIR and
+    OUTDIR/official_refs.json (what each reftype was given)."""
+    import json
+
+    from jwst.pipeline import Spec2Pipeline
+
+    pipe = Spec2Pipeline()
+    types = {rt for name in pipe.step_defs for rt in getattr(getattr(pipe, name), "reference_file_types", ())}
+    refs = our_selection(rate, store, sorted(types))
+    for name in pipe.step_defs:
+        with_references(getattr(pipe, name), refs)
+    pipe.output_dir = outdir
+    pipe.save_results = True
+    pipe.resample_spec.save_results = True
+    pipe.extract_1d.save_results = True
+    t0 = time.perf_counter()
+    pipe.run(rate)
+    print(f"official spec2 pipeline.run: {time.perf_counter() - t0:.2f} s")
+    with open(os.path.join(outdir, "official_refs.json"), "w") as f:
+        json.dump(refs, f, indent=1, sort_keys=True)
+
+
 def main(argv):
     what, *args = argv
     offline()
     t0 = time.perf_counter()
     {"spec3": spec3, "extract_1d": extract_1d, "combine_1d": combine_1d,
-     "on_products": on_products}[what](*args)
+     "on_products": on_products, "spec2": spec2}[what](*args)
     print(f"official {what}: {time.perf_counter() - t0:.1f} s")
 
 

@@ -149,9 +149,17 @@ def _common_rows(pa, pb, na, nb):
     return (sa >= lo) & (sa <= hi), (sb >= lo) & (sb <= hi)
 
 
+def _pair_slits(a, b):
+    """Slits paired by name when each side's names are unique, else by position."""
+    na, nb = [s.name for s in a.slits], [s.name for s in b.slits]
+    if None not in na and len(set(na)) == len(na) and len(set(nb)) == len(nb) and set(na) & set(nb):
+        return [(sa, b.slits[nb.index(sa.name)]) for sa in a.slits if sa.name in nb]
+    return list(zip(a.slits, b.slits))
+
+
 def _compare_s2d(a, b):
     out = []
-    for k, (sa, sb) in enumerate(zip(a.slits, b.slits)):
+    for k, (sa, sb) in enumerate(_pair_slits(a, b)):
         wa = np.nanmedian(np.asarray(sa["WAVELENGTH"], float), axis=0)
         wb = np.nanmedian(np.asarray(sb["WAVELENGTH"], float), axis=0)
         ma, mb = _common_rows(_row_positions(a.path, sa.shape) if k == 0 else None,

@@ -27,7 +27,8 @@ if workflow.is_main_process:   # once per run, not in every cluster job
             "spec2": [s for c in CHAINS.values() for s in c],
             "spec3": [s for p in PROGRAM.products.values() for s in MODES[p.mode].spec3]}):
         print(_line, file=sys.stderr)
-REFS_DIR = config["refs"] or "refs"
+# the reference store (a CRDS cache): config `refs`, else the program's refs/, else $CRDS_PATH
+REFS_DIR = config["refs"] or ("refs" if os.path.isdir("refs") else os.environ.get("CRDS_PATH") or "refs")
 # inside a conda env `python` is the env's; otherwise the interpreter running Snakemake.
 # Jobs run `python -P` so the output directory DIR/webbspec cannot shadow the package.
 PYTHON = ("python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -48,8 +49,9 @@ def context_name():
     """The reference context in use: config `context`, else the newest one in the store."""
     if config["context"]:
         return config["context"]
-    names = sorted(glob.glob(os.path.join(REFS_DIR, "*.context.yaml")))
-    return os.path.basename(names[-1]).removesuffix(".context.yaml") if names else ""
+    from webbspec.io.crdsmap import newest_context   # the highest-numbered mappings/jwst/*.pmap
+
+    return newest_context(REFS_DIR) or ""
 
 
 CONTEXT = context_name()

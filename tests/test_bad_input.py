@@ -117,21 +117,44 @@ def test_association_naming_a_missing_member(tmp_path):
 
 
 def test_context_naming_a_missing_reference(tmp_path):
+    from webbspec.io import crdsmap
+    from webbspec.steps import reftypes
+
+    rt = reftypes("flat_field")[0]
     store = tmp_path / "refs"
-    store.mkdir()
-    (store / "webbspec_0001.context.yaml").write_text(
-        "context: webbspec_0001\nreferences:\n  flat:\n    - match: {INSTRUME: NIRSPEC}\n"
-        "      file: gone_flat.fits\n")
-    hdr = fits.Header(PRIMARY)
+    crdsmap.write_context(store, [{"reftype": rt, "file": "gone_flat.fits", "useafter": "2022-01-01",
+                                   "match": {"INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT"}}])
+    rmap = str(store / "mappings" / "jwst" / f"webbspec_nirspec_{rt}_0001.rmap")
+    hdr = fits.Header(dict(PRIMARY, **{"DATE-OBS": "2024-01-02", "TIME-OBS": "00:00:00"}))
     with pytest.raises(InputError) as err:
-        refs.bestrefs(hdr, ("flat",), store, strict=True)
-    _one_line(err, "webbspec_0001.context.yaml", "references.flat names missing file gone_flat.fits")
-    sel = refs.bestrefs(hdr, ("flat",), store)            # the workflow's (deferred) selection
-    assert sel == {"flat": str(store / "webbspec_0001.context.yaml")}
-    p = _rate(tmp_path / "jw1_rate.fits")
+        refs.bestrefs(hdr, (rt,), store, strict=True)
+    _one_line(err, f"webbspec_nirspec_{rt}_0001.rmap", f"{rt} selection names missing file gone_flat.fits")
+    sel = refs.bestrefs(hdr, (rt,), store)            # the workflow's (deferred) selection
+    assert sel == {rt: rmap}
+    p = _rate(tmp_path / "jw1_rate.fits", **{"DATE-OBS": "2024-01-02", "TIME-OBS": "00:00:00"})
     with pytest.raises(InputError) as err2:
         run_step("flat_field", p, str(tmp_path / "out.fits"), refs=sel)
     assert str(err2.value) == str(err.value) and not (tmp_path / "out.fits").exists()
+
+
+def test_pmap_with_a_syntax_error(tmp_path):
+    from webbspec.io import crdsmap
+
+    store = tmp_path / "refs"
+    pmap = crdsmap.write_context(store, [{"reftype": "photom", "file": "N/A", "match": {"INSTRUME": "NIRSPEC"}}])
+    with open(pmap, "a") as f:
+        f.write("selector = {\n")
+    with pytest.raises(InputError) as err:
+        refs.bestrefs(fits.Header(PRIMARY), ("photom",), store)
+    _one_line(err, "webbspec_0001.pmap", "not a readable CRDS mapping")
+
+
+def test_store_without_mappings(tmp_path, monkeypatch):
+    (tmp_path / "cache" / "references" / "jwst").mkdir(parents=True)
+    monkeypatch.setenv("CRDS_PATH", str(tmp_path / "cache"))
+    with pytest.raises(InputError) as err:
+        refs.bestrefs(fits.Header(PRIMARY), ("photom",), refs.default_store(tmp_path))
+    _one_line(err, str(tmp_path / "cache"), "no mappings/jwst/*.pmap context")
 
 
 # ------------------------------------------------------------------ issue 9

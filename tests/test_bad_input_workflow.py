@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 pytestmark = pytest.mark.slow
 
 WEBBSPEC = os.path.join(os.path.dirname(sys.executable), "webbspec")
+FLAT = __import__("webbspec.steps", fromlist=["reftypes"]).reftypes("flat_field")[0]   # its first reftype
 
 
 def _run(prog, *extra):
@@ -91,17 +92,20 @@ def stage2(tmp_path_factory):
     # unknown EXP_TYPE
     with fits.open(rate(BADEXP), mode="update") as h:
         h[0].header["EXP_TYPE"] = "NRS_NOSUCH"
-    # a context whose flat for one exposure is missing from the store
+    # a context (pmap) whose flat for one exposure is missing from the store: a selection that
+    # matches as the program's flat row does plus WSTEST = BADREF (more specific: CRDS picks it)
     with fits.open(rate(BADREF), mode="update") as h:
         h[0].header["WSTEST"] = "BADREF"
-    import yaml
+    from webbspec.io import crdsmap
+    from webbspec.io import refs as wsrefs
 
     refs = os.path.join(prog, "refs")
-    ctx = yaml.safe_load(open(os.path.join(refs, "webbspec_0001.context.yaml")))
-    ctx["context"] = "webbspec_0002"
-    ctx["references"]["flat"].insert(0, {"match": {"WSTEST": "BADREF"}, "file": "gone_flat.fits"})
-    with open(os.path.join(refs, "webbspec_0002.context.yaml"), "w") as f:
-        yaml.safe_dump(ctx, f)
+    rname = dict(crdsmap.load_pmap(wsrefs.context_path(refs)).get_imap("NIRSPEC").selector)[FLAT]
+    rows, _ = crdsmap.rmap_rows(os.path.join(refs, "mappings", "jwst", rname))
+    match = {k: v for k, v in rows[0].items() if k not in ("USEAFTER", "file")}
+    wsrefs.derive_context(refs, None, 2, add=[{"reftype": FLAT, "instrument": "NIRSPEC", "file": "gone_flat.fits",
+                                               "match": dict(match, WSTEST="BADREF"),
+                                               "useafter": rows[0]["USEAFTER"]}])
     # bad associations
     with open(os.path.join(prog, "jw01234-o001_malformed_spec3_asn.json"), "w") as f:
         f.write('{"asn_type": "spec3", "products": [')
@@ -133,7 +137,7 @@ def test_stage2_run_fails_but_good_exposure_is_made(stage2):
     (NOSCI, f"assign_wcs/{NOSCI}.log", (f"{NOSCI}_rate.fits: no SCI extension",)),
     (BADEXP, f"assign_wcs/{BADEXP}.log", (f"{BADEXP}_rate.fits: unknown EXP_TYPE 'NRS_NOSUCH'",)),
     (BADREF, f"flat_field/{BADREF}.log",
-     ("webbspec_0002.context.yaml: references.flat names missing file gone_flat.fits",)),
+     (f"webbspec_nirspec_{FLAT}_0002.rmap: {FLAT} selection names missing file gone_flat.fits",)),
     ("jw01234-o001_malformed_spec3_asn", "assign_wcs/jw01234-o001_malformed_spec3_asn.log",
      ("jw01234-o001_malformed_spec3_asn.json: malformed association JSON",)),
     ("jw01234-o001_empty_spec3_asn", "assign_wcs/jw01234-o001_empty_spec3_asn.log",

@@ -24,6 +24,7 @@ BIN = os.path.dirname(sys.executable)
 KEY = "jw01234-o001_t001_nirspec_f290lp-g395m"          # the simulated spec3 product
 NBATCHES = 8
 EXPOSURES = [f"jw01234001001_03101_{n:05d}_nrs1" for n in (1, 2, 3)]
+FLAT = "sflat"          # the flat_field reference type a new flat is made for
 CHAIN = ["assign_wcs", "bkg_subtract", "extract_2d", "srctype", "wavecorr", "flat_field", "pathloss",
          "photom", "resample_spec", "extract_1d"]
 
@@ -123,28 +124,33 @@ def copy_program(src, dst):
 
 
 def new_context(prog, number, change, prepend=None):
-    """Write refs/webbspec_<number>.context.yaml from the newest context with ``change``:
-    {reftype: function(HDUList)} writes a modified copy of the selected file under a new name;
-    ``prepend``: {reftype: rule} put first (a rule for some other configuration)."""
-    from webbspec.io.refs import context_path
+    """Write refs/mappings/jwst/webbspec_<number>.pmap from the newest context with ``change``:
+    {reftype: function(HDUList)} writes a modified copy of the file the program's exposures select
+    under a new name (new rmap, imap and pmap; the other rmaps are shared); ``prepend``: {reftype:
+    {"match", "file"}} a selection for some other configuration added to the reftype's rmap."""
+    from webbspec.io import refs as wsrefs
 
-    refs = prog / "refs"
-    tree = yaml.safe_load(open(context_path(refs)))
+    store = str(prog / "refs")
+    hdr = fits.getheader(prog / f"{EXPOSURES[0]}_rate.fits")
+    replace = {}
     for reftype, edit in (change or {}).items():
-        rule = tree["references"][reftype][0]
-        src = rule["file"]
-        stem, ext = os.path.splitext(src)
-        dst = re.sub(r"_\d{4}$", "", stem) + f"_{number}{ext}"
-        with fits.open(refs / src) as h:
+        src = wsrefs.bestrefs(hdr, (reftype,), store)[reftype]
+        stem, ext = os.path.splitext(os.path.basename(src))
+        dst = os.path.join(os.path.dirname(src), re.sub(r"_\d{4}$", "", stem) + f"_{number}{ext}")
+        with fits.open(src) as h:
             edit(h)
-            h.writeto(refs / dst)
-        rule["file"] = dst
-    for reftype, rule in (prepend or {}).items():
-        tree["references"][reftype].insert(0, rule)
-    tree["context"] = f"webbspec_{number}"
-    with open(refs / f"webbspec_{number}.context.yaml", "w") as f:
-        yaml.safe_dump(tree, f, sort_keys=False)
-    return f"webbspec_{number}"
+            h.writeto(dst)
+        replace[os.path.basename(src)] = os.path.basename(dst)
+    add = [dict(rule, reftype=rt) for rt, rule in (prepend or {}).items()]
+    return wsrefs.derive_context(store, None, number, replace=replace, add=add)
+
+
+def selected(prog, reftype):
+    """The file name the newest context selects for the program's first exposure."""
+    from webbspec.io import refs as wsrefs
+
+    hdr = fits.getheader(prog / f"{EXPOSURES[0]}_rate.fits")
+    return os.path.basename(wsrefs.bestrefs(hdr, (reftype,), str(prog / "refs"))[reftype])
 
 
 def scale_hdu(name, column=None, factor=1.001):
@@ -200,9 +206,12 @@ def test_new_reference_context(prog):
     context touching no selection of the program re-runs nothing; products record the refs."""
     before = snapshot(prog)
     batches = source_batches(prog)
-    new = new_context(prog, "0002", {"flat": scale_hdu("SCI")})
+    flat1 = selected(prog, FLAT)
+    new = new_context(prog, "0002", {FLAT: scale_hdu("SCI")})
+    flat2 = selected(prog, FLAT)
+    assert flat1.endswith("_0001.fits") and flat2 == flat1.replace("_0001.fits", "_0002.fits")
     text = refs_diff(prog, "webbspec_0001", new)
-    assert "flat_field.flat: nirspec_fs_flat_g395m_nrs1_0001.fits -> nirspec_fs_flat_g395m_nrs1_0002.fits" in text
+    assert f"flat_field.{FLAT}: {flat1} -> {flat2}" in text
     after_flat = CHAIN[CHAIN.index("flat_field"):]
     want = {**{s: 3 for s in after_flat}, "spec2_product": 9, "exp_to_source": 3, "spec3_sources": 1,
             "spec3_batch": NBATCHES, "all": 1}
@@ -229,25 +238,25 @@ def test_new_reference_context(prog):
     assert planned(run(prog, "-n")) == {}
 
     # provenance: every product records its context and reference files
-    flat2 = "nirspec_fs_flat_g395m_nrs1_0002.fits"
+    from webbspec.io.provenance import reference_keyword
+
+    rflat = reference_keyword(FLAT)
     e = EXPOSURES[0]
     cal = fits.getheader(prog / f"webbspec/spec2/{e}_cal.fits")
-    assert cal["REFCTX"] == new and cal["R_FLAT"] == flat2
-    assert cal["R_SPCWCS"] == "nirspec_fs_specwcs_g395m_nrs1_0001.fits"
-    assert cal["R_PHOTOM"] == "nirspec_fs_photom_g395m_0001.fits" and cal["R_PTHLOS"].endswith("_0001.fits")
+    assert cal["REFCTX"] == new and cal["CRDS_CTX"] == f"{new}.pmap" and cal[rflat] == flat2
+    assert cal["R_PHOTOM"].endswith("_0001.fits") and cal["R_PTHLOS"].endswith("_0001.fits")
     x1d = fits.getheader(prog / f"webbspec/spec2/{e}_x1d.fits")
     assert x1d["R_EXTR1D"] == "nirspec_fs_extract1d_0001.json" and x1d["R_APCORR"].endswith("_0001.fits")
     kept = fits.getheader(prog / spec2_step_file(e, "wavecorr"))
-    assert kept["REFCTX"] == "webbspec_0001" and kept["R_WAVCOR"] == "nirspec_fs_wavecorr_0001.fits"
+    assert kept["REFCTX"] == "webbspec_0001" and "_0001." in kept["R_WAVCOR"]
     for paths in stage3_products(prog).values():
         for p in paths:
             h = fits.getheader(prog / p)
-            assert h["REFCTX"] == new and h["R_FLAT"] == flat2 and h["R_EXTR1D"].endswith(".json"), p
+            assert h["REFCTX"] == new and h[rflat] == flat2 and h["R_EXTR1D"].endswith(".json"), p
 
     # a context whose change touches no selection of this program: nothing to do
-    other = {"match": {"INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT", "GRATING": "G140M"},
-             "file": "nirspec_fs_flat_g395m_nrs1_0002.fits"}
-    noop = new_context(prog, "0003", {}, prepend={"flat": other})
+    other = {"match": {"INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT", "GRATING": "G140M"}, "file": flat2}
+    noop = new_context(prog, "0003", {}, prepend={FLAT: other})
     text = refs_diff(prog, new, noop)
     assert "nothing to re-make" in text and diff_jobs(text) == {}
     assert planned(run(prog, "-n")) == {}
@@ -427,7 +436,7 @@ def test_one_stage2_job_per_exposure(finished, tmp_path):
     def chain_jobs(counts):
         return {k: v for k, v in counts.items() if k.startswith("spec2")}
 
-    new = new_context(prog, "0002", {"flat": scale_hdu("SCI")})
+    new = new_context(prog, "0002", {FLAT: scale_hdu("SCI")})
     r = webbspec("refs", "diff", "webbspec_0001", new, "--program", prog, "--configfile", over)
     assert r.returncode == 0, r.stderr
     jobs = diff_jobs(r.stdout)

@@ -65,7 +65,9 @@ def test_noise_matches_error_model(prog):
     root, info = prog
     m = datamodels.read(info["rates"][1])
     det = fs.layout("small")[0]
-    flat = fits.getdata(root / "refs" / "nirspec_fs_flat_g395m_nrs1_0001.fits", "SCI").astype(float)
+    # the detector flat D of the exposure's subarray, from the dflat (full frame, one plane)
+    dflat = _ref(root, "nirspec_dflat_nrs1_0001.fits")
+    flat = fits.getdata(dflat, "SCI")[0, det.y0:det.y0 + det.ny, det.x0:det.x0 + det.nx].astype(float)
     true, onslit = fs.render(det, {"XOFFSET": m.primary["XOFFSET"], "YOFFSET": m.primary["YOFFSET"],
                                    "PRIMARY": "S200A1"}, flat)
     cr = fits.getdata(info["crmasks"][1]).astype(bool)
@@ -85,8 +87,8 @@ def test_noise_matches_error_model(prog):
 def test_truth_files(prog):
     root, info = prog
     src = Table.read(root / "truth" / "sources.ecsv")
-    assert list(src["source_id"]) == [1, 12, 13, 14]
-    assert list(src["srctype"]) == ["POINT", "EXTENDED", "EXTENDED", "EXTENDED"]
+    assert list(src["source_id"]) == [1, 12, 13, 14, 15]
+    assert list(src["srctype"]) == ["POINT", "EXTENDED", "EXTENDED", "EXTENDED", "EXTENDED"]
     assert src["ra"].unit == "deg"
     for row in src:
         t = Table.read(root / "truth" / "spectra" / f"s{row['source_id']:09d}.ecsv")
@@ -121,18 +123,36 @@ def test_associations(prog):
         os.path.basename(r).replace("_rate", "_cal") for r in info["rates"])
 
 
+def _ref(root, name):
+    (path,) = [os.path.join(d, name) for d, _, files in os.walk(root / "refs") if name in files]
+    return path
+
+
 def test_reference_tables_match_the_model(prog):
+    """The official-format calibration references tabulate the simulator's own functions."""
+    from webbspec.simulate import flat_truth
+
     root, _ = prog
-    with fits.open(root / "refs" / "nirspec_fs_pathloss_g395m_0001.fits") as h:
-        row = h["PATHLOSS"].data[0]
-        lam = np.array([3.0, 4.44, 5.05])
-        np.testing.assert_allclose(np.interp(lam, row["WAVELENGTH"], row["PS"]),
-                                   fs.point_throughput(0.2, lam), rtol=1e-5)
-    with fits.open(root / "refs" / "nirspec_fs_apcorr_g395m_0001.fits") as h:
+    lam = np.array([3.0, 4.44, 5.05])
+    with fits.open(_ref(root, "nirspec_fs_pathloss_0001.fits")) as h:
+        ps, hdr = h["PS", 1].data, h["PS", 1].header
+        assert hdr["APERTURE"] == "S200A1" and ps.ndim == 3 and hdr["CDELT3"] < 1e-6      # metres
+        wave = (hdr["CRVAL3"] + (np.arange(ps.shape[0]) + 1 - hdr["CRPIX3"]) * hdr["CDELT3"]) * 1e6
+        col = int(round(hdr["CRPIX1"] - 1 + (0.05 - hdr["CRVAL1"]) / hdr["CDELT1"]))     # SRCXPOS 0.05
+        np.testing.assert_allclose(np.interp(lam, wave, ps[:, 0, col]),
+                                   fs.point_throughput(0.2, lam, 0.05 * 0.2), rtol=2e-5)
+    with fits.open(_ref(root, "nirspec_fs_apcorr_0001.fits")) as h:
         row = h["APCORR"].data[0]
-        assert row["APCORR"].shape == (row["SIZE"].size, row["WAVELENGTH"].size)
-        i7 = int(np.flatnonzero(row["SIZE"] == 7)[0])
-        assert np.all(row["APCORR"][i7] > 1.0) and np.all(row["APCORR"][i7] < 1.05)
+        assert row["apcorr"].shape == row["size"].shape + (row["pixphase"].size,)
+        i7 = int(np.flatnonzero(row["size"][:, 0] == 7)[0])
+        assert np.all(row["apcorr"][i7] > 1.0) and np.all(row["apcorr"][i7] < 1.05)
+    with fits.open(_ref(root, "nirspec_fs_fflat_f290lp_0001.fits")) as h:
+        row = h["FAST_VARIATION"].data[0]
+        np.testing.assert_allclose(np.interp(lam, row["wavelength"], row["data"]),
+                                   flat_truth.fore_fast(row["slit_name"].strip(), lam), rtol=1e-5)
+    with fits.open(_ref(root, "nirspec_fs_sflat_g395m_f290lp_nrs1_0001.fits")) as h:
+        assert h["SCI"].data.shape == (2048, 2048)
+        assert h["SCI"].data[1000, 700] == pytest.approx(flat_truth.spectrograph_image(700, 1000), rel=1e-6)
 
 
 def test_unknown_and_unsimulated_modes(tmp_path):

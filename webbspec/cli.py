@@ -171,17 +171,16 @@ def _root_of(path):
 
 
 def _default_store(path):
-    cand = os.path.join(os.path.dirname(os.path.abspath(path)), "refs")
-    return cand if os.path.isdir(cand) else None
+    """``refs/`` beside the file, else $CRDS_PATH (a CRDS cache), else None."""
+    from .io.crdsmap import default_store
+
+    return default_store(os.path.dirname(os.path.abspath(path)))
 
 
 def _context_of(store):
-    import glob
+    from .io.crdsmap import newest_context
 
-    if not store:
-        return None
-    names = sorted(glob.glob(os.path.join(store, "*.context.yaml")))
-    return os.path.basename(names[-1]).removesuffix(".context.yaml") if names else None
+    return newest_context(store) if store else None
 
 
 # ------------------------------------------------------------------ bestrefs
@@ -196,7 +195,7 @@ def _bestrefs(a):
     mode = mode_for(hdr, a.file)
     store = a.refs_dir or _default_store(a.file)
     if not store:
-        raise InputError(a.file, "no reference store: give --refs-dir")
+        raise InputError(a.file, "no reference store: give --refs-dir (or set CRDS_PATH)")
     from .io.refs import bestrefs
 
     for stage, chain in (("spec2", mode.spec2), ("spec3", mode.spec3)):
@@ -246,28 +245,19 @@ def _config_export(a):
 # ------------------------------------------------------------------ refs diff
 
 
-def _context_file(store, name):
-    if os.path.isfile(name):
-        return name
-    path = os.path.join(store, name if name.endswith(".context.yaml") else f"{name}.context.yaml")
-    if not os.path.isfile(path):
-        raise InputError(path, "context file does not exist")
-    return path
-
-
 def _refs_diff(a):
-    import yaml
-
+    from .io import crdsmap
+    from .io.crdsmap import default_store
+    from .io.refs import context_path
     from .pipeline import params
     from .pipeline.replan import format_plan, remake_plan
 
-    store = a.refs_dir or os.path.join(a.program or ".", "refs")
-    old, new = (_context_file(store, c) for c in (a.old, a.new))
+    store = a.refs_dir or default_store(a.program or ".") or os.path.join(a.program or ".", "refs")
+    old, new = (context_path(store, c) for c in (a.old, a.new))
     if not a.program:
-        refs_old, refs_new = (yaml.safe_load(open(p)).get("references", {}) for p in (old, new))
-        for rt in sorted(set(refs_old) | set(refs_new)):
-            if refs_old.get(rt) != refs_new.get(rt):
-                print(f"{rt}: rules changed")
+        # without a program: the (instrument, reftype) whose rmap differs between the pmaps
+        for ins, rt, r_old, r_new in crdsmap.diff_rmaps(old, new):
+            print(f"{ins.lower()}.{rt}: {r_old or 'N/A'} -> {r_new or 'N/A'}")
         return
     if not os.path.isdir(a.program):
         raise InputError(a.program, "program directory does not exist")

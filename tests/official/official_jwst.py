@@ -11,7 +11,7 @@ subtracts no background; the aperture correction is turned off.
     python official_jwst.py combine_1d X1D OUT       Combine1dStep on one x1d
     python official_jwst.py on_products S2D X1D OUTDIR   both (one process, one import of jwst):
                                                   OUTDIR/extract_1d_x1d.fits, combine_1d_c1d.fits
-    python official_jwst.py spec2 RATE STORE OUTDIR  calwebb_spec2 on a _rate with every reference
+    python official_jwst.py spec2 RATE|ASN STORE OUTDIR  calwebb_spec2 on a _rate or spec2 asn, every reference
                                                   type of every step selected from our reference
                                                   store (webbspec.io.refs.bestrefs on the rate's
                                                   header, "N/A" where it has none) as override_<reftype>
@@ -90,13 +90,39 @@ def with_references(step, refs):
     return step
 
 
-def spec2(rate, store, outdir):
-    """The official Spec2Pipeline with our reference files; writes _cal, _s2d, _x1d to OUTDIR and
+def _with_asdf(path, outdir):
+    """A copy of a `_rate` in OUTDIR that the official pipeline reads from a path: our simulated
+    `_rate` is plain FITS, and stpipe reads CRDS parameters from the ASDF extension."""
+    from stdatamodels.jwst import datamodels as dm
+
+    dst = os.path.join(outdir, os.path.basename(path))
+    with dm.ImageModel(path) as m:
+        m.save(dst)
+    return dst
+
+
+def spec2(inp, store, outdir):
+    """The official Spec2Pipeline with our reference files, on a `_rate` or a spec2 association
+    (its members copied into OUTDIR with an ASDF extension); writes _cal, _s2d, _x1d to OUTDIR and
     OUTDIR/official_refs.json (what each reftype was given)."""
     import json
 
     from jwst.pipeline import Spec2Pipeline
 
+    if inp.endswith(".json"):
+        with open(inp) as f:
+            asn = json.load(f)
+        here = os.path.dirname(os.path.abspath(inp))
+        for prod in asn["products"]:
+            for m in prod["members"]:
+                m["expname"] = os.path.basename(_with_asdf(os.path.join(here, m["expname"]), outdir))
+        science = asn["products"][0]["members"][0]["expname"]
+        run_on = os.path.join(outdir, os.path.basename(inp))
+        with open(run_on, "w") as f:
+            json.dump(asn, f)
+        rate = os.path.join(outdir, science)
+    else:
+        rate = run_on = _with_asdf(inp, outdir)
     pipe = Spec2Pipeline()
     types = {rt for name in pipe.step_defs for rt in getattr(getattr(pipe, name), "reference_file_types", ())}
     refs = our_selection(rate, store, sorted(types))
@@ -107,7 +133,7 @@ def spec2(rate, store, outdir):
     pipe.resample_spec.save_results = True
     pipe.extract_1d.save_results = True
     t0 = time.perf_counter()
-    pipe.run(rate)
+    pipe.run(run_on)
     print(f"official spec2 pipeline.run: {time.perf_counter() - t0:.2f} s")
     with open(os.path.join(outdir, "official_refs.json"), "w") as f:
         json.dump(refs, f, indent=1, sort_keys=True)

@@ -18,6 +18,7 @@ Run: ``pytest -m official tests/official/test_spec2_side_by_side.py -s`` (prints
 """
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -49,11 +50,12 @@ def runs(tmp_path_factory):
     conf.write_text("workflow:\n  stage3: false\n")
     subprocess.run([str(BIN / "webbspec"), "run", str(prog), "--cores", "2", "--configfile", str(conf)],
                    check=True, capture_output=True)
-    rate = sorted(glob.glob(str(prog / "*_rate.fits")))[0]
-    name = os.path.basename(rate).removesuffix("_rate.fits")
+    asn = sorted(glob.glob(str(prog / "*_spec2_*_asn.json")))[0]     # science + nodded backgrounds
+    with open(asn) as f:
+        name = json.load(f)["products"][0]["name"]
     off = root / "official"
     off.mkdir()
-    res = subprocess.run([sys.executable, str(HERE / "official_jwst.py"), "spec2", rate, str(prog / "refs"),
+    res = subprocess.run([sys.executable, str(HERE / "official_jwst.py"), "spec2", asn, str(prog / "refs"),
                           str(off)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     ours = {k: str(prog / "webbspec" / "spec2" / f"{name}_{k}.fits") for k in ("cal", "s2d", "x1d")}

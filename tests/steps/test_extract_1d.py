@@ -11,7 +11,9 @@ from scipy.special import erf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from builders import make_s2d, make_nods  # noqa: E402
+from officialrefs import primary, write_apcorr  # noqa: E402
 
+from webbspec.errors import InputError  # noqa: E402
 from webbspec.io.datamodels import Model, X1D_COLUMNS  # noqa: E402
 from webbspec.steps import extract_1d, resample_spec  # noqa: E402
 
@@ -35,28 +37,28 @@ def box_fraction(size, centre):
 
 
 def write_refs(tmp_path, width=5, phase=0.0, **aperture):
-    ap = {"id": "ANY", "extract_width": width, "use_source_posn": True, "bkg_coeff": None}
+    ap = {"id": "ANY", "region_type": "target", "dispaxis": 1, "extract_width": width, "use_source_posn": True,
+          "bkg_coeff": None}
     ap.update(aperture)
     x1d = tmp_path / "extract1d.json"
-    x1d.write_text(json.dumps({"apertures": [ap]}))
+    x1d.write_text(json.dumps({"reftype": "EXTRACT1D", "apertures": [ap]}))
     # apcorr = 1 / (fraction of the Gaussian a box of SIZE pixels collects at the source's pixel
-    # phase): the analytic truth (the official tables are per pixel phase too)
+    # phase): the analytic truth, tabulated as the official NrsFsApcorrModel at pixel phases 0 and
+    # 1 around it (the step interpolates to phase 0.5: the mean of the two planes)
     wave = np.linspace(2.5, 5.5, 7)
     size = np.arange(1.0, 16.0)
-    frac = box_fraction(size[None, :], phase)
-    corr = np.repeat((1 / frac)[:, None], wave.size, axis=1)
-    col = [fits.Column("SLIT_NAME", "10A", array=["S200A1"]),
-           fits.Column("WAVELENGTH", f"{wave.size}D", array=[wave]),
-           fits.Column("SIZE", f"{size.size}D", array=[size]),
-           fits.Column("APCORR", f"{corr.size}D", array=[corr], dim=f"({wave.size},{size.size})")]
-    apc = tmp_path / "apcorr.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(col, name="APCORR")]).writeto(apc)
-    return {"extract1d": str(x1d), "apcorr": str(apc)}
+    corr = np.repeat((1 / box_fraction(size[None, :], phase))[:, None], wave.size, axis=1)   # (nsize, nwave)
+    planes = np.stack([corr - 0.3, corr + 0.3], axis=-1)                                   # (nsize, nwave, 2)
+    row = ("F290LP", "G395M", "S200A1", wave, np.repeat(size[:, None], wave.size, axis=1), [0.0, 1.0], planes)
+    other = ("F290LP", "G235M", "S200A1", wave, row[4], [0.0, 1.0], planes * 5)     # never matched
+    apc = write_apcorr(tmp_path / "apcorr.fits", [row, other])
+    return {"extract1d": str(x1d), "apcorr": apc}
 
 
 def s2d_model(**kw):
     slit = make_s2d(fwhm=FWHM, amp=amp, **kw)
-    return Model(fits.Header({"EXP_TYPE": "NRS_FIXEDSLIT"}), [slit], "single"), slit
+    prim = fits.Header({"EXP_TYPE": "NRS_FIXEDSLIT", "FILTER": "F290LP", "GRATING": "G395M"})
+    return Model(prim, [slit], "single"), slit
 
 
 @pytest.mark.parametrize("src, nod", [(0.0, 0.0), (0.137, 0.3), (-0.21, -0.44)])
@@ -140,3 +142,26 @@ def test_extract_width_parameter_and_position_offset(tmp_path):
     row = (slit.shape[0] - 1) / 2
     assert hdr["EXTRYSTR"] == pytest.approx(row + 1 - 1 + 1) and hdr["EXTRYSTP"] == pytest.approx(row + 1 + 1 + 1)
     assert np.allclose(t.spectra[0].table["NPIXELS"], 3)
+
+
+def test_apcorr_outside_wavelengths_and_wrong_references(tmp_path):
+    model, slit = s2d_model(src=0.0, lam0=5.3)          # all wavelengths redder than the table
+    refs = write_refs(tmp_path)
+    t = extract_1d.run(model, refs).spectra[0].table
+    raw = extract_1d.run(model, refs, apply_apcorr=False).spectra[0].table
+    inside = t["WAVELENGTH"] <= 5.5
+    assert inside.any() and (~inside).any()
+    np.testing.assert_array_equal(t["FLUX"][~inside], raw["FLUX"][~inside])     # no correction (official)
+    assert np.all(t["FLUX"][inside] > raw["FLUX"][inside])
+    bad_json = tmp_path / "photom.json"
+    bad_json.write_text(json.dumps({"reftype": "PHOTOM", "apertures": []}))
+    with pytest.raises(InputError, match="photom.json: reftype is 'PHOTOM'"):
+        extract_1d.run(model, {"extract1d": str(bad_json), "apcorr": "N/A"})
+    not_json = tmp_path / "x1d.fits"
+    fits.HDUList([fits.PrimaryHDU()]).writeto(not_json)
+    with pytest.raises(InputError, match="x1d.fits: not an extract1d JSON"):
+        extract_1d.run(model, {"extract1d": str(not_json), "apcorr": "N/A"})
+    wrong = tmp_path / "wrong_apcorr.fits"
+    fits.HDUList([primary("apcorr", "MirLrsApcorrModel")]).writeto(wrong)
+    with pytest.raises(InputError, match="wrong_apcorr.fits: DATAMODL is 'MirLrsApcorrModel'"):
+        extract_1d.run(model, {"extract1d": refs["extract1d"], "apcorr": str(wrong)})

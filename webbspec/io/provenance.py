@@ -2,8 +2,9 @@
 
 ``R_<REFTYPE>``: the official keyword names (jwst core schema ``meta.ref_file``) where one exists,
 else ``R_`` + the reference type (8 characters at most); the value is the file's name in the
-reference store, or ``N/A``. ``REFCTX``: the webbspec reference context (the official products'
-``CRDS_CTX`` names a CRDS context, which this is not).
+reference store, or ``N/A``. ``REFCTX``: the reference context's name (``webbspec_0002``, or a
+real CRDS context's ``jwst_1234``); ``CRDS_CTX``: its pmap file name, as official products
+record the CRDS context they were calibrated with (the contexts are CRDS pmaps).
 """
 
 import os
@@ -32,11 +33,15 @@ def reference_keyword(reftype):
 
 def reference_cards(refs, context=None):
     """``{keyword: (value, comment)}`` recording ``refs`` ({reftype: path or "N/A"}) and the context:
-    ``R_<REFTYPE>`` = the reference file's name in the store (or N/A), ``REFCTX`` = the context."""
+    ``R_<REFTYPE>`` = the reference file's name in the store (or N/A), ``REFCTX`` = the context,
+    ``CRDS_CTX`` = its pmap."""
     out = {reference_keyword(rt): (os.path.basename(str(p)) if p and str(p).upper() != "N/A" else "N/A",
                                    f"{str(rt).lower()} reference file")
            for rt, p in sorted((refs or {}).items())}
     if context:
-        out["REFCTX"] = (str(context), "webbspec reference context")
+        name = os.path.basename(str(context))
+        name = name[:-len(".pmap")] if name.endswith(".pmap") else name
+        out["REFCTX"] = (name, "reference context")
+        out["CRDS_CTX"] = (name + ".pmap", "CRDS context (pmap) of the reference selection")
     return out
 

@@ -1,181 +1,165 @@
-"""The local reference store: numbered contexts that map header selectors to reference files.
+"""The reference store: a CRDS cache whose numbered pmaps select reference files per exposure.
 
-A store directory holds reference files and ``webbspec_NNNN.context.yaml`` files::
+A store (a program's ``refs/``, or a real CRDS cache: ``$CRDS_PATH``) holds
+``mappings/jwst/*.pmap|imap|rmap`` and ``references/jwst/<instrument>/<file>``; the formats and
+how they are read (the ``crds`` package, offline) are in :mod:`webbspec.io.crdsmap`. A context
+is a pmap, named by its name (``webbspec_0002``), its file name or its path; the newest (highest
+number) is used unless one is named.
 
-    context: webbspec_0002
-    references:
-      flat:
-        - match: {INSTRUME: NIRSPEC, EXP_TYPE: NRS_FIXEDSLIT, DETECTOR: NRS1}
-          file: nirspec_fs_flat_g395m_nrs1_0001.fits
+Selection is CRDS': the instrument's imap gives the reftype's rmap, whose Match rows match the
+exposure's PRIMARY keywords (EXP_TYPE, DETECTOR, FILTER, GRATING, ... as the rmap's parkeys
+name them; N/A matches anything) and whose UseAfter picks the newest file not after DATE-OBS
+TIME-OBS. No rmap, an N/A rmap, no matching row -> "N/A".
 
-For each reference type the first rule whose every key equals the PRIMARY keyword (case-
-insensitive; a list means any of; "*" anything, even a missing keyword) wins; no rule -> "N/A".
-The newest context (highest number) is used unless one is named. A context that names a file
-missing from the store is an :class:`InputError` naming the context file and the missing file,
+A selected file missing from the store is an :class:`InputError` naming the rmap and the file,
 raised when that file is selected (``strict=True``) -- or, by default, deferred: the selection
-comes back as the context file's path (an existing file, so the workflow's job for that exposure
-depends on the context and is planned), and the step that gets it raises the error
-(:func:`webbspec.pipeline.steprun.run_step`, :mod:`webbspec.pipeline.stage3`). Exposures that select only files that
-exist are not affected.
+comes back as the rmap's path (an existing file, so the workflow's job for that exposure depends
+on it and is planned), and the step that gets it raises the error (:func:`check_selection`, from
+:func:`webbspec.pipeline.steprun.run_step` and :mod:`webbspec.pipeline.stage3`). Exposures that
+select only files that exist are not affected.
 """
 
-import glob
 import os
-import re
-
-import yaml
 
 from ..errors import InputError
+from . import crdsmap
 from .provenance import REF_KEYWORDS, reference_cards, reference_keyword  # noqa: F401
 
-__all__ = ["bestrefs", "list_contexts", "load_context", "context_path", "diff_contexts", "match_rule",
-           "CONTEXT_SUFFIX", "check_selection"]
+__all__ = ["bestrefs", "list_contexts", "load_context", "context_path", "diff_contexts",
+           "CONTEXT_SUFFIX", "check_selection", "is_deferred", "default_store", "newest_context",
+           "derive_context", "write_context"]
 
-_SUFFIX = CONTEXT_SUFFIX = ".context.yaml"
-_CACHE = {}
+CONTEXT_SUFFIX = ".pmap"
+write_context = crdsmap.write_context
+newest_context = crdsmap.newest_context
+default_store = crdsmap.default_store
 
 
 def list_contexts(store_dir):
     """Context names in the store, oldest first (sorted by their number, then name)."""
-    names = [os.path.basename(p)[:-len(_SUFFIX)] for p in glob.glob(os.path.join(str(store_dir), "*" + _SUFFIX))]
-
-    def key(name):
-        m = re.search(r"(\d+)$", name)
-        return (int(m.group(1)) if m else -1, name)
-    return sorted(names, key=key)
+    return [crdsmap.context_name(p) for p in crdsmap.list_pmaps(store_dir)]
 
 
 def context_path(store_dir, context=None):
-    """Path of context ``context`` (name, file name or path); the newest when None."""
+    """Path of pmap ``context`` (name, file name or path); the newest when None."""
     store_dir = str(store_dir)
     if context:
         context = str(context)
         if os.path.isfile(context):
             return context
-        name = context if context.endswith(_SUFFIX) else context + _SUFFIX
-        path = os.path.join(store_dir, os.path.basename(name))
+        name = context if context.endswith(CONTEXT_SUFFIX) else context + CONTEXT_SUFFIX
+        path = os.path.join(crdsmap.mappings_dir(store_dir), os.path.basename(name))
         if not os.path.isfile(path):
             raise InputError(path, "reference context does not exist")
         return path
     if not os.path.isdir(store_dir):
         raise InputError(store_dir, "reference store directory does not exist")
-    names = list_contexts(store_dir)
-    if not names:
-        raise InputError(store_dir, f"no *{_SUFFIX} context in the reference store")
-    return os.path.join(store_dir, names[-1] + _SUFFIX)
+    paths = crdsmap.list_pmaps(store_dir)
+    if not paths:
+        raise InputError(store_dir, f"no mappings/{crdsmap.OBSERVATORY}/*{CONTEXT_SUFFIX} context in the reference store")
+    return paths[-1]
 
 
 def load_context(store_dir, context=None, strict=True):
-    """(context path, {reftype: [(match dict, file path)]}) validated.
+    """(pmap path, crds PipelineContext) of the context, read and checked (syntax, sha1sum).
 
-    ``strict``: every file named must exist (else InputError naming the context and the file);
-    otherwise a missing file is kept as ``(match, _Missing(name))`` for :func:`bestrefs`.
+    ``strict``: every imap / rmap it names must load and every reference file its rmaps name must
+    be in the store (else InputError naming the mapping and the file). The imaps and rmaps are
+    otherwise read on demand, as selections need them.
     """
     path = context_path(store_dir, context)
-    _, rules = _load_rules(path)
+    ctx = crdsmap.load_pmap(path)
     if strict:
-        for reftype, entries in rules.items():
-            for _, fpath in entries:
-                if isinstance(fpath, _Missing):
-                    raise InputError(path, f"references.{reftype} names missing file {fpath}")
-    return path, rules
+        for instrument in dict(ctx.selector):
+            imap = crdsmap.child_mapping(ctx, instrument, ctx.get_imap)
+            if imap is None:
+                continue
+            for rt in dict(imap.selector):
+                rmap = crdsmap.child_mapping(imap, rt, imap.get_rmap)
+                if rmap is None:
+                    continue
+                for name in rmap.reference_names():
+                    if not os.path.isfile(crdsmap.reference_path(store_dir, instrument, name)):
+                        raise InputError(rmap.filename, f"{str(rt).lower()} selection names missing file {name}")
+    return path, ctx
 
 
-class _Missing(str):
-    """A file name a context gives that is not in the store."""
-
-
-def _load_rules(path):
-    stamp = os.stat(path).st_mtime_ns
-    hit = _CACHE.get(path)
-    if hit and hit[0] == stamp:
-        return path, hit[1]
-    try:
-        with open(path) as fh:
-            tree = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(path, f"unreadable context ({type(exc).__name__})") from None
-    if not isinstance(tree, dict) or not isinstance(tree.get("references"), dict):
-        raise InputError(path, "context has no 'references' mapping")
-    base = os.path.dirname(path)
-    rules = {}
-    for reftype, entries in tree["references"].items():
-        if not isinstance(entries, list):
-            raise InputError(path, f"references.{reftype} must be a list of rules")
-        out = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or "file" not in entry or not isinstance(entry.get("match", {}), dict):
-                raise InputError(path, f"references.{reftype}[{i}] needs 'match' (mapping) and 'file'")
-            fname = str(entry["file"])
-            fpath = fname if os.path.isabs(fname) else os.path.join(base, fname)
-            if fname.upper() != "N/A" and not os.path.isfile(fpath):
-                fpath = _Missing(fname)
-            out.append(({str(k).upper(): v for k, v in (entry.get("match") or {}).items()},
-                        "N/A" if fname.upper() == "N/A" else fpath))
-        rules[str(reftype).lower()] = out
-    _CACHE[path] = (stamp, rules)
-    return path, rules
-
-
-def _norm(value):
-    if isinstance(value, bool):
-        return "T" if value else "F"
-    return str(value).strip().upper()
-
-
-def match_rule(match, header):
-    """True when every selector of ``match`` agrees with ``header``."""
-    for key, want in match.items():
-        wants = want if isinstance(want, (list, tuple)) else [want]
-        if any(_norm(w) == "*" for w in wants):
-            continue
-        if key not in header:
-            return False
-        if _norm(header[key]) not in {_norm(w) for w in wants}:
-            return False
-    return True
+def _store_of(pmap_path):
+    """The store (cache root) of a pmap: <store>/mappings/jwst/x.pmap (relative stays relative,
+    so that the workflow's inputs and parameters do not change when a program is moved)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(str(pmap_path)))) or "."
 
 
 def bestrefs(header, reftypes, store_dir, context=None, strict=False):
-    """{reftype: path (store_dir joined) or "N/A"} for the PRIMARY ``header``.
+    """{reftype: path or "N/A"} for the PRIMARY ``header``.
 
-    A selected file missing from the store: ``strict`` raises InputError naming the context and
-    the file; otherwise the value is the context file's path (see the module docstring and
+    A selected file missing from the store: ``strict`` raises InputError naming the rmap and the
+    file; otherwise the value is the rmap's path (see the module docstring and
     :func:`check_selection`).
     """
-    ctx, rules = load_context(store_dir, context, strict=False)
+    pmap = context_path(store_dir, context)
+    store = _store_of(pmap)
+    instrument = str(header.get("INSTRUME", "") or "").strip()
     out = {}
-    for rt in reftypes:
-        out[rt] = "N/A"
-        for match, path in rules.get(str(rt).lower(), ()):
-            if match_rule(match, header):
-                if isinstance(path, _Missing):
-                    if strict:
-                        raise InputError(ctx, f"references.{str(rt).lower()} names missing file {path}")
-                    path = ctx
-                out[rt] = str(path)
-                break
+    for rt, (name, rmap) in crdsmap.select(pmap, header, tuple(reftypes)).items():
+        if name is None:
+            out[rt] = "N/A"
+            continue
+        path = crdsmap.reference_path(store, instrument, name)
+        if not os.path.isfile(path):
+            rmap = os.path.join(os.path.dirname(pmap), os.path.basename(rmap))   # beside the pmap
+            if strict:
+                raise InputError(rmap, f"{str(rt).lower()} selection names missing file {name}")
+            path = rmap
+        out[rt] = path
     return out
 
 
+def is_deferred(path):
+    """True for a selection that came back as a mapping (a missing file, see :func:`bestrefs`)."""
+    return crdsmap.is_mapping(path)
+
+
 def check_selection(refs, header):
-    """Raise the deferred error of a selection that came back as the context path (``refs``:
+    """Raise the deferred error of a selection that came back as an rmap path (``refs``:
     {reftype: path}); ``header`` is the PRIMARY header the selection was made for."""
     for rt, path in (refs or {}).items():
-        if str(path).endswith(CONTEXT_SUFFIX):
-            bestrefs(header, (rt,), os.path.dirname(os.path.abspath(str(path))), str(path), strict=True)
-            raise InputError(path, f"the context gives no usable {rt} reference")
+        if not is_deferred(path):
+            continue
+        path = str(path)
+        rmap = crdsmap.load_rmap(path)
+        name = crdsmap.select_in_rmap(rmap, header)
+        if name is not None:
+            store = _store_of(path)
+            if not os.path.isfile(crdsmap.reference_path(store, str(header.get("INSTRUME", "")), name)):
+                raise InputError(path, f"{str(rt).lower()} selection names missing file {name}")
+        raise InputError(path, f"the context gives no usable {rt} reference")
+
+
+def derive_context(store_dir, old, number, replace=None, add=()):
+    """A new context (pmap) from context ``old`` with reference files replaced ({old name: new
+    name}) and / or selections added (see :func:`webbspec.io.crdsmap.derive_context`); returns
+    its name."""
+    path = crdsmap.derive_context(store_dir, context_path(store_dir, old), number, replace=replace, add=add)
+    return crdsmap.context_name(path)
 
 
 def diff_contexts(store_dir, old, new, headers, reftypes=None):
     """Selections that change between contexts ``old`` and ``new``.
 
     ``headers``: {name: PRIMARY header}. Returns a list of (name, reftype, old path or "N/A",
-    new path or "N/A"), for ``reftypes`` (default: every reftype of either context).
+    new path or "N/A"), for ``reftypes`` (default: every reftype of either context's imaps for
+    the headers' instruments).
     """
-    _, r_old = load_context(store_dir, old)
-    _, r_new = load_context(store_dir, new)
-    types = tuple(reftypes) if reftypes is not None else tuple(sorted(set(r_old) | set(r_new)))
+    if reftypes is None:
+        types = set()
+        for c in (old, new):
+            ctx = crdsmap.load_pmap(context_path(store_dir, c))
+            for ins in {str(h.get("INSTRUME", "")).upper() for h in headers.values()}:
+                imap = crdsmap.child_mapping(ctx, ins, ctx.get_imap) if ins else None
+                types |= {str(k).lower() for k in dict(imap.selector)} if imap is not None else set()
+        reftypes = sorted(types)
+    types = tuple(reftypes)
     changes = []
     for name, hdr in sorted(headers.items()):
         a = bestrefs(hdr, types, store_dir, old)

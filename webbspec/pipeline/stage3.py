@@ -136,8 +136,10 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
     params, refs = dict(params or {}), dict(refs or {})
     steps = tuple(steps)
     model = _gather(slice_paths, key)
-    if any(str(p).endswith(".context.yaml") for p in refs.values()):
-        from ..io.refs import check_selection   # the context names a missing reference file
+    from ..io.crdsmap import is_mapping
+
+    if any(is_mapping(p) for p in refs.values()):   # an rmap names a missing reference file
+        from ..io.refs import check_selection
 
         check_selection(refs, model.primary)
     first = model.slits[0].header

@@ -40,9 +40,11 @@ def _science_input(path):
 
 
 def _check_refs(refs, header):
-    """A selection the workflow got as the context file itself (the context names a reference
-    file missing from the store; see :func:`webbspec.io.refs.bestrefs`) fails here, naming both."""
-    if any(str(p).endswith(".context.yaml") for p in refs.values()):
+    """A selection the workflow got as a mapping file (its rmap names a reference file missing
+    from the store; see :func:`webbspec.io.refs.bestrefs`) fails here, naming both."""
+    from ..io.crdsmap import is_mapping
+
+    if any(is_mapping(p) for p in refs.values()):
         from ..io.refs import check_selection
 
         check_selection(refs, header)

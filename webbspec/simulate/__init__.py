@@ -1,7 +1,8 @@
 """The simulator: writes complete program directories that serve as the pipeline's test oracle.
 
 ``simulate(mode, outdir, seed=0, scale="small")`` writes `_rate` files, associations, the
-reference store (``refs/`` with ``webbspec_0001.context.yaml``) and the truth (``truth/``). The
+reference store (``refs/``, a CRDS cache: ``mappings/jwst/webbspec_0001.pmap`` and its imap / rmaps,
+``references/jwst/nirspec/``) and the truth (``truth/``). The
 instrument effects are applied forward by the simulator's own code (``nirspec_fs``), never by the
 pipeline's steps. Same seed -> identical bytes.
 """

@@ -1,9 +1,13 @@
 """A simulated NIRSpec fixed-slit program: 3-point nod, `_rate` files, associations, refs, truth.
 
 Exposures ``jw01234001001_03101_0000<n>_<det>_rate.fits`` (n = nod 1..3, YOFFSET -0.9, 0, +0.9
-arcsec along the slit; XOFFSET 0.01 arcsec = SRCXPOS 0.05 of S200A1). Pointing: the target
-(TARG_RA/TARG_DEC) sits at (XOFFSET, YOFFSET) in the aperture frame whose origin is
-(RA_REF, DEC_REF); see :mod:`webbspec.simulate.nirspec_fs` for the frame.
+arcsec along the slit; XOFFSET 0.01 arcsec, i.e. SRCXPOS -0.05 of S200A1 through the optics'
+ideal-frame parity). Frames: "small" = the NRS1 ALLSLITS subarray (2048 x 256, SUBSTRT2 897),
+"full" = NRS1 + NRS2 full frame. Pointing: (V2_REF, V3_REF) is the S200A1 centre; RA_REF/DEC_REF
+put the target (TARG_RA/TARG_DEC) at ideal (XOFFSET, YOFFSET) through the official V2/V3 -> sky
+rotation with ROLL_REF and VA_SCALE (SCI header keywords, as in official products). Everything is
+rendered through the optical-model references written first into ``refs/``
+(``nirspec_optics_refs``; geometry in ``fs_geometry``).
 """
 
 import json
@@ -12,9 +16,13 @@ import os
 import numpy as np
 from astropy.io import fits
 
+from ..instruments.nirspec.fs import EXP_TYPE, MODE
 from ..io import datamodels
 from ..io.datamodels import Model, Slit
-from ..io.skycoords import xieta_to_radec
+from ..instruments.nirspec.optics import v2v3_to_sky
+from ..io.skycoords import radec_to_xieta, xieta_to_radec
+from . import nirspec_optics_refs as optics_refs
+from .fs_geometry import APERTURE, ideal_to_v2v3
 from . import nirspec_fs as fs
 from . import noise, refstore, truth
 
@@ -26,19 +34,32 @@ NODS = (-0.9, 0.0, 0.9)
 XOFFSET = 0.01
 N_CR = {"small": 40, "full": 60}
 N_BAD = {"small": (6, 6), "full": (150, 150)}
-GWA = (0.3527, 0.1321)
+GWA = optics_refs.GWA_TILT_READINGS
 
 
 def aperture_to_sky(xa, ya, pa_deg=PA_APER):
-    """(xi, eta) [arcsec] of aperture-frame offsets (xa across, ya along the slit)."""
+    """(xi, eta) [arcsec] of aperture-frame offsets (xa across, ya along the slit), flat-sky
+    approximation with the slit axis at position angle ``pa_deg``."""
     pa = np.radians(pa_deg)
     return xa * np.cos(pa) + ya * np.sin(pa), -xa * np.sin(pa) + ya * np.cos(pa)
 
 
+ROLL_REF = PA_APER - APERTURE["V3I_YANG"]   # V3 position angle giving the slit axis PA_APER
+VA_SCALE = 1.0000257                        # velocity-aberration plate-scale factor
+
+
+def _sky(v2, v3, ra_ref, dec_ref):
+    return v2v3_to_sky(v2, v3, ra_ref, dec_ref, ROLL_REF, APERTURE["V2_REF"], APERTURE["V3_REF"], VA_SCALE)
+
+
 def pointing(xoffset, yoffset):
-    """(RA_REF, DEC_REF) putting the target at (xoffset, yoffset) in the aperture frame."""
-    xi, eta = aperture_to_sky(xoffset, yoffset)
-    ra, dec = xieta_to_radec(-xi, -eta, TARG_RA, TARG_DEC)
+    """(RA_REF, DEC_REF) of (V2_REF, V3_REF) putting the target at ideal (xoffset, yoffset)."""
+    v2, v3 = ideal_to_v2v3(xoffset, yoffset)
+    ra, dec = TARG_RA, TARG_DEC
+    for _ in range(6):          # the attitude is nearly a translation on the sky: converges fast
+        got = _sky(v2, v3, ra, dec)
+        dxi, deta = radec_to_xieta(TARG_RA, TARG_DEC, float(got[0]), float(got[1]))
+        ra, dec = xieta_to_radec(dxi, deta, ra, dec)
     return float(ra), float(dec)
 
 
@@ -49,10 +70,10 @@ def exposure_root(nod, det):
 def _primary(det, nod, yoff, ra_ref, dec_ref):
     h = fits.Header()
     for key, val in (
-            ("TELESCOP", "JWST"), ("INSTRUME", "NIRSPEC"), ("EXP_TYPE", "NRS_FIXEDSLIT"),
+            ("TELESCOP", "JWST"), ("INSTRUME", "NIRSPEC"), ("EXP_TYPE", EXP_TYPE),
             ("DETECTOR", det.name), ("FILTER", fs.FILTER), ("GRATING", fs.GRATING),
-            ("FXD_SLIT", fs.PRIMARY), ("SUBARRAY", "FULL" if det.nx == 2048 else "ALLSLITS"),
-            ("SUBSTRT1", 1), ("SUBSTRT2", 1), ("SUBSIZE1", det.nx), ("SUBSIZE2", det.ny),
+            ("FXD_SLIT", fs.PRIMARY), ("SUBARRAY", det.subarray),
+            ("SUBSTRT1", det.x0 + 1), ("SUBSTRT2", det.y0 + 1), ("SUBSIZE1", det.nx), ("SUBSIZE2", det.ny),
             ("PROGRAM", PROGRAM), ("OBSERVTN", OBS), ("VISIT", VISIT), ("VISITGRP", "03"),
             ("SEQ_ID", "1"), ("ACT_ID", "01"), ("EXPOSURE", f"{nod:05d}"),
             ("DATE-OBS", "2024-01-02"), ("TIME-OBS", f"0{nod}:00:00.000"),
@@ -63,7 +84,7 @@ def _primary(det, nod, yoff, ra_ref, dec_ref):
             ("XOFFSET", XOFFSET), ("YOFFSET", yoff),
             ("TARGNAME", "SIMFS-1"), ("TARGPROP", "SIMFS-1"), ("TARG_RA", TARG_RA), ("TARG_DEC", TARG_DEC),
             ("TARGTYPE", "FIXED"), ("SRCTYAPT", "POINT"), ("BKGDTARG", False), ("TSOVISIT", False),
-            ("RA_REF", ra_ref), ("DEC_REF", dec_ref), ("PA_APER", PA_APER), ("ROLL_REF", PA_APER),
+            ("RA_REF", ra_ref), ("DEC_REF", dec_ref), ("PA_APER", PA_APER), ("ROLL_REF", ROLL_REF),
             ("GWA_XTIL", GWA[0]), ("GWA_YTIL", GWA[1]), ("BUNIT", "DN/s"),
             ("DATAMODL", "ImageModel"), ("ORIGIN", "webbspec simulator")):
         h[key] = val
@@ -83,6 +104,12 @@ def _rate_model(det, nod, yoff, true_rate, onslit, dq_bad, rng, n_cr):
         arr[bad] = np.nan
     hdr = fits.Header()
     hdr["BUNIT"] = "DN/s"
+    # the pointing (official meta.wcsinfo / velocity_aberration keywords live in the SCI header)
+    for key, val in (("RA_REF", ra_ref), ("DEC_REF", dec_ref), ("ROLL_REF", ROLL_REF), ("PA_APER", PA_APER),
+                     ("V2_REF", APERTURE["V2_REF"]), ("V3_REF", APERTURE["V3_REF"]),
+                     ("V3I_YANG", APERTURE["V3I_YANG"]), ("VPARITY", APERTURE["VPARITY"]),
+                     ("VA_SCALE", VA_SCALE)):
+        hdr[key] = val
     arrays = {"SCI": sci.astype(np.float32), "ERR": err.astype(np.float32), "DQ": dq_bad.copy(),
               "VAR_POISSON": vp.astype(np.float32), "VAR_RNOISE": vr.astype(np.float32)}
     return Model(_primary(det, nod, yoff, ra_ref, dec_ref), [Slit(hdr, arrays)], "single"), (mask, snr)
@@ -106,8 +133,9 @@ def _write_json(tree, path):
 
 def simulate_nrs_fs(outdir, seed=0, scale="small"):
     """Write the program directory; returns a summary dict (paths)."""
-    dets = fs.layout(scale)
-    os.makedirs(outdir, exist_ok=True)
+    refdir = os.path.join(outdir, "refs")
+    optical = optics_refs.write_optical_refs(refdir, scale)      # the geometry renders through them
+    dets = fs.layout(scale, refdir)
     ss = np.random.SeedSequence([int(seed), 7011])
     det_seeds = ss.spawn(len(dets))
     flats, rates, crmasks = {}, [], []
@@ -146,9 +174,9 @@ def simulate_nrs_fs(outdir, seed=0, scale="small"):
     _write_json(_asn("spec3", "candidate_Asn_Lv3NRSFSS", [{"name": product, "members": cal_members}]), path3)
     asns.append(path3)
 
-    context = refstore.write_store(os.path.join(outdir, "refs"), dets, flats)
+    context = refstore.write_store(refdir, dets, flats, optical=optical)
     _write_truth(outdir, dets, seed, scale)
-    return {"mode": "nrs_fs", "outdir": outdir, "rates": rates, "asns": asns, "context": context,
+    return {"mode": MODE, "outdir": outdir, "rates": rates, "asns": asns, "context": context,
             "crmasks": crmasks}
 
 
@@ -156,17 +184,19 @@ def _write_truth(outdir, dets, seed, scale):
     tdir = os.path.join(outdir, "truth")
     wave = np.linspace(2.80, 5.20, 4801)
     ra_ref, dec_ref = pointing(XOFFSET, NODS[0])
+    det = dets[0]
     rows = []
     for sd in fs.SLITS:
         sid = fs.source_id(sd.name)
         if sd.name == fs.PRIMARY:
             rows.append({"source_id": sid, "srctype": "POINT", "slit": sd.name, "ra": TARG_RA, "dec": TARG_DEC})
             truth.write_spectrum(sid, wave, fs.point_source_jy(wave), "POINT", os.path.join(tdir, "spectra"))
-        else:
-            ra, dec = xieta_to_radec(*aperture_to_sky(sd.xa, sd.ya), ra_ref, dec_ref)
+        else:       # the slit centre (first nod's pointing)
+            ra, dec = _sky(*det.optics.slit_to_v2v3(sd.name, 0.0, 0.0, 2.0e-6), ra_ref, dec_ref)
             rows.append({"source_id": sid, "srctype": "EXTENDED", "slit": sd.name, "ra": float(ra),
                          "dec": float(dec)})
             truth.write_spectrum(sid, wave, fs.sky_mjysr(wave), "EXTENDED", os.path.join(tdir, "spectra"))
     truth.write_sources(rows, os.path.join(tdir, "sources.ecsv"))
-    truth.write_readme(os.path.join(tdir, "README.md"), mode="nrs_fs", seed=seed, scale=scale,
-                       primary=fs.PRIMARY, xoff=XOFFSET, xpos=XOFFSET / fs.SLITS[0].width)
+    truth.write_readme(os.path.join(tdir, "README.md"), mode=MODE, seed=seed, scale=scale,
+                       primary=fs.PRIMARY, xoff=XOFFSET,
+                       xpos=det.source_in_slit(fs.PRIMARY, XOFFSET, 0.0)[0])

@@ -1,23 +1,15 @@
 """NIRSpec fixed-slit instrument model and scene (the simulator's own forward model).
 
-Geometry of one slit on one detector (all pixel coordinates 0-based pixel centres, x = column):
-
-* slit centre line (trace)  y_c(x) = YCEN + TILT*(x - XREF) + CURV*(x - XREF)**2
-* along-slit offset          ya(x, y) = (y - y_c(x)) * PSCALE                  [arcsec]
-* wavelength (uniform light) lam(x, y) = polyval((x_eff - DISP_X0)/DISP_XN, DISP_C),
-  x_eff = x + LTILT*(y - y_c(x))   (tilted iso-wavelength lines)              [um]
-* a pixel is on the slit when slit_y_low <= ya/LENGTH <= slit_y_high and LMIN <= lam <= LMAX.
-* sky: the aperture ("ideal") frame (xa across, ya along the slit) [arcsec] is the tangent plane
-  at (RA_REF, DEC_REF), rotated by PA_APER (position angle of +ya, east of north):
-  xi = xa cos PA + ya sin PA, eta = -xa sin PA + ya cos PA. A slit pixel sits at
-  (xa, ya) = (XA, YA + ya(x, y)) (the slit centre line across the slit).
-* a point source at (XOFFSET, YOFFSET) in the aperture frame is offset across the slit by
-  SRCXPOS = (XOFFSET - XA)/WIDTH; its light of wavelength lam lands SRCXPOS*WIDTH/PSCALE
-  columns redward of the uniform-illumination position (undone by wavecorr with
-  SLOPE = -WIDTH/PSCALE).
+Geometry (``fs_geometry``): the NIRSpec optical model of the simulated reference files
+(``nirspec_optics_refs``: the official frame chain, MSA -> grating -> detector and MSA -> sky),
+inverted per pixel with the simulator's own Newton iteration on the forward model. Per slit pixel:
+``ya`` [arcsec along the slit from its centre] and ``lam`` [um] of the light from the slit centre
+line (uniform illumination; the official WCS convention), and for the point source, which sits at
+(x_slit, y_slit) = the slit-frame position of its ideal-frame offsets (XOFFSET, YOFFSET), the
+wavelength of its own light at that pixel (``SlitGeom.wavelength_for``; what wavecorr recovers).
 
 Photometry (what flat_field, pathloss and photom invert): rate [DN/s] per pixel =
-D(x,y) * FAST(lam) * R(lam) * (point + extended) with R = 1/(PHOTMJ*RELRESPONSE(lam)),
+D(x,y) * S(x,y) * FAST(lam) * R(lam) * (point + extended) with R = 1/(PHOTMJ*RELRESPONSE(lam)),
 point [MJy] = F_nu(lam_ps) * sum_k a_k T_k(lam_ps, x0) * G_k(pixel),
 extended [MJy] = B(lam) * PIXAR_SR * UN(lam) * coverage.
 The PSF is a mixture of two circular Gaussians (core + wing, widths growing with lam): T_k is the
@@ -25,10 +17,12 @@ fraction of component k transmitted by the slit width, G_k its pixel integral al
 (truncated at the slit ends).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import erf
+
+from . import flat_truth, fs_geometry
 
 LMIN, LMAX = 2.87, 5.10            # G395M/F290LP [um]
 PSCALE = 0.1                       # arcsec per pixel (both axes)
@@ -47,18 +41,16 @@ class SlitDef:
     name: str
     width: float        # arcsec (across, dispersion direction)
     length: float       # arcsec (along)
-    xa: float           # slit centre in the aperture frame [arcsec]
-    ya: float
-    shift: float        # spectrum offset along the dispersion [pixels]
     fast_phase: float   # phase of the slit's fast flat variation
 
 
-# Official FS order (FIXED_SLIT_NUMS); S200B1 is not simulated.
+# Official FS order (FIXED_SLIT_NUMS); all five are open in FULL and ALLSLITS exposures.
 SLITS = (
-    SlitDef("S200A1", 0.2, 3.2, 0.0, 0.0, 0.0, 0.0),
-    SlitDef("S200A2", 0.2, 3.2, -2.6, 0.3, 9.0, 1.3),
-    SlitDef("S400A1", 0.4, 3.8, 2.2, -0.2, -7.0, 2.6),
-    SlitDef("S1600A1", 1.6, 1.6, 4.4, 0.5, 15.0, 3.9),
+    SlitDef("S200A1", 0.2, 3.2, 0.0),
+    SlitDef("S200A2", 0.2, 3.2, 1.3),
+    SlitDef("S400A1", 0.4, 3.8, 2.6),
+    SlitDef("S1600A1", 1.6, 1.6, 3.9),
+    SlitDef("S200B1", 0.2, 3.2, 5.2),
 )
 SLIT_NUMS = {"S200A1": 1, "S200A2": 2, "S400A1": 3, "S1600A1": 4, "S200B1": 5}
 PRIMARY = "S200A1"
@@ -69,101 +61,10 @@ def source_id(slit_name, primary=PRIMARY):
     return 1 if slit_name == primary else 10 * SLIT_NUMS[primary] + SLIT_NUMS[slit_name]
 
 
-@dataclass
-class SlitGeom:
-    """One slit on one detector: the row of the specwcs SLITS table."""
-
-    name: str
-    width: float
-    length: float
-    xa: float
-    ya: float
-    pscale: float
-    xref: float
-    ycen: float
-    tilt: float
-    curv: float
-    ltilt: float
-    disp_x0: float
-    disp_xn: float
-    disp_c: tuple
-    lmin: float = LMIN
-    lmax: float = LMAX
-
-    def trace(self, x):
-        u = np.asarray(x, float) - self.xref
-        return self.ycen + self.tilt * u + self.curv * u * u
-
-    def wavelength_at(self, x_eff):
-        s = (np.asarray(x_eff, float) - self.disp_x0) / self.disp_xn
-        return np.polynomial.polynomial.polyval(s, np.asarray(self.disp_c, float))
-
-    def coords(self, x, y, column_shift=0.0):
-        """(ya [arcsec], lam [um]) at pixel centres (x, y); ``column_shift`` moves the
-        dispersion by that many columns (a point source offset across the slit)."""
-        yc = self.trace(x)
-        dy = np.asarray(y, float) - yc
-        return dy * self.pscale, self.wavelength_at(x + self.ltilt * dy - column_shift)
-
-
-@dataclass
-class Detector:
-    name: str
-    nx: int
-    ny: int
-    slits: list = field(default_factory=list)
-
-
-def _disp_coeffs(span):
-    """lam(s) = LMIN + span*(1+a)*s - span*a*s**2 with s in [0, 1] <-> [LMIN, LMAX]."""
-    a = 0.12
-    return (LMIN, span * (1 + a), -span * a)
-
-
-def layout(scale="small"):
-    """The detectors of a ``scale`` ("small": one 400x200 NRS1; "full": NRS1+NRS2 2048x2048)."""
-    if scale == "small":
-        specs = [("NRS1", 400, 200, 0.0)]
-        v0, vn, row0, tilt0, curv_sag = 12.0, 370.0, 4.0, 0.008, 2.5
-    elif scale == "full":
-        gap = 30.0
-        specs = [("NRS1", 2048, 2048, 0.0), ("NRS2", 2048, 2048, 2048.0 + gap)]
-        v0, vn, row0, tilt0, curv_sag = 40.0, 4096.0 + gap - 80.0, 900.0, 0.002, 4.0
-    else:
-        raise ValueError(f"unknown scale {scale!r}; use 'small' or 'full'")
-    dets = []
-    for name, nx, ny, xoff in specs:
-        xref = (nx - 1) / 2.0
-        curv = curv_sag / xref ** 2
-        det = Detector(name, nx, ny)
-        row = row0
-        for i, sd in enumerate(SLITS):
-            tilt = tilt0 * (1.0 + 0.15 * i) * (-1) ** i
-            drift = abs(tilt) * xref + curv_sag
-            half = 0.55 * sd.length / PSCALE
-            ycen = row + half + abs(tilt) * xref + 2.0
-            det.slits.append(SlitGeom(
-                sd.name, sd.width, sd.length, sd.xa, sd.ya, PSCALE, xref, ycen, tilt, curv,
-                0.02 * (1 + 0.1 * i), v0 + sd.shift - xoff, vn, _disp_coeffs(LMAX - LMIN)))
-            row = ycen + half + drift + 5.0
-        if row > ny - 4:
-            raise AssertionError("slits do not fit on the detector")
-        dets.append(det)
-    return dets
-
-
-def slit_box(geom, nx, ny, slit_y=(-0.55, 0.55)):
-    """(y0, y1, x0, x1) integer bounds (inclusive) that enclose the slit's pixels."""
-    x = np.arange(nx, dtype=float)
-    yc = geom.trace(x)
-    lo = yc + slit_y[0] * geom.length / geom.pscale
-    hi = yc + slit_y[1] * geom.length / geom.pscale
-    y0, y1 = int(np.floor(lo.min())) - 1, int(np.ceil(hi.max())) + 1
-    lam = geom.wavelength_at(x)     # centre line; LTILT moves iso-lambda lines < 1 pixel
-    ok = np.flatnonzero((lam >= geom.lmin - 0.02) & (lam <= geom.lmax + 0.02))
-    if ok.size == 0:
-        return None
-    return max(y0, 0), min(y1, ny - 1), max(int(ok[0]) - 2, 0), min(int(ok[-1]) + 2, nx - 1)
+def layout(scale="small", refdir=None):
+    """The detector frames of a ``scale`` with each slit's truth geometry (see fs_geometry):
+    "small" the NRS1 ALLSLITS subarray 2048 x 256, "full" NRS1 and NRS2 2048 x 2048."""
+    return fs_geometry.layout(scale, refdir, PSCALE)
 
 
 # ---------------------------------------------------------------- scene and calibration
@@ -195,15 +96,14 @@ def relresponse(lam):
 
 
 def fast_variation(slit_name, lam):
-    phase = next(s.fast_phase for s in SLITS if s.name == slit_name)
-    lam = np.asarray(lam, float)
-    return 1.0 + 0.02 * np.sin(2 * np.pi * (lam - LMIN) / 0.37 + phase) + 0.01 * np.cos(2 * np.pi * lam / 0.9)
+    """The wavelength-dependent part of a slit's flat (fflat * sflat * dflat; see flat_truth)."""
+    return flat_truth.fast_total(slit_name, lam)
 
 
 def uniform_throughput(slit_name, lam):
     """UN(lam): slit throughput for uniform illumination (smooth, < 1)."""
     lam = np.asarray(lam, float)
-    i = [s.name for s in SLITS].index(slit_name)
+    i = SLIT_NUMS[slit_name] - 1
     return 0.97 - 0.01 * i - 0.03 * ((lam - 4.0) / 1.1) ** 2
 
 
@@ -228,11 +128,12 @@ def point_throughput(width, lam, x0=0.0):
     return sum(slit_transmission(width, lam, x0))
 
 
-def enclosed_fraction(width, lam, size_pixels):
+def enclosed_fraction(width, lam, size_pixels, pscale=PSCALE):
     """Fraction of the transmitted light of a centred point source within +-size/2 pixels along
-    the slit (the aperture-correction model; an unbounded slit length)."""
+    the slit (the aperture-correction model; an unbounded slit length); ``pscale``: the slit's
+    along-slit scale [arcsec/pixel]."""
     lam = np.asarray(lam, float)
-    h = np.asarray(size_pixels, float) * PSCALE / 2.0
+    h = np.asarray(size_pixels, float) * pscale / 2.0
     parts = slit_transmission(width, lam)
     num = sum(t * erf(h / (np.sqrt(2.0) * s)) for t, s in zip(parts, psf_sigmas(lam)))
     return num / sum(parts)
@@ -266,30 +167,29 @@ def render(det, expo, pixel_flat):
     rate = np.zeros((det.ny, det.nx))
     onslit = np.zeros((det.ny, det.nx), bool)
     for g in det.slits:
-        box = slit_box(g, det.nx, det.ny)
-        if box is None:
-            continue
-        y0, y1, x0, x1 = box
-        y, x = np.mgrid[y0:y1 + 1, x0:x1 + 1].astype(float)
-        ya, lam = g.coords(x, y)
-        inside = (lam >= g.lmin) & (lam <= g.lmax) & (np.abs(ya) <= 0.55 * g.length)
+        y0, y1, x0, x1 = g.box
+        x, y = g.xfull, g.yfull               # full-frame pixel coordinates of the box
+        ya, lam, inside = g.ya, np.where(g.inside, g.lam, 4.0), g.inside
         ext = (sky_mjysr(lam) * PIXAR_SR * uniform_throughput(g.name, lam) * coverage(g, ya)
                / (PHOTMJ * relresponse(lam)) * fast_variation(g.name, lam))
         sig = ext
         if g.name == expo["PRIMARY"]:
-            xpos = (expo["XOFFSET"] - g.xa) / g.width
-            _, lam_ps = g.coords(x, y, column_shift=xpos * g.width / g.pscale)
-            prof = point_profile(g, ya, lam_ps, expo["YOFFSET"] - g.ya, expo["XOFFSET"] - g.xa)
+            xs, ys = det.source_in_slit(g.name, expo["XOFFSET"], expo["YOFFSET"])
+            lam_ps = g.wavelength_for(xs)
+            lam_ps = np.where(np.isfinite(lam_ps), lam_ps, 4.0)
+            prof = point_profile(g, ya, lam_ps, ys * g.length, xs * g.width)
             pt = (point_source_jy(lam_ps) * 1e-6 * prof / (PHOTMJ * relresponse(lam_ps))
                   * fast_variation(g.name, lam_ps))
             sig = sig + pt
         sub = rate[y0:y1 + 1, x0:x1 + 1]
-        sub[inside] = (sig * pixel_flat[y0:y1 + 1, x0:x1 + 1])[inside]
+        # pixel_flat: the detector flat D; times the spectrograph flat's image S (x, y full frame)
+        flat = pixel_flat[y0:y1 + 1, x0:x1 + 1] * flat_truth.spectrograph_image(x, y)
+        sub[inside] = (sig * flat)[inside]
         onslit[y0:y1 + 1, x0:x1 + 1] |= inside
     return rate, onslit
 
 
-def point_source_wavelength(geom, x, y, xoffset):
-    """True wavelength [um] of the point source's light at pixel (x, y) (the wavecorr target)."""
-    xpos = (xoffset - geom.xa) / geom.width
-    return geom.coords(x, y, column_shift=xpos * geom.width / geom.pscale)[1]
+def point_source_wavelength(det, geom, xoffset, yoffset=0.0):
+    """True wavelength [um] of the point source's light at each pixel of ``geom.box`` (the
+    wavecorr target)."""
+    return geom.wavelength_for(det.source_in_slit(geom.name, xoffset, yoffset)[0])

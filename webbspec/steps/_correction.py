@@ -5,12 +5,11 @@
 * :func:`match_nans_and_flags`: the official rule after each correction -- a pixel NaN in any of
   SCI/ERR/VAR_* or flagged DO_NOT_USE becomes DO_NOT_USE and NaN in all of them.
 * Reference helpers: :func:`ref_path` (refs dict -> path or None), :func:`open_reference`
-  (InputError naming a missing/unreadable file), :func:`table_row` (row of a per-slit table by
-  SLIT_NAME, "ANY" as fallback), :func:`row_vector` (a row's wavelength/value arrays: NELEM
-  trimming, finite, sorted, metres -> um) and :func:`interp_nan` (linear interpolation, NaN
-  outside the tabulated range).
-* Bookkeeping: :func:`mark` (S_<KEY>), :func:`record_ref` (R_<KEY> = basename),
-  :func:`source_type` (SRCTYPE with a user override).
+  (in-memory HDUList; InputError naming a missing/unreadable file), :func:`check_reference` (the
+  file is the official model its reftype needs: REFTYPE, DATAMODL, extensions) and
+  :func:`interp_nan` (linear interpolation, NaN outside the tabulated range).
+* Bookkeeping: :func:`mark` (S_<KEY>), :func:`record_ref` (the official R_<REFTYPE> keyword
+  of ``io.provenance`` = basename), :func:`source_type` (SRCTYPE with a user override).
 """
 
 import os
@@ -20,17 +19,14 @@ from astropy.io import fits
 
 from .. import dq as dqbits
 from ..errors import InputError
+from ..io.provenance import reference_keyword
 
 __all__ = ["VAR_NAMES", "NAN_NAMES", "apply_correction", "match_nans_and_flags", "ref_path",
-           "open_reference", "table_row", "row_vector", "interp_nan", "mark", "record_ref",
-           "source_type", "slit_label", "REF_KEYWORDS"]
+           "open_reference", "interp_nan", "mark", "record_ref",
+           "source_type", "slit_label", "check_reference"]
 
 VAR_NAMES = ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
 NAN_NAMES = ("SCI", "ERR") + VAR_NAMES
-
-# Official header keywords of the reference file names (R_<REFTYPE> truncated to 8 characters).
-REF_KEYWORDS = {"flat": "R_FLAT", "pathloss": "R_PTHLOS", "photom": "R_PHOTOM", "area": "R_AREA",
-                "bkg": "R_BKG", "barshadow": "R_BARSHA"}
 
 
 def apply_correction(slit, c, inverse=False):
@@ -75,8 +71,9 @@ def ref_path(refs, reftype, override=None):
     return path
 
 
-def open_reference(path, reftype):
-    """An in-memory HDUList of a reference file; InputError naming it if missing or unreadable."""
+def open_reference(path, reftype, models=(), hdus=()):
+    """An in-memory HDUList of a reference file, checked by :func:`check_reference`; InputError
+    naming the file if it is missing, unreadable or not the model ``reftype`` needs."""
     path = str(path)
     if not os.path.exists(path):
         raise InputError(path, f"{reftype} reference file does not exist")
@@ -87,57 +84,23 @@ def open_reference(path, reftype):
                 _ = hdu.data
     except Exception as exc:
         raise InputError(path, f"not a readable {reftype} reference file ({type(exc).__name__}: {exc})") from None
+    check_reference(out, path, reftype, models, hdus)
     return out
 
 
-def _column(table, name):
-    names = {n.upper(): n for n in table.columns.names}
-    return names.get(name.upper())
-
-
-def table_row(hdul, extname, slit_name, path):
-    """The row of BinTable ``extname`` whose SLIT_NAME is ``slit_name`` (else "ANY"; a one-row
-    table serves a nameless slit). InputError naming the file when there is none."""
-    if extname not in hdul:
-        raise InputError(path, f"no {extname} table")
-    data = hdul[extname].data
-    col = _column(data, "SLIT_NAME")
-    want = str(slit_name or "").strip().upper()
-    if col is None:
-        if len(data) == 1:
-            return data[0]
-        raise InputError(path, f"{extname} table has no SLIT_NAME column")
-    names = np.char.upper(np.char.strip(np.asarray(data[col]).astype(str)))
-    for key in (want, "ANY"):
-        hit = np.flatnonzero(names == key) if key else []
-        if len(hit):
-            return data[hit[0]]
-    if not want and len(data) == 1:
-        return data[0]
-    raise InputError(path, f"{extname} table has no row for slit {slit_name or '(unnamed)'!r}")
-
-
-def row_vector(row, wave_col, value_cols, path):
-    """(wavelength [um], value arrays...) of a table row: NELEM-trimmed, finite, sorted."""
-    names = {n.upper(): n for n in row.array.columns.names}
-    missing = [c for c in (wave_col,) + tuple(value_cols) if c.upper() not in names]
+def check_reference(hdul, path, reftype, models=(), hdus=()):
+    """InputError unless the PRIMARY REFTYPE is ``reftype``, DATAMODL (when present) one of
+    ``models`` (the official classes) and every extension in ``hdus`` is there."""
+    hdr = hdul[0].header
+    got = str(hdr.get("REFTYPE", "") or "").strip().upper()
+    model = str(hdr.get("DATAMODL", "") or "").strip()
+    if got != reftype.upper():
+        raise InputError(path, f"REFTYPE is {got or '(missing)'!r}, not a {reftype} reference file")
+    if models and model and model not in models:
+        raise InputError(path, f"DATAMODL is {model!r}; a {reftype} reference must be {' or '.join(models)}")
+    missing = [h for h in hdus if h not in hdul]
     if missing:
-        raise InputError(path, f"table has no column(s) {', '.join(missing)}")
-    wave = np.atleast_1d(np.asarray(row[names[wave_col.upper()]], dtype=np.float64)).ravel()
-    vals = [np.atleast_1d(np.asarray(row[names[c.upper()]], dtype=np.float64)).ravel() for c in value_cols]
-    n = min([wave.size] + [v.size for v in vals])
-    if "NELEM" in names:
-        n = min(n, int(row[names["NELEM"]]))
-    wave, vals = wave[:n], [v[:n] for v in vals]
-    good = np.isfinite(wave) & (wave > 0)   # zero/NaN padding of fixed-width array columns
-    wave, vals = wave[good], [v[good] for v in vals]
-    if wave.size == 0:
-        raise InputError(path, f"empty {wave_col} array")
-    order = np.argsort(wave, kind="stable")
-    wave, vals = wave[order], [v[order] for v in vals]
-    if wave.max() < 1e-4:      # metres (official files) -> micrometres
-        wave = wave * 1e6
-    return (wave, *vals)
+        raise InputError(path, f"{reftype} reference has no {', '.join(missing)} extension")
 
 
 def interp_nan(x, xp, fp):
@@ -153,7 +116,7 @@ def mark(model, key, status):
 
 
 def record_ref(model, reftype, path):
-    key = REF_KEYWORDS.get(reftype, f"R_{reftype.upper()}"[:8])
+    key = reference_keyword(reftype)
     model.primary[key] = os.path.basename(str(path)) if path is not None else "N/A"
 
 

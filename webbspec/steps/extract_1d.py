@@ -19,14 +19,14 @@ Per rectified slit (DISPAXIS=1, rows = along-slit position):
   POINT): FLUX = F * 1e6, SB columns 0, BACKGROUND / PIXAR_SR. Errors = sqrt(sum of variances);
   DQ = DO_NOT_USE where FLUX is NaN; WAVELENGTH = p-weighted mean lambda; columns without a
   wavelength are dropped.
-* Aperture correction (POINT, box, apply_apcorr, apcorr reference): c(lambda, NPIXELS) bilinear in
-  the APCORR table row of the slit (or ANY): FLUX, FLUX_ERROR, SURF_BRIGHT, SB_ERROR x c,
-  variances x c^2.
+* Aperture correction (POINT, box, apply_apcorr, apcorr reference; ``_extract_refs``): the
+  official NrsFsApcorrModel row of the filter / grating / slit at pixel phase 0.5, bilinear in
+  (lambda, size = NPIXELS), 1 outside its wavelengths: FLUX, FLUX_ERROR, SURF_BRIGHT, SB_ERROR x
+  c, variances x c^2.
 
 A ``layout="multi"`` input (Stage 2 `_s2d` of several slits) gives one EXTRACT1D per slit.
 """
 
-import json
 import os
 import warnings
 
@@ -38,73 +38,19 @@ from ..io.datamodels import Slit, SpecModel, Spectrum, new_spec_table
 from ..algorithms.drizzle import source_row
 from ..io.skycoords import radec_to_xieta
 from ..errors import InputError
+from ..instruments.calibration import SOURCE_POSITION_EXTRACTION
 from ._call import accepts_files
+from ._extract_refs import aperture_for, apcorr_factor, apcorr_for, read_apcorr, read_extract1d
 
 REFTYPES = ("extract1d", "apcorr")
 
 _HEADER_KEYS = ("SLTNAME", "SLITID", "SOURCEID", "SRCNAME", "SRCALIAS", "SRCTYPE", "SRCXPOS", "SRCYPOS",
                 "SRCRA", "SRCDEC", "SLIT_RA", "SLIT_DEC", "SHUTSTA", "SPORDER", "DISPAXIS", "STLARITY")
 _VARS = ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
-_POINT_MODES = {"MIR_LRS-FIXEDSLIT", "NRS_FIXEDSLIT", "NRS_MSASPEC", "NRS_BRIGHTOBJ"}
 
 
 def _usable(path):
     return path is not None and str(path).strip().upper() not in ("", "N/A", "NONE")
-
-
-def read_extract1d(path):
-    """The apertures list of an extract1d JSON reference."""
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-        apertures = data["apertures"]
-        if not isinstance(apertures, list):
-            raise TypeError("apertures is not a list")
-    except FileNotFoundError:
-        raise InputError(path, "extract1d reference file does not exist") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(path, f"not a valid extract1d reference ({exc})") from None
-    return apertures
-
-
-def _aperture_for(apertures, slit_name, sporder=1):
-    match = [a for a in apertures if str(a.get("id", "")).strip().upper() == slit_name.upper()]
-    match = match or [a for a in apertures if str(a.get("id", "")).strip().upper() == "ANY"]
-    match = [a for a in match if a.get("spectral_order", sporder) in (sporder, None)] or match
-    return match[0] if match else None
-
-
-def read_apcorr(path):
-    """{SLIT_NAME: (wavelength (nw,), size (ns,), apcorr (ns, nw))} from an apcorr reference."""
-    try:
-        with fits.open(path) as hdul:
-            tab = hdul["APCORR"].data
-            out = {}
-            for row in tab:
-                wave = np.asarray(row["WAVELENGTH"], float).ravel()
-                size = np.asarray(row["SIZE"], float).ravel()
-                corr = np.asarray(row["APCORR"], float).reshape(size.size, wave.size)
-                out[str(row["SLIT_NAME"]).strip().upper()] = (wave, size, corr)
-    except FileNotFoundError:
-        raise InputError(path, "apcorr reference file does not exist") from None
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise InputError(path, f"not a valid apcorr reference ({exc})") from None
-    return out
-
-
-def apcorr_factor(table, wavelength, npixels):
-    """Bilinear interpolation of the APCORR table at (wavelength, size = NPIXELS), clamped."""
-    wave, size, corr = table
-    lam = np.clip(np.asarray(wavelength, float), wave[0], wave[-1])
-    n = np.clip(np.asarray(npixels, float), size[0], size[-1])
-    fx = np.interp(lam, wave, np.arange(wave.size, dtype=float))
-    fy = np.interp(n, size, np.arange(size.size, dtype=float))
-    i0 = np.minimum(np.floor(fx).astype(int), max(wave.size - 2, 0))
-    j0 = np.minimum(np.floor(fy).astype(int), max(size.size - 2, 0))
-    i1, j1 = np.minimum(i0 + 1, wave.size - 1), np.minimum(j0 + 1, size.size - 1)
-    tx, ty = fx - i0, fy - j0
-    return ((1 - tx) * (1 - ty) * corr[j0, i0] + tx * (1 - ty) * corr[j0, i1]
-            + (1 - tx) * ty * corr[j1, i0] + tx * ty * corr[j1, i1])
 
 
 @accepts_files
@@ -124,13 +70,14 @@ def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_
     exp_type = str(primary.get("EXP_TYPE", "")).strip().upper()
     spectra = []
     for slit, int_num in _planes(model):
-        ap = _aperture_for(apertures, slit.name, int(slit.header.get("SPORDER", 1))) \
+        ap = aperture_for(apertures, slit.name, int(slit.header.get("SPORDER", 1))) \
             if apertures is not None else None
+        table = apcorr_for(apcorr, primary, slit.name) if apcorr is not None else None
         spec, corr_used = extract_slit(
             slit, ap, exp_type=exp_type, subtract_background=subtract_background,
             use_source_posn=use_source_posn, position_offset=float(position_offset or 0.0),
             smoothing_length=smoothing_length, bkg_fit=bkg_fit, bkg_order=bkg_order,
-            extract_width=extract_width, apcorr=apcorr, no_reference=apertures is None)
+            extract_width=extract_width, apcorr=table, no_reference=apertures is None)
         if int_num is not None:
             spec.header["INT_NUM"] = (int_num, "integration number (1-based)")
         spectra.append(spec)
@@ -230,7 +177,7 @@ def extract_slit(slit, ap, *, exp_type="", subtract_background=None, use_source_
     centre = nominal
     usp = use_source_posn if use_source_posn is not None else ap.get("use_source_posn")
     if usp is None:
-        usp = srctype == "POINT" and (exp_type in _POINT_MODES or not exp_type)
+        usp = srctype == "POINT" and (exp_type in SOURCE_POSITION_EXTRACTION or not exp_type)
     if no_reference and extract_width is None:
         usp = False     # whole height, like the official with no reference
     if usp and srctype == "POINT" and all(k in hdr for k in ("SRCRA", "SRCDEC", "S2DRA0", "S2DPA")):
@@ -319,15 +266,14 @@ def extract_slit(slit, ap, *, exp_type="", subtract_background=None, use_source_
 
     corr_used = False
     if apcorr is not None and srctype == "POINT":
-        table = apcorr.get(slit.name.upper()) or apcorr.get("ANY") or next(iter(apcorr.values()), None)
-        if table is not None:
-            c = apcorr_factor(table, tab["WAVELENGTH"], tab["NPIXELS"])
-            for col in ("FLUX", "FLUX_ERROR", "SURF_BRIGHT", "SB_ERROR"):
-                tab[col] = tab[col] * c
-            for v in _VARS:
-                tab[f"FLUX_{v}"] = tab[f"FLUX_{v}"] * c ** 2
-                tab[f"SB_{v}"] = tab[f"SB_{v}"] * c ** 2
-            corr_used = True
+        scale = hdr.get("S2DCDLT2")          # arcsec per row: for sizes in arcsec
+        c = apcorr_factor(apcorr, tab["WAVELENGTH"], tab["NPIXELS"], abs(float(scale)) if scale else None)
+        for col in ("FLUX", "FLUX_ERROR", "SURF_BRIGHT", "SB_ERROR"):
+            tab[col] = tab[col] * c
+        for v in _VARS:
+            tab[f"FLUX_{v}"] = tab[f"FLUX_{v}"] * c ** 2
+            tab[f"SB_{v}"] = tab[f"SB_{v}"] * c ** 2
+        corr_used = True
 
     out_hdr = fits.Header()
     for key in _HEADER_KEYS:

@@ -4,8 +4,9 @@ Input: the output of assign_wcs (full-frame SCI/ERR/DQ/VAR_* plus WAVELENGTH/XI/
 ``SLITS`` table of bounding boxes). Output: a ``layout="multi"`` model (MultiSlitModel), one slit
 per box with SCI, ERR, DQ, VAR_POISSON, VAR_RNOISE (VAR_FLAT if present), WAVELENGTH, XI, ETA and
 the slit keywords: SLTNAME, SLITID, SOURCEID (official FS rule: FXD_SLIT slit 1, others
-10*num(FXD_SLIT) + num(slit)), SRCNAME, SRCXPOS/SRCYPOS (FXD_SLIT slit: (XOFFSET - XA)/WIDTH and
-(YOFFSET - YA)/LENGTH, the source position in slit units; others 0), SRCRA/SRCDEC (TARG_RA/DEC for
+10*num(FXD_SLIT) + num(slit)), SRCNAME, SRCXPOS/SRCYPOS (FXD_SLIT slit: the SLITS table's SRCXPOS/
+SRCYPOS, the target's position in slit units that assign_wcs found through the optical model as the
+official extract_2d does; older tables: (XOFFSET - XA)/WIDTH, (YOFFSET - YA)/LENGTH; others 0), SRCRA/SRCDEC (TARG_RA/DEC for
 the FXD_SLIT slit), SLTSTRT1/2 (1-based), SLTSIZE1/2, DISPAXIS 1, SPORDER 1, WSREFRA/WSREFDE.
 ``slit_names`` / ``source_ids`` restrict which slits are cut. The WFSS/TSO parameters are
 accepted with the official names and defaults; they do not apply to NIRSpec slits.
@@ -93,8 +94,11 @@ def _slit_header(img, p, row, name, sid, primary_slit, x0, y0, nx, ny):
     h["SRCNAME"] = (str(p.get("TARGNAME", "")) if is_primary else "", "source name")
     xpos = ypos = 0.0
     if is_primary:
-        xpos = (float(p.get("XOFFSET", 0.0)) - float(row["XA"])) / float(row["WIDTH"])
-        ypos = (float(p.get("YOFFSET", 0.0)) - float(row["YA"])) / float(row["LENGTH"])
+        try:                                # assign_wcs placed the target through the optics
+            xpos, ypos = float(row["SRCXPOS"]), float(row["SRCYPOS"])
+        except (KeyError, ValueError, IndexError):
+            xpos = (float(p.get("XOFFSET", 0.0)) - float(row["XA"])) / float(row["WIDTH"])
+            ypos = (float(p.get("YOFFSET", 0.0)) - float(row["YA"])) / float(row["LENGTH"])
         if "TARG_RA" in p and "TARG_DEC" in p:
             h["SRCRA"] = (float(p["TARG_RA"]), "[deg] source RA")
             h["SRCDEC"] = (float(p["TARG_DEC"]), "[deg] source Dec")

@@ -1,198 +1,270 @@
-"""flat_field: divide each slit (or the whole image) by its flat field and propagate the errors.
+"""flat_field: divide each NIRSpec slit by the product of its three flats (official algorithm).
 
-Reference ``flat`` (docs/internals.md): image SCI = full-detector pixel flat (optional DQ, ERR)
-and BinTable FAST_VARIATION (SLIT_NAME, WAVELENGTH [um], DATA, optional ERROR). Per pixel
+References (official NirspecFlatModel FITS; read by ``_flatref``): ``fflat`` (fore optics: a
+FAST_VARIATION row per fixed slit), ``sflat`` (spectrograph: full-frame SCI/DQ/ERR + a row per
+slit), ``dflat`` (detector: SCI (n, 2048, 2048) with a WAVELENGTH per plane + a row "ANY").
+A slit's pixels sit at full-frame (SUBSTRT - 1) + (SLTSTRT - 1); a missing reference is 1.
 
-    f = SCI[y, x] * interp(WAVELENGTH_pix, WAVELENGTH, DATA)
+Per component, at each pixel's wavelength lam (the slit's WAVELENGTH):
 
-with the detector region of a slit cut at SLTSTRT1/2 (1-based, relative to the exposure's image,
-so offset by the PRIMARY SUBSTRT1/2 of a subarray) and the region of a single image at
-SUBSTRT1/2. Without a WAVELENGTH array (full-frame image before extract_2d) only the pixel flat
-applies. NaN, 0, no wavelength, out of the tabulated range or a flat DQ with DO_NOT_USE or
-NO_FLAT_FIELD: f = 1 and DQ |= DO_NOT_USE|NO_FLAT_FIELD (then NaN by the match-NaNs rule).
+* image part: sflat/dflat SCI at the pixel; a 3-D SCI is interpolated linearly between its
+  planes (DQ of both planes OR-ed, DO_NOT_USE outside the planes' range); one plane is
+  wavelength-independent. NaN or 0 -> DQ |= DO_NOT_USE | NO_FLAT_FIELD; DO_NOT_USE -> 1.
+* fast part: the table row averaged over the pixel's wavelength width (forward difference along
+  the dispersion, 3-point Gauss-Legendre), its error interpolated at lam; outside the table ->
+  1 and NO_FLAT_FIELD | DO_NOT_USE; a pixel without wavelength -> 1, unflagged.
+* component = image * fast, error = sqrt((err_fast * image)^2 + (err_image * fast)^2); the
+  fore-optics component is NaN where flagged DO_NOT_USE (no safe default).
 
-Official propagation: S /= f; VAR_POISSON, VAR_RNOISE /= f**2; VAR_FLAT = (S_new * ferr / f)**2
-with ferr = f * sqrt((ERR_pix/SCI_pix)**2 + (ERROR/DATA)**2) (0 where the reference has no
-errors); ERR = sqrt(VP + VR + VF); DQ |= flat DQ. ``inverse``: S *= f, VP/VR *= f**2, VF = 0,
-ERR = sqrt(VP + VR). POINT slits with a WAVELENGTH array also carry FLATFIELD_PS and
-FLATFIELD_UN (both = the flat applied: one WAVELENGTH serves both here).
+flat = F * S * D; DQ = OR of the parts, NO_FLAT_FIELD -> + DO_NOT_USE, DO_NOT_USE -> + NO_FLAT_FIELD
+| UNRELIABLE_FLAT; flat = 1 where DO_NOT_USE; err = flat * sqrt(sum (err_i / f_i)^2); flat <= 0
+-> NaN and flagged. A slit without WAVELENGTH gets flat 1.
 
-``user_supplied_flat``: a flat in the reference format above (path), or an already interpolated
-flat -- a Model/path whose slits hold the per-slit flat as SCI (+DQ, ERR), matched by SLTNAME or
-order, i.e. what :func:`interpolated_flat` returns (the official ``_interpolatedflat`` product;
-writing it is the workflow's job, so ``save_interpolated_flat`` is not a parameter here).
+Applied: S /= f; VAR_POISSON, VAR_RNOISE /= f^2; VAR_FLAT = (S_new * ferr / f)^2; ERR = sqrt(VP +
+VR + VF); DQ |= flat DQ; then NaN and DO_NOT_USE made to agree. ``inverse``: S *= f, VP/VR *= f^2,
+VF = 0. POINT slits also carry FLATFIELD_PS and FLATFIELD_UN (both the flat applied: one
+WAVELENGTH array serves both here).
+
+``user_supplied_flat``: an interpolated flat (a Model or path; what :func:`interpolated_flat`
+returns, the official ``_interpolatedflat``): its slits' SCI (+DQ, ERR) matched by SLTNAME or order.
 """
+
+import math
+import warnings
 
 import numpy as np
 
-from ..io import datamodels
 from .. import dq as dqbits
-from ..io.datamodels import Model, Slit
 from ..errors import InputError
+from ..instruments.calibration import is_fixed_slit
+from ..io import datamodels
+from ..io.datamodels import Model, Slit
 from . import _correction as corr
 from ._call import accepts_files
+from ._flatref import BADFLAT, open_flat
 
-REFTYPES = ("flat",)
+REFTYPES = ("fflat", "sflat", "dflat")
 
-BAD = dqbits.DO_NOT_USE | dqbits.NO_FLAT_FIELD
+_NOFLAT = dqbits.DO_NOT_USE | dqbits.NO_FLAT_FIELD
+_GL = ((-math.sqrt(0.6) / 2, 5 / 18), (0.0, 8 / 18), (math.sqrt(0.6) / 2, 5 / 18))   # offset, weight
 
 
 @accepts_files
 def run(model, refs, *, user_supplied_flat=None, inverse=False):
-    """Flat-field ``model`` (a copy); S_FLAT = SKIPPED without a flat."""
+    """Flat-field ``model`` (a copy); S_FLAT = SKIPPED without any flat."""
     out = model.copy()
-    source = _load_flat(refs, user_supplied_flat)
-    if source is None:
-        corr.mark(out, "FLAT", "SKIPPED")
-        return out
-    for slit in out.slits:
-        f, ferr, fdq = _slit_flat(slit, out, source)
-        _apply(slit, f, ferr, fdq, inverse)
-        if corr.source_type(slit, out) == "POINT" and "WAVELENGTH" in slit:
-            slit["FLATFIELD_PS"] = f.astype(np.float32)
-            slit["FLATFIELD_UN"] = f.astype(np.float32)
+    with _Flats(refs, user_supplied_flat) as flats:
+        if flats.empty:
+            corr.mark(out, "FLAT", "SKIPPED")
+            return out
+        for slit in out.slits:
+            f, ferr, fdq = flats.for_slit(slit, out)
+            _apply(slit, f, ferr, fdq, inverse)
+            if corr.source_type(slit, out) == "POINT" and "WAVELENGTH" in slit:
+                slit["FLATFIELD_PS"] = f.astype(np.float32)
+                slit["FLATFIELD_UN"] = f.astype(np.float32)
+        flats.record(out)
     corr.mark(out, "FLAT", "COMPLETE")
-    corr.record_ref(out, "flat", source["path"])
     return out
 
 
 def interpolated_flat(model, refs, *, user_supplied_flat=None):
     """The flat applied to each slit as a Model (SCI = flat, ERR = its error, DQ = its flags)."""
-    source = _load_flat(refs, user_supplied_flat)
-    if source is None:
-        raise InputError(model.path or "flat_field", "no flat reference file to interpolate")
     slits = []
-    for slit in model.slits:
-        f, ferr, fdq = _slit_flat(slit, model, source)
-        hdr = slit.header.copy()
-        hdr["BUNIT"] = ""
-        arrays = {"SCI": f.astype(np.float32), "ERR": ferr.astype(np.float32), "DQ": fdq.astype(np.uint32)}
-        if "WAVELENGTH" in slit:
-            arrays["WAVELENGTH"] = np.array(slit["WAVELENGTH"], dtype=np.float32)
-        slits.append(Slit(hdr, arrays))
-    primary = model.primary.copy()
-    corr.record_ref(Model(primary), "flat", source["path"])
-    return Model(primary, slits, model.layout)
-
-
-# ---------------------------------------------------------------- reference
-
-
-def _load_flat(refs, user):
-    """{"path", "kind": "reference"|"interpolated", ...} or None when there is no flat."""
-    if isinstance(user, Model):
-        return {"path": user.path or "user_supplied_flat", "kind": "interpolated", "model": user}
-    path = corr.ref_path(refs, "flat", user)
-    if path is None:
-        return None
-    hdul = corr.open_reference(path, "flat")
-    scis = [h for h in hdul if h.name == "SCI" and h.data is not None]
-    if not scis:
-        raise InputError(path, "flat reference has no SCI image")
-    if user is not None and len(scis) > 1 and "FAST_VARIATION" not in hdul:
-        return {"path": path, "kind": "interpolated", "model": datamodels.read(path)}
-    pix = np.asarray(scis[0].data, dtype=np.float64)
-    dq = np.asarray(hdul["DQ"].data, dtype=np.uint32) if "DQ" in hdul else np.zeros(pix.shape, np.uint32)
-    err = np.asarray(hdul["ERR"].data, dtype=np.float64) if "ERR" in hdul else None
-    if pix.ndim != 2 or dq.shape != pix.shape or (err is not None and err.shape != pix.shape):
-        raise InputError(path, f"flat SCI/DQ/ERR must be matching 2-D images (SCI {pix.shape})")
-    return {"path": path, "kind": "reference", "hdul": hdul, "sci": pix, "dq": dq, "err": err}
-
-
-def _region(slit, model):
-    """(y0, x0) 0-based detector corner of the slit's pixels."""
-    def sub(key):
-        return int(model.primary.get(key, slit.header.get(key, 1)) or 1) - 1
-    if model.layout == "multi" or "SLTSTRT1" in slit.header:
-        return (sub("SUBSTRT2") + int(slit.header.get("SLTSTRT2", 1)) - 1,
-                sub("SUBSTRT1") + int(slit.header.get("SLTSTRT1", 1)) - 1)
-    return sub("SUBSTRT2"), sub("SUBSTRT1")
-
-
-def _cut(image, y0, x0, ny, nx, fill):
-    """image[y0:y0+ny, x0:x0+nx] padded with ``fill`` where the region leaves the image."""
-    out = np.full((ny, nx), fill, dtype=image.dtype)
-    ys, xs = max(y0, 0), max(x0, 0)
-    ye, xe = min(y0 + ny, image.shape[0]), min(x0 + nx, image.shape[1])
-    if ye > ys and xe > xs:
-        out[ys - y0:ye - y0, xs - x0:xe - x0] = image[ys:ye, xs:xe]
+    with _Flats(refs, user_supplied_flat) as flats:
+        if flats.empty:
+            raise InputError(model.path or "flat_field", "no flat reference file to interpolate")
+        for slit in model.slits:
+            f, ferr, fdq = flats.for_slit(slit, model)
+            hdr = slit.header.copy()
+            hdr["BUNIT"] = ""
+            arrays = {"SCI": f.astype(np.float32), "ERR": ferr.astype(np.float32), "DQ": fdq.astype(np.uint32)}
+            if "WAVELENGTH" in slit:
+                arrays["WAVELENGTH"] = np.array(slit["WAVELENGTH"], dtype=np.float32)
+            slits.append(Slit(hdr, arrays))
+        primary = model.primary.copy()
+        out = Model(primary, slits, model.layout)
+        flats.record(out)
     return out
 
 
-def _slit_flat(slit, model, source):
-    """(f, ferr, flat DQ) on the slit's 2-D pixel grid, bad pixels already set to f=1."""
-    ny, nx = slit.shape[-2:]
-    if source["kind"] == "interpolated":
-        f, ferr, fdq = _interpolated_for(slit, model, source)
+class _Flats:
+    """The opened references (or a user-supplied interpolated flat) for one step run."""
+
+    def __init__(self, refs, user):
+        self.refs, self.user = {}, None
+        if user is not None:
+            self.user = user if isinstance(user, Model) else datamodels.read(str(user))
+            return
+        try:
+            for rt in REFTYPES:
+                path = corr.ref_path(refs, rt)
+                if path is not None:
+                    self.refs[rt] = open_flat(path, rt)
+        except Exception:
+            self.close()
+            raise
+
+    @property
+    def empty(self):
+        return self.user is None and not self.refs
+
+    def close(self):
+        for ref in self.refs.values():
+            ref.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def record(self, model):
+        for rt, ref in self.refs.items():
+            corr.record_ref(model, rt, ref.path)
+
+    def for_slit(self, slit, model):
+        """(f, ferr, flat DQ) on the slit's 2-D grid."""
+        if self.user is not None:
+            return _interpolated_for(slit, model, self.user)
+        ny, nx = slit.shape[-2:]
+        if "WAVELENGTH" not in slit:       # official placeholder: no wavelengths, no flat
+            return np.ones((ny, nx)), np.zeros((ny, nx)), np.zeros((ny, nx), np.uint32)
+        y0, x0 = _origin(slit, model)
+        wl = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
+        wl = np.where(np.isfinite(wl), wl, 0.0)        # official: NaN -> 0 (out of every range)
+        dispaxis = int(slit.header.get("DISPAXIS", model.primary.get("DISPAXIS", 1)) or 1)
+        by_slit = is_fixed_slit(model.exp_type)
+        name = corr.slit_label(slit, model)
+        parts = []
+        for rt in REFTYPES:
+            ref = self.refs.get(rt)
+            if ref is not None:
+                parts.append(_component(ref, wl, dispaxis, name, by_slit, (y0, x0, ny, nx)))
+        return _combine(parts, (ny, nx))
+
+
+def _origin(slit, model):
+    """0-based full-frame (y, x) of the slit's first pixel: SUBSTRT + SLTSTRT - 2."""
+    def key(k):
+        return int(model.primary.get(k, slit.header.get(k, 1)) or 1) - 1
+    return (key("SUBSTRT2") + int(slit.header.get("SLTSTRT2", 1) or 1) - 1,
+            key("SUBSTRT1") + int(slit.header.get("SLTSTRT1", 1) or 1) - 1)
+
+
+def _component(ref, wl, dispaxis, name, by_slit, box):
+    """(flat, DQ, err) of one reference at the slit's pixels."""
+    shape = wl.shape
+    if ref.image:
+        sci, dq, err = ref.region(*box)
+        if sci.ndim == 3:
+            sci, dq, err = _interpolate_planes(sci, dq, err, ref.plane_wl, wl)
+        dq = dq.copy()
+        dq[np.isnan(sci) | (sci == 0)] |= np.uint32(_NOFLAT)
+        image = np.where((dq & dqbits.DO_NOT_USE) != 0, 1.0, sci)
     else:
-        if model.layout == "single" and "SLTSTRT1" not in slit.header and source["sci"].shape == (ny, nx):
-            y0, x0 = 0, 0
-        elif model.layout == "single" and "SLTSTRT1" not in slit.header and "SUBSTRT1" not in model.primary \
-                and "SUBSTRT1" not in slit.header:
-            raise InputError(source["path"], f"flat shape {source['sci'].shape} differs from the science "
-                                             f"{(ny, nx)} and there are no SUBSTRT keywords to cut it")
-        else:
-            y0, x0 = _region(slit, model)
-        pix = _cut(source["sci"], y0, x0, ny, nx, np.nan)
-        fdq = _cut(source["dq"], y0, x0, ny, nx, np.uint32(BAD))
-        rel2 = np.zeros((ny, nx))
-        if source["err"] is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rel2 = (_cut(source["err"], y0, x0, ny, nx, 0.0) / pix) ** 2
-        f = pix
-        if "FAST_VARIATION" in source["hdul"] and "WAVELENGTH" in slit:
-            fast, fast_rel2 = _fast_variation(slit, model, source)
-            f = pix * fast
-            rel2 = rel2 + fast_rel2
-        with np.errstate(invalid="ignore"):
-            ferr = np.abs(f) * np.sqrt(rel2)
-    f = np.asarray(f, dtype=np.float64)
-    fdq = np.asarray(fdq, dtype=np.uint32).copy()
-    bad = ~np.isfinite(f) | (f == 0)
-    fdq[bad] |= np.uint32(BAD)
-    fdq[(fdq & dqbits.NO_FLAT_FIELD) != 0] |= np.uint32(dqbits.DO_NOT_USE)
-    bad |= (fdq & dqbits.DO_NOT_USE) != 0
-    f = np.where(bad, 1.0, f)
-    ferr = np.where(bad | ~np.isfinite(ferr), 0.0, ferr)
-    return f, ferr, fdq
+        image, dq, err = 1.0, np.zeros(shape, np.uint32), np.zeros(shape)
+    values, ferr, missing = _fast_part(wl, dispaxis, *ref.fast(name, by_slit))
+    dq = dq | np.where(missing, np.uint32(_NOFLAT), np.uint32(0))
+    with np.errstate(invalid="ignore"):
+        err = np.sqrt(np.nansum([(ferr * image) ** 2, (err * values) ** 2], axis=0))
+    flat = image * values
+    if not ref.image:
+        dq = dq | np.where(np.isnan(flat) | (flat == 0), np.uint32(_NOFLAT), np.uint32(0))
+        flat = np.where((dq & dqbits.DO_NOT_USE) != 0, np.nan, flat)
+    return np.broadcast_to(flat, shape).astype(np.float64), dq, err
 
 
-def _fast_variation(slit, model, source):
-    """(fast variation, its relative variance) at each pixel's wavelength (NaN outside)."""
-    row = corr.table_row(source["hdul"], "FAST_VARIATION", corr.slit_label(slit, model), source["path"])
-    cols = {n.upper() for n in row.array.columns.names}
-    has_err = "ERROR" in cols
-    vec = corr.row_vector(row, "WAVELENGTH", ("DATA", "ERROR") if has_err else ("DATA",), source["path"])
-    lam = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
-    fast = corr.interp_nan(lam, vec[0], vec[1])
-    rel2 = np.zeros(lam.shape)
-    if has_err:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel2 = (corr.interp_nan(lam, vec[0], vec[2]) / fast) ** 2
-    return fast, np.where(np.isfinite(rel2), rel2, 0.0)
+def _interpolate_planes(sci, dq, err, plane_wl, wl):
+    """A 3-D (planes, y, x) flat at each pixel's wavelength (official linear interpolation)."""
+    nz = sci.shape[0]
+    if nz == 1:
+        return sci[0], (dq if dq.ndim == 2 else dq[0]), (err if err.ndim == 2 else err[0])
+    k = np.clip(np.searchsorted(plane_wl, wl, side="right") - 1, 0, nz - 2)
+    lo, hi = plane_wl[k], plane_wl[k + 1]
+    denom = np.where(hi == lo, 1.0, hi - lo)
+    p = np.where(hi == lo, 0.0, (wl - lo) / denom)
+    iy, ix = np.indices(wl.shape)
+    flat = (1 - p) * sci[k, iy, ix] + p * sci[k + 1, iy, ix]
+    if err.ndim == 3:
+        err = (1 - p) * err[k, iy, ix] + p * err[k + 1, iy, ix]
+    if dq.ndim == 3:
+        dq = np.where(p == 0, dq[k, iy, ix], dq[k, iy, ix] | dq[k + 1, iy, ix])
+    dq = dq | np.where((wl < plane_wl[0]) | (wl > plane_wl[-1]), np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
+    flat = np.where((dq & dqbits.DO_NOT_USE) != 0, 1.0, flat)
+    return flat, dq, err
 
 
-def _interpolated_for(slit, model, source):
+def _clean_wl(wl):
+    """Wavelengths with the unusable ones (<= 0) replaced by their column mean, and columns
+    without any copied from the nearest such column at the ends (dispersion along x)."""
+    w = np.where(wl > 0, wl, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        colmean = np.nanmean(w, axis=0)
+    w = np.where(np.isnan(w), colmean[None, :], w)
+    cols = np.flatnonzero(np.isfinite(colmean))
+    if cols.size:
+        w[:, :cols[0]] = w[:, cols[0]:cols[0] + 1]
+        w[:, cols[-1]:] = w[:, cols[-1]:cols[-1] + 1]
+    return w
+
+
+def _fast_part(wl, dispaxis, tab_wl, tab_val, tab_err):
+    """(values, error, missing): the table averaged over each pixel's wavelength width."""
+    t = (lambda a: a.T) if dispaxis == 2 else (lambda a: a)
+    w = t(_clean_wl(t(wl)))
+    dw = np.zeros_like(w)
+    dw[:, :-1] = w[:, 1:] - w[:, :-1]
+    if w.shape[1] > 1:
+        dw[:, -1] = dw[:, -2]
+    w, dw = t(w), t(dw)
+    values = sum(wt * corr.interp_nan(w + dw * off, tab_wl, tab_val) for off, wt in _GL)
+    err = corr.interp_nan(w, tab_wl, tab_err)
+    nowl = ~(wl > 0)
+    values = np.where(nowl, 1.0, values)
+    err = np.where(nowl, 0.0, err)
+    missing = np.isnan(values)
+    return np.where(missing, 1.0, values), np.where(missing, 0.0, err), missing
+
+
+def _combine(parts, shape):
+    """F * S * D with the official DQ and error combination."""
+    flat = np.ones(shape)
+    dq = np.zeros(shape, np.uint32) if parts else np.full(shape, BADFLAT, np.uint32)
+    var = np.zeros(shape)
+    for f, d, e in parts:
+        flat = flat * f
+        dq = dq | d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for f, d, e in parts:
+            var = var + (e / np.where(f == 0, 1.0, f)) ** 2
+        ferr = flat * np.sqrt(var)
+    dq = dq | np.where((dq & dqbits.NO_FLAT_FIELD) != 0, np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
+    dq = dq | np.where((dq & dqbits.DO_NOT_USE) != 0, np.uint32(BADFLAT), np.uint32(0))
+    flat = np.where((dq & dqbits.DO_NOT_USE) != 0, 1.0, flat)
+    nonpos = flat <= 0
+    dq = dq | np.where(nonpos, np.uint32(BADFLAT), np.uint32(0))
+    return np.where(nonpos, np.nan, flat), ferr, dq
+
+
+def _interpolated_for(slit, model, flat_model):
     """The slit's flat from an interpolated-flat model (by SLTNAME, else by position)."""
-    flat_model = source["model"]
     name = slit.name
     match = [s for s in flat_model.slits if name and s.name == name]
     if not match:
         idx = next((i for i, s in enumerate(model.slits) if s is slit), 0)
         if idx >= len(flat_model.slits):
-            raise InputError(source["path"], f"user-supplied flat has no slit {name or idx!r}")
+            raise InputError(flat_model.path or "user_supplied_flat", f"user-supplied flat has no slit {name or idx!r}")
         match = [flat_model.slits[idx]]
     fs = match[0]
     if fs.shape[-2:] != slit.shape[-2:]:
-        raise InputError(source["path"], f"user-supplied flat for slit {name!r} has shape {fs.shape}, "
-                                         f"science {slit.shape}")
+        raise InputError(flat_model.path or "user_supplied_flat",
+                         f"user-supplied flat for slit {name!r} has shape {fs.shape}, science {slit.shape}")
     f = np.asarray(fs["SCI"], dtype=np.float64)
     ferr = np.asarray(fs["ERR"], dtype=np.float64) if "ERR" in fs else np.zeros(f.shape)
     fdq = np.asarray(fs["DQ"], dtype=np.uint32) if "DQ" in fs else np.zeros(f.shape, np.uint32)
     return f, ferr, fdq
-
-
-# ---------------------------------------------------------------- applying
 
 
 def _apply(slit, f, ferr, fdq, inverse):
@@ -202,19 +274,21 @@ def _apply(slit, f, ferr, fdq, inverse):
     vp = np.asarray(slit.get("VAR_POISSON", zeros), dtype=np.float64)
     vr = np.asarray(slit.get("VAR_RNOISE", zeros), dtype=np.float64)
     f2 = f * f
-    if not inverse:
-        sci = sci / f
-        vf = (sci * ferr / f) ** 2
-        vp, vr = vp / f2, vr / f2
-    else:
-        sci = sci * f
-        vf = zeros
-        vp, vr = vp * f2, vr * f2
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not inverse:
+            sci = sci / f
+            vf = (sci * ferr / f) ** 2
+            vp, vr = vp / f2, vr / f2
+        else:
+            sci = sci * f
+            vf = zeros
+            vp, vr = vp * f2, vr * f2
+        err = np.sqrt(vp + vr + vf)
     slit["SCI"] = sci.astype(np.float32)
     slit["VAR_POISSON"] = vp.astype(np.float32)
     slit["VAR_RNOISE"] = vr.astype(np.float32)
     slit["VAR_FLAT"] = vf.astype(np.float32)
-    slit["ERR"] = np.sqrt(vp + vr + vf).astype(np.float32)
+    slit["ERR"] = err.astype(np.float32)
     dq = np.asarray(slit.get("DQ", np.zeros(sci.shape, np.uint32)), dtype=np.uint32)
     slit["DQ"] = dq | fdq
     corr.match_nans_and_flags(slit)

@@ -1,19 +1,22 @@
-"""pathloss: correct each slit for the light lost outside the slit aperture.
+"""pathloss: correct each NIRSpec slit for the light lost outside the slit aperture.
 
-Reference ``pathloss`` (docs/internals.md): BinTable PATHLOSS with SLIT_NAME, WAVELENGTH [um],
-PS (throughput of a centred point source) and UN (uniform illumination). Per pixel the vectors
-are interpolated linearly at WAVELENGTH (NaN outside the table -> the pixel becomes NaN and
-DO_NOT_USE by the match-NaNs rule). POINT slits (SRCTYPE, or ``source_type`` when given) are
-divided by PS, all others by UN: S/=c, ERR/=c, VAR_*/=c**2 (``inverse`` multiplies). Both 2-D
-vectors are stored as PATHLOSS_PS / PATHLOSS_UN and the slit keyword PTHLOSS says which one was
-applied ("POINT" or "UNIFORM"). A non-positive throughput counts as no data (NaN).
-An optional BinTable PS_XPOS (SLIT_NAME, SRCXPOS, WAVELENGTH, PS: one row per slit and across-slit
-source position) gives PS as a function of the source position, as the official files do; PS is
-then interpolated linearly at the slit's SRCXPOS (clipped to the tabulated range).
+Reference ``pathloss``: the official PathlossModel FITS, one aperture per EXTVER: ``PS`` (point
+source throughput, (nwave, ny, nx) over the source position in the aperture, -0.5..0.5, with
+CRPIX/CRVAL/CDELT 1-3; wavelength axis 3 in metres; header APERTURE = slit name), ``UNI``
+(uniform illumination, 1-D, WCS axis 1 in metres), PSVAR / UNIVAR (unused). As the official step:
 
-MIRI LRS fixed slit (official behaviour): only POINT data are corrected and the correction
-multiplies. The table has no source-position axis, so ``user_slit_loc`` (the official LRS
-position override) cannot change the result; it is accepted for parameter compatibility.
+* the source position (SRCXPOS across, SRCYPOS along the slit; 0 when absent) indexes the PS cube
+  at crpix + (pos - crval) / cdelt - 1 (0-based); a position outside [0, n - 1) on either axis
+  means no correction for that slit (left unchanged); otherwise the PS vector is the bilinear
+  interpolation of the four neighbouring spectra;
+* each vector is interpolated linearly at every pixel's WAVELENGTH (NaN outside its range ->
+  the pixel becomes NaN and DO_NOT_USE by the match-NaNs rule; a non-positive throughput too);
+* POINT slits (SRCTYPE, or ``source_type``) are divided by PS, others by UN: S /= c, ERR /= c,
+  VAR_* /= c^2 (``inverse`` multiplies). PATHLOSS_PS / PATHLOSS_UN are stored and the slit
+  keyword PTHLOSS says which was applied ("POINT" or "UNIFORM").
+
+A slit the reference has no aperture for is an InputError naming the file (the official step
+warns and skips it). ``user_slit_loc`` (MIRI LRS only) is accepted for parameter compatibility.
 """
 
 import numpy as np
@@ -24,9 +27,6 @@ from ._call import accepts_files
 
 REFTYPES = ("pathloss",)
 
-# EXP_TYPEs whose pathloss correction multiplies and applies to point sources only (official).
-MULTIPLY_EXP_TYPES = ("MIR_LRS-FIXEDSLIT",)
-
 
 @accepts_files
 def run(model, refs, *, inverse=False, source_type=None, user_slit_loc=None):
@@ -36,17 +36,15 @@ def run(model, refs, *, inverse=False, source_type=None, user_slit_loc=None):
     if path is None:
         corr.mark(out, "PTHLOS", "SKIPPED")
         return out
-    hdul = corr.open_reference(path, "pathloss")
-    multiply = out.exp_type in MULTIPLY_EXP_TYPES
+    apertures = read_pathloss(path)
     done = 0
     for slit in out.slits:
         kind = corr.source_type(slit, out, source_type)
-        if multiply and kind != "POINT":
+        arrays = correction_arrays(slit, out, apertures, path)
+        if arrays is None:            # source outside the tabulated aperture: no correction
             continue
-        ps, un = correction_arrays(slit, out, hdul, path)
-        c = ps if kind == "POINT" else un
-        # divisor normally; LRS multiplies, i.e. divides by 1/c
-        corr.apply_correction(slit, 1.0 / c if multiply else c, inverse)
+        ps, un = arrays
+        corr.apply_correction(slit, ps if kind == "POINT" else un, inverse)
         slit["PATHLOSS_PS"] = ps.astype(np.float32)
         slit["PATHLOSS_UN"] = un.astype(np.float32)
         slit.header["PTHLOSS"] = ("POINT" if kind == "POINT" else "UNIFORM", "pathloss correction type")
@@ -58,41 +56,72 @@ def run(model, refs, *, inverse=False, source_type=None, user_slit_loc=None):
     return out
 
 
-def correction_arrays(slit, model, hdul, path):
-    """(PS, UN) throughput at each pixel's wavelength (float64, NaN where undefined)."""
+def read_pathloss(path):
+    """{APERTURE (upper case): {"ps", "ps_wcs", "uni", "uni_wcs"}} of a PathlossModel file."""
+    hdul = corr.open_reference(path, "pathloss", ("PathlossModel",), ("PS", "UNI"))
+    uni = {h.ver: h for h in hdul if h.name == "UNI"}
+    out = {}
+    for h in hdul:
+        if h.name != "PS":
+            continue
+        name = str(h.header.get("APERTURE", "")).strip().upper()
+        if h.data is None or h.data.ndim != 3 or h.ver not in uni or uni[h.ver].data is None:
+            raise InputError(path, f"aperture {name or h.ver!r} needs a 3-D PS and a 1-D UNI of EXTVER {h.ver}")
+        try:
+            out[name] = {"ps": np.asarray(h.data, np.float64), "uni": np.asarray(uni[h.ver].data, np.float64).ravel(),
+                         "ps_wcs": {k: float(h.header[k]) for k in _WCS3},
+                         "uni_wcs": {k: float(uni[h.ver].header[k]) for k in _WCS1}}
+        except KeyError as exc:
+            raise InputError(path, f"aperture {name!r} lacks WCS keyword {exc}") from None
+    return out
+
+
+_WCS1 = ("CRPIX1", "CRVAL1", "CDELT1")
+_WCS3 = _WCS1 + ("CRPIX2", "CRVAL2", "CDELT2", "CRPIX3", "CRVAL3", "CDELT3")
+
+
+def _axis(w, n, axis):
+    """Metres -> um wavelengths of WCS ``axis`` with ``n`` pixels (1-based CRPIX)."""
+    i = np.arange(n, dtype=float)
+    lam = w[f"CRVAL{axis}"] + (i + 1 - w[f"CRPIX{axis}"]) * w[f"CDELT{axis}"]
+    return lam * 1e6 if np.nanmax(np.abs(lam)) < 1e-4 else lam
+
+
+def point_vector(ap, xpos, ypos):
+    """(wavelength [um], PS) at the source position, or None outside the tabulated grid."""
+    cube, w = ap["ps"], ap["ps_wcs"]
+    nw, ny, nx = cube.shape
+    col = w["CRPIX1"] + (xpos - w["CRVAL1"]) / w["CDELT1"] - 1
+    row = w["CRPIX2"] + (ypos - w["CRVAL2"]) / w["CDELT2"] - 1
+    if not (0 <= col < nx - 1 and 0 <= row < ny - 1):
+        return None
+    j, i = int(col), int(row)
+    fx, fy = col - j, row - i
+    vec = ((1 - fx) * (1 - fy) * cube[:, i, j] + (1 - fx) * fy * cube[:, i + 1, j]
+           + fx * (1 - fy) * cube[:, i, j + 1] + fx * fy * cube[:, i + 1, j + 1])
+    return _axis(w, nw, 3), vec
+
+
+def correction_arrays(slit, model, apertures, path):
+    """(PS, UN) throughput at each pixel's wavelength (NaN where undefined), or None when the
+    source lies outside the aperture's tabulated positions."""
     if "WAVELENGTH" not in slit:
         raise InputError(model.path or "pathloss", f"slit {slit.name or '(unnamed)'!r} has no WAVELENGTH array")
-    row = corr.table_row(hdul, "PATHLOSS", corr.slit_label(slit, model), path)
-    wave, ps, un = corr.row_vector(row, "WAVELENGTH", ("PS", "UN"), path)
+    name = corr.slit_label(slit, model)
+    ap = apertures.get(str(name).strip().upper())
+    if ap is None:
+        raise InputError(path, f"no pathloss aperture for slit {name or '(unnamed)'!r}")
+    pos = [slit.header.get(k, 0.0) for k in ("SRCXPOS", "SRCYPOS")]
+    pos = [float(v) if v is not None and np.isfinite(float(v)) else 0.0 for v in pos]
+    ps_vec = point_vector(ap, *pos)
+    if ps_vec is None:
+        return None
+    un_vec = (_axis(ap["uni_wcs"], ap["uni"].size, 1), ap["uni"])
     lam = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
-    vecs = [(wave, ps), (wave, un)]
-    by_pos = _ps_at_position(hdul, slit, model, path)
-    if by_pos is not None:
-        vecs[0] = by_pos
     out = []
-    for wave, vec in vecs:
-        c = corr.interp_nan(lam, wave, vec)
+    for wave, vec in (ps_vec, un_vec):
+        order = np.argsort(wave)
+        c = corr.interp_nan(lam, wave[order], vec[order])
         with np.errstate(invalid="ignore"):
             out.append(np.where(c > 0, c, np.nan))
     return out[0], out[1]
-
-
-def _ps_at_position(hdul, slit, model, path):
-    """(wavelength, PS) at the slit's SRCXPOS from table PS_XPOS, or None without either."""
-    xpos = slit.header.get("SRCXPOS")
-    if "PS_XPOS" not in hdul or xpos is None or not np.isfinite(float(xpos)):
-        return None
-    data = hdul["PS_XPOS"].data
-    names = np.char.upper(np.char.strip(np.asarray(data["SLIT_NAME"]).astype(str)))
-    rows = np.flatnonzero(names == str(corr.slit_label(slit, model) or "").strip().upper())
-    if rows.size < 2:
-        return None
-    pos = np.asarray(data["SRCXPOS"][rows], float)
-    order = np.argsort(pos)
-    rows, pos = rows[order], pos[order]
-    x = float(np.clip(float(xpos), pos[0], pos[-1]))
-    i = int(np.clip(np.searchsorted(pos, x) - 1, 0, pos.size - 2))
-    f = (x - pos[i]) / (pos[i + 1] - pos[i])
-    wave, lo = corr.row_vector(data[rows[i]], "WAVELENGTH", ("PS",), path)
-    _, hi = corr.row_vector(data[rows[i + 1]], "WAVELENGTH", ("PS",), path)
-    return wave, (1 - f) * lo + f * hi

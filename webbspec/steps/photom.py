@@ -1,50 +1,56 @@
 """photom: convert count rates to flux density (MJy per pixel, POINT) or surface brightness (MJy/sr).
 
-Reference ``photom`` (docs/internals.md): BinTable PHOTOM with SLIT_NAME, PHOTMJ,
-WAVELENGTH [um], RELRESPONSE; header keywords PIXAR_SR and PIXAR_A2 (PRIMARY or the PHOTOM
-header). Per pixel
+References (official formats): ``photom`` = NrsFsPhotomModel (PHOTOM table: filter, grating,
+slit, photmj, uncertainty, nelem, wavelength [um or m], relresponse, reluncertainty; MOS files
+have no slit column) and ``area`` = NirspecSlitAreaModel (AREA table: slit_id, pixarea
+[arcsec^2]). As the official step for NIRSpec slits:
 
-    conv = PHOTMJ * interp(WAVELENGTH_pix, WAVELENGTH, RELRESPONSE)   [/ PIXAR_SR unless POINT]
+* the row whose filter and grating equal the exposure's FILTER / GRATING (and slit the slit's
+  name, where the table has that column); none or several -> InputError naming the file;
+* PIXAR_A2 = the slit's pixarea, PIXAR_SR = PIXAR_A2 * (pi/648000)^2 (without an area reference:
+  the slit's own PIXAR_SR, else the photom file's; a POINT source needs none);
+* conv = photmj [/ PIXAR_SR unless POINT] * interp(WAVELENGTH_pix, wavelength, relresponse)
+  (nelem-trimmed); NaN (no wavelength, outside the table) -> conv 0 and DO_NOT_USE (NaN after the
+  match-NaNs rule). SCI, ERR *= conv; VAR_* *= conv^2 (``inverse`` divides, BUNIT "DN/s").
 
-NaN conversion (no wavelength, outside the table) -> conv 0 and DO_NOT_USE (so NaN after the
-match-NaNs rule). SCI, ERR *= conv; VAR_* *= conv**2 (``inverse`` divides and restores
-BUNIT "DN/s"). Slit keywords: BUNIT ("MJy" POINT, else "MJy/sr"), PIXAR_SR, PIXAR_A2,
-PHOTMJSR (the scalar factor) and PHOTUJA2. POINT slits also carry
-PHOTOM_PS (the conversion applied) and PHOTOM_UN (the uniform-source one, /PIXAR_SR), which
-master_background uses to put a uniform background on the point-source scale.
-A table with a PHOTMJSR column (MIRI-style) is already per steradian: no PIXAR_SR division.
+Slit keywords: BUNIT ("MJy" POINT, else "MJy/sr"), PIXAR_SR, PIXAR_A2, PHOTMJSR (the scalar
+factor) and PHOTUJA2. POINT slits also carry PHOTOM_PS (the conversion applied) and PHOTOM_UN
+(the uniform-source one, / PIXAR_SR), which master_background uses.
 
-``apply_time_correction``: the reference format carries no time-dependence table, so there is
-nothing to apply; the parameter is accepted for compatibility with the official step.
+``apply_time_correction``: our references carry no TIMECOEFF tables, so there is nothing to
+apply; the parameter is accepted for compatibility with the official step.
 """
 
 import numpy as np
 
 from .. import dq as dqbits
 from ..errors import InputError
+from ..instruments.calibration import PHOTOM_PER_SLIT
 from . import _correction as corr
 from ._call import accepts_files
 
-REFTYPES = ("photom",)
+REFTYPES = ("photom", "area")
 
-MJSR_TO_UJA2 = 1e12 * (np.pi / 648000.0) ** 2    # 1 MJy/sr in uJy/arcsec^2
+A2_TO_SR = (np.pi / 648000.0) ** 2
+MJSR_TO_UJA2 = 1e12 * A2_TO_SR    # 1 MJy/sr in uJy/arcsec^2
+_PHOTOM_MODELS = ("NrsFsPhotomModel", "NrsMosPhotomModel")
 
 
 @accepts_files
 def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=True):
-    """Flux-calibrate ``model`` (a copy); S_PHOTOM = SKIPPED without a reference."""
+    """Flux-calibrate ``model`` (a copy); S_PHOTOM = SKIPPED without a photom reference."""
     out = model.copy()
     path = corr.ref_path(refs, "photom")
     if path is None:
         corr.mark(out, "PHOTOM", "SKIPPED")
         return out
-    hdul = corr.open_reference(path, "photom")
-    if "PHOTOM" not in hdul:
-        raise InputError(path, "no PHOTOM table")
-    pixar_sr, pixar_a2 = _pixel_area(hdul)
+    hdul = corr.open_reference(path, "photom", _PHOTOM_MODELS, ("PHOTOM",))
+    area_path = corr.ref_path(refs, "area")
+    areas = read_area(area_path) if area_path is not None else None
     for slit in out.slits:
         kind = corr.source_type(slit, out, source_type)
-        conv, scalar, uniform, sr, a2 = conversion(slit, out, hdul, path, kind, pixar_sr, pixar_a2)
+        sr, a2 = _pixel_area(slit, out, areas, area_path, hdul[0].header)
+        conv, scalar, uniform = conversion(slit, out, hdul, path, kind, sr)
         bad = ~np.isfinite(conv)
         if "DQ" in slit:
             slit["DQ"] = slit["DQ"] | np.where(bad, np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
@@ -68,42 +74,83 @@ def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=T
         corr.match_nans_and_flags(slit)
     corr.mark(out, "PHOTOM", "COMPLETE")
     corr.record_ref(out, "photom", path)
+    if area_path is not None:
+        corr.record_ref(out, "area", area_path)
     return out
 
 
-def _pixel_area(hdul):
-    """(PIXAR_SR, PIXAR_A2) from the PRIMARY or PHOTOM header (None when absent)."""
-    sr = a2 = None
-    for hdr in (hdul["PHOTOM"].header, hdul[0].header):
-        sr = hdr.get("PIXAR_SR", sr) if sr is None else sr
-        a2 = hdr.get("PIXAR_A2", a2) if a2 is None else a2
-    if sr is None and a2 is not None:
-        sr = float(a2) * (np.pi / 648000.0) ** 2
-    return (None if sr is None else float(sr)), (None if a2 is None else float(a2))
+def read_area(path):
+    """{slit_id (upper case): pixel area [arcsec^2]} of a NirspecSlitAreaModel file."""
+    hdul = corr.open_reference(path, "area", ("NirspecSlitAreaModel",), ("AREA",))
+    data = hdul["AREA"].data
+    cols = {n.lower(): n for n in data.columns.names}
+    if "slit_id" not in cols or "pixarea" not in cols:
+        raise InputError(path, "AREA table needs slit_id and pixarea columns")
+    ids = np.char.upper(np.char.strip(np.asarray(data[cols["slit_id"]]).astype(str)))
+    return {i: float(a) for i, a in zip(ids, np.asarray(data[cols["pixarea"]], float))}
 
 
-def conversion(slit, model, hdul, path, kind, pixar_sr, pixar_a2):
-    """(conv 2-D, scalar factor, uniform conv or None, PIXAR_SR, PIXAR_A2) for one slit."""
+def _pixel_area(slit, model, areas, area_path, photom_header):
+    """(PIXAR_SR, PIXAR_A2) of a slit: the area reference, else the slit's, else the photom's."""
+    if areas is not None:
+        name = str(corr.slit_label(slit, model)).strip().upper()
+        if name not in areas:
+            raise InputError(area_path, f"no pixel area for slit {name or '(unnamed)'!r}")
+        return areas[name] * A2_TO_SR, areas[name]
+    for hdr in (slit.header, photom_header):
+        sr, a2 = hdr.get("PIXAR_SR"), hdr.get("PIXAR_A2")
+        if sr is None and a2 is not None:
+            sr = float(a2) * A2_TO_SR
+        if sr is not None and np.isfinite(float(sr)) and float(sr) > 0:
+            return float(sr), (None if a2 is None else float(a2))
+    return None, None
+
+
+def _row(data, path, match):
+    """The one table row whose string columns equal ``match`` (case-insensitive, stripped)."""
+    cols = {n.lower(): n for n in data.columns.names}
+    keep = np.ones(len(data), bool)
+    for key, value in match.items():
+        if key not in cols:
+            continue
+        col = np.char.upper(np.char.strip(np.asarray(data[cols[key]]).astype(str)))
+        keep &= col == str(value).strip().upper()
+    hits = np.flatnonzero(keep)
+    if hits.size != 1:
+        what = ", ".join(f"{k}={v}" for k, v in match.items())
+        raise InputError(path, f"PHOTOM table has {hits.size} rows for {what} (need exactly one)")
+    return data[hits[0]], cols
+
+
+def conversion(slit, model, hdul, path, kind, sr):
+    """(conv 2-D, scalar factor, uniform conv or None) for one slit."""
     if "WAVELENGTH" not in slit:
         raise InputError(model.path or "photom", f"slit {slit.name or '(unnamed)'!r} has no WAVELENGTH array")
-    row = corr.table_row(hdul, "PHOTOM", corr.slit_label(slit, model), path)
-    cols = {n.upper(): n for n in row.array.columns.names}
-    sr = pixar_sr if pixar_sr is not None else slit.header.get("PIXAR_SR")
-    a2 = pixar_a2 if pixar_a2 is not None else slit.header.get("PIXAR_A2")
-    wave, rel = corr.row_vector(row, "WAVELENGTH", ("RELRESPONSE",), path)
+    match = {"filter": model.primary.get("FILTER", ""), "grating": model.primary.get("GRATING", "")}
+    if model.exp_type in PHOTOM_PER_SLIT:
+        match["slit"] = corr.slit_label(slit, model)
+    row, cols = _row(hdul["PHOTOM"].data, path, match)
+    wave = np.asarray(row[cols["wavelength"]], float).ravel()
+    rel = np.asarray(row[cols["relresponse"]], float).ravel()
+    if "nelem" in cols:
+        n = int(row[cols["nelem"]])
+        wave, rel = wave[:n], rel[:n]
+    order = np.argsort(wave)
+    wave, rel = wave[order], rel[order]
+    if 0 < wave.max() < 1e-4:          # metres -> um
+        wave = wave * 1e6
     rel2d = corr.interp_nan(np.asarray(slit["WAVELENGTH"], dtype=np.float64), wave, rel)
-    if "PHOTMJSR" in cols:                       # already per steradian
-        scalar = float(row[cols["PHOTMJSR"]])
-        return scalar * rel2d, scalar, None, sr, a2
-    if "PHOTMJ" not in cols:
-        raise InputError(path, "PHOTOM table has neither PHOTMJ nor PHOTMJSR")
-    photmj = float(row[cols["PHOTMJ"]])
-    if sr is None or not np.isfinite(sr) or sr <= 0:
+    if "photmjsr" in cols:                       # already per steradian
+        scalar = float(row[cols["photmjsr"]])
+        return scalar * rel2d, scalar, None
+    if "photmj" not in cols:
+        raise InputError(path, "PHOTOM table has neither photmj nor photmjsr")
+    photmj = float(row[cols["photmj"]])
+    if sr is None:
         if kind != "POINT":
-            raise InputError(path, "no PIXAR_SR to convert to surface brightness")
-        return photmj * rel2d, photmj, None, None, a2
-    sr = float(sr)
+            raise InputError(path, "no pixel area (area reference, PIXAR_SR) to convert to surface brightness")
+        return photmj * rel2d, photmj, None
     uniform = photmj / sr * rel2d
     if kind == "POINT":
-        return photmj * rel2d, photmj, uniform, sr, a2
-    return uniform, photmj / sr, uniform, sr, a2
+        return photmj * rel2d, photmj, uniform
+    return uniform, photmj / sr, uniform

@@ -1,0 +1,338 @@
+"""The NIRSpec optical model from the official reference files, evaluated with numpy.
+
+The frame chain is the official one (jwst ``assign_wcs.nirspec``; facts from
+``shared/docs/official-refs.md``), written here for arrays:
+
+    slit (x_slit, y_slit in slit units, lam [m])
+      -> msa: Q<n>.data row (XC, YC, SIZEX, SIZEY) then the quadrant model      [m]
+      -> collimator.inverse -> direction cosines -> GWA rotation (theta_x, theta_y, theta_z,
+         tilt_y about x, y, z, y; degrees; each step re-derives z = sqrt(1 - x^2 - y^2))
+      -> 3-D grating equation: alpha_out = -G*m*lam - alpha_in, beta_out = -beta_in
+      -> inverse rotation -> tangents -> camera.inverse -> fpa.inverse -> SCA pixel
+      -> DMS pixel (NRS2 is flipped: x = 2047 - x_sca, y = 2047 - y_sca); full frame, 0-based
+    slit -> msa -> fore(x, y, lam[m]) -> OTEIP [deg] -> ote -> V2/V3 [arcsec]
+      -> velocity aberration (V2/V3 scaled by VA_SCALE about V2_REF/V3_REF)
+      -> sky: rotations by V2_REF, -V3_REF, ROLL_REF, DEC_REF, -RA_REF about z, y, x, y, z.
+
+The backward direction assumes x_slit = 0 (the source at the slit centre across the slit, as
+the official WCS does; wavecorr corrects point sources later): the camera side gives the
+diffracted direction (alpha_out, beta_out); y_slit solves beta_in(0, y_slit) = -beta_out (a 1-D
+root: a table start then Newton steps), and lam follows from the grating equation.
+The GWA tilt sensor readings GWA_XTIL / GWA_YTIL change theta_y / theta_x by half the
+difference of the tilt model at the reading and at its zero reading [arcsec -> deg].
+"""
+
+import os
+
+import numpy as np
+
+from ...errors import InputError
+from ..transforms import UnsupportedTransform, build, open_tree
+
+__all__ = ["Optics", "OPTICAL_REFTYPES", "OPTICAL_REF_EXP_TYPES", "load_refs", "v2v3_to_sky"]
+
+# P_EXP_TY of the optical-model references: every NIRSpec exposure type reads the same set
+OPTICAL_REF_EXP_TYPES = "NRS_FIXEDSLIT|NRS_BRIGHTOBJ|NRS_MSASPEC|NRS_IFU|NRS_LAMP|NRS_AUTOWAVE|NRS_AUTOFLAT|"
+
+OPTICAL_REFTYPES = ("camera", "collimator", "disperser", "fore", "fpa", "msa", "ote", "wavelengthrange")
+# the stdatamodels class each reftype is (meta.model_type)
+_MODEL_TYPES = {"camera": "CameraModel", "collimator": "CollimatorModel", "disperser": "DisperserModel",
+                "fore": "FOREModel", "fpa": "FPAModel", "msa": "MSAModel", "ote": "OTEModel",
+                "wavelengthrange": "WavelengthrangeModel"}
+# Fixed slits are rows 0-4 of MSA quadrant 5 (official numbering)
+FS_ROWS = {"S200A1": 0, "S200A2": 1, "S400A1": 2, "S1600A1": 3, "S200B1": 4}
+_CACHE = {}
+
+
+def _tree(reftype, path):
+    """The file's tree (cached by path and mtime), checked to be a ``reftype`` reference."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise InputError(path, f"{reftype} reference file does not exist")
+    key = (path, os.stat(path).st_mtime_ns)
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = open_tree(path)
+        except Exception as exc:
+            raise InputError(path, f"not a readable ASDF {reftype} reference ({type(exc).__name__}: {exc})") from None
+    meta = _CACHE[key].get("meta") or {}
+    got = str(meta.get("reftype", "")).lower()
+    if got != reftype or meta.get("model_type", _MODEL_TYPES[reftype]) != _MODEL_TYPES[reftype]:
+        raise InputError(path, f"not a {reftype} reference (REFTYPE {got or 'missing'!r}, "
+                               f"model {meta.get('model_type')!r})")
+    return _CACHE[key]
+
+
+def _model(reftype, path, tree, key):
+    node = tree.get(key)
+    if node is None:
+        raise InputError(path, f"{reftype} reference has no {key!r}")
+    try:
+        return build(node)
+    except UnsupportedTransform as exc:
+        raise InputError(path, f"{reftype} {key}: {exc}") from None
+
+
+def load_refs(refs):
+    """{reftype: tree} of the optical-model files in ``refs`` ({reftype: path})."""
+    missing = [rt for rt in OPTICAL_REFTYPES if str(refs.get(rt, "N/A")).upper() in ("", "N/A", "NONE")]
+    if missing:
+        raise InputError("assign_wcs", f"no {', '.join(missing)} reference file(s): cannot assign a WCS")
+    return {rt: _tree(rt, refs[rt]) for rt in OPTICAL_REFTYPES}
+
+
+def _num(header, key, default=None, where="header"):
+    v = header.get(key, default)
+    if v is None:
+        raise InputError(where, f"missing keyword {key}")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise InputError(where, f"keyword {key} is not a number ({v!r})") from None
+
+
+def _rotate(x, y, z, angles_deg, axes):
+    """The official GWA rotation sequence (each step re-derives z from x and y)."""
+    for ang, ax in zip(angles_deg, axes):
+        t = np.radians(ang)
+        c, s = np.cos(t), np.sin(t)
+        if ax == "x":
+            y = y * c + z * s
+        elif ax == "y":
+            x = x * c - z * s
+        else:
+            x, y = x * c + y * s, -x * s + y * c
+        z = np.sqrt(1.0 - x * x - y * y)
+    return x, y, z
+
+
+def _dircos(tx, ty):
+    n = np.sqrt(1.0 + tx * tx + ty * ty)
+    return tx / n, ty / n, 1.0 / n
+
+
+def _rotation_matrix(angles_deg, axes):
+    """Product of the elementary rotations (first angle applied first) as one 3x3 matrix."""
+    out = np.eye(3)
+    for ang, ax in zip(angles_deg, axes):
+        i = "xyz".index(ax)
+        a1, a2 = (i + 1) % 3, (i + 2) % 3
+        c, s = np.cos(np.radians(ang)), np.sin(np.radians(ang))
+        r = np.zeros((3, 3))
+        r[i, i], r[a1, a1], r[a1, a2], r[a2, a1], r[a2, a2] = 1.0, c, s, -s, c
+        out = r @ out
+    return out
+
+
+def v2v3_to_sky(v2, v3, ra_ref, dec_ref, roll_ref, v2_ref, v3_ref, va_scale=1.0):
+    """(RA, Dec) [deg] of V2/V3 [arcsec]: the velocity-aberration scale about (V2_REF, V3_REF),
+    then the attitude rotation (about z, y, x, y, z by V2_REF, -V3_REF, ROLL_REF, DEC_REF,
+    -RA_REF) of the unit vector."""
+    v2, v3 = np.asarray(v2, float), np.asarray(v3, float)
+    if va_scale != 1.0:
+        v2, v3 = va_scale * v2 + (1.0 - va_scale) * v2_ref, va_scale * v3 + (1.0 - va_scale) * v3_ref
+    lon, lat = np.radians(v2 / 3600.0), np.radians(v3 / 3600.0)
+    vec = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    m = _rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref], "zyxyz")
+    x, y, z = np.tensordot(m, vec, axes=1)
+    return np.mod(np.degrees(np.arctan2(y, x)), 360.0), np.degrees(np.arctan2(z, np.hypot(x, y)))
+
+
+class Optics:
+    """The optical model of one exposure: the reference files and the ``_rate`` keywords.
+
+    ``refs``: {reftype: path} with every type of :data:`OPTICAL_REFTYPES`; ``header``: the
+    PRIMARY keywords (DETECTOR, FILTER, GRATING, GWA_XTIL, GWA_YTIL, RA_REF, DEC_REF, ROLL_REF,
+    V2_REF, V3_REF, VA_SCALE, ...). ``where`` names the exposure in errors.
+    """
+
+    def __init__(self, refs, header, where="assign_wcs"):
+        self.refs = dict(refs)
+        self.where = where
+        trees = load_refs(refs)
+        h = header
+        self.detector = str(h.get("DETECTOR", "")).strip().upper()
+        if self.detector not in ("NRS1", "NRS2"):
+            raise InputError(where, f"DETECTOR {self.detector or '(missing)'!r} is not a NIRSpec detector")
+        self.grating = str(h.get("GRATING", "")).strip().upper()
+        self.filter = str(h.get("FILTER", "")).strip().upper()
+        if self.grating == "PRISM":
+            raise InputError(where, "GRATING PRISM (Snell's law at the GWA) is not implemented yet")
+        self._fpa = _model("fpa", refs["fpa"], trees["fpa"], f"{self.detector.lower()}_model")
+        self._camera = _model("camera", refs["camera"], trees["camera"], "model")
+        self._collimator = _model("collimator", refs["collimator"], trees["collimator"], "model")
+        self._fore = _model("fore", refs["fore"], trees["fore"], "model")
+        self._ote = _model("ote", refs["ote"], trees["ote"], "model")
+        self._msa_tree, self._msa_path = trees["msa"], refs["msa"]
+        self._init_disperser(trees["disperser"], refs["disperser"], h)
+        self._init_wavelengthrange(trees["wavelengthrange"], refs["wavelengthrange"])
+        self.xstart = int(h.get("SUBSTRT1", 1)) - 1
+        self.ystart = int(h.get("SUBSTRT2", 1)) - 1
+        self._header = h
+        self._slits = {}
+
+    # ------------------------------------------------------------------ reference content
+    def _init_disperser(self, tree, path, h):
+        try:
+            self.groove_density = float(tree["groovedensity"])
+            angles = [float(tree[k]) for k in ("theta_x", "theta_y", "theta_z", "tilt_y")]
+        except (KeyError, TypeError, ValueError):
+            raise InputError(path, "disperser reference lacks groovedensity/theta_x/theta_y/theta_z/tilt_y") from None
+        grating = str((tree.get("meta") or {}).get("instrument", {}).get("grating", "")).upper()
+        if grating and grating != self.grating:
+            raise InputError(path, f"disperser reference is for {grating}, the exposure uses {self.grating}")
+        # GWA_XTIL corrects theta_y, GWA_YTIL theta_x (official convention)
+        for key, node, idx in (("GWA_XTIL", "gwa_tiltx", 1), ("GWA_YTIL", "gwa_tilty", 0)):
+            reading = self._header_value(h, key)
+            if reading is None:
+                continue
+            try:
+                tilt = build(tree[node]["tilt_model"])
+                zero = float(tree[node]["zeroreadings"][0])
+            except (KeyError, TypeError, IndexError, UnsupportedTransform):
+                raise InputError(path, f"disperser reference lacks a usable {node}") from None
+            angles[idx] += 0.5 * float(tilt(reading)[0] - tilt(zero)[0]) / 3600.0
+        self.gwa_angles = angles
+
+    @staticmethod
+    def _header_value(h, key):
+        v = h.get(key)
+        return None if v is None else float(v)
+
+    def _init_wavelengthrange(self, tree, path):
+        sel = [str(s) for s in tree.get("waverange_selector", [])]
+        ranges = tree.get("wavelengthrange")
+        orders = tree.get("order")
+        if not sel or ranges is None or orders is None:
+            raise InputError(path, "wavelengthrange reference lacks waverange_selector/wavelengthrange/order")
+        key = f"{self.filter}_{self.grating}"
+        if key in sel:
+            i = sel.index(key)
+        else:
+            grat = [s.split("_")[-1] for s in sel]
+            if self.grating not in grat:
+                raise InputError(path, f"wavelengthrange reference has no entry for {key}")
+            i = grat.index(self.grating)
+        scale = 1e-6 if str(tree.get("wunits", "m")).lower() in ("um", "micron", "microns") else 1.0
+        self.wavelength_range = (float(ranges[i][0]) * scale, float(ranges[i][1]) * scale)
+        self.order = int(orders[i])
+
+    def slit_data(self, slit):
+        """(quadrant model, XC, YC, SIZEX, SIZEY) of a fixed slit (MSA quadrant 5)."""
+        if slit not in self._slits:
+            if slit not in FS_ROWS:
+                raise InputError(self.where, f"unknown fixed slit {slit!r}")
+            q5 = self._msa_tree.get("Q5")
+            try:
+                row = q5["data"][FS_ROWS[slit]]
+                geom = tuple(float(row[k]) for k in ("XC", "YC", "SIZEX", "SIZEY"))
+            except (KeyError, TypeError, IndexError, ValueError):
+                raise InputError(self._msa_path, f"msa reference Q5 has no row for {slit}") from None
+            self._slits[slit] = (_model("msa", self._msa_path, q5, "model"),) + geom
+        return self._slits[slit]
+
+    # ------------------------------------------------------------------ frames
+    def slit_to_msa(self, slit, xs, ys):
+        model, xc, yc, sx, sy = self.slit_data(slit)
+        return model(np.asarray(xs, float) * sx + xc, np.asarray(ys, float) * sy + yc)
+
+    def _msa_to_gwa(self, xm, ym):
+        """GWA-frame direction cosines of the light from MSA point (xm, ym)."""
+        tx, ty = self._collimator.inverse(xm, ym)
+        return _rotate(*_dircos(tx, ty), self.gwa_angles, "xyzy")
+
+    def _gwa_to_sca(self, a, b, c):
+        inv = [-v for v in self.gwa_angles[::-1]]
+        x, y, z = _rotate(a, b, c, inv, "yzyx")
+        return self._fpa.inverse(*self._camera.inverse(x / z, y / z))
+
+    def _sca_to_gwa(self, xs, ys):
+        tx, ty = self._camera(*self._fpa(xs, ys))
+        return _rotate(*_dircos(tx, ty), self.gwa_angles, "xyzy")
+
+    def _dms_to_sca(self, x, y):
+        if self.detector == "NRS2":
+            return 2047.0 - x, 2047.0 - y
+        return x, y
+
+    _sca_to_dms = _dms_to_sca   # the flip is its own inverse
+
+    def slit_to_detector(self, slit, xs, ys, lam):
+        """Full-frame 0-based DMS pixel (x, y) of slit point (xs, ys) [slit units] at ``lam`` [m]."""
+        xs, ys, lam = np.broadcast_arrays(*(np.asarray(v, float) for v in (xs, ys, lam)))
+        a, b, _ = self._msa_to_gwa(*self.slit_to_msa(slit, xs, ys))
+        a_out = -self.groove_density * self.order * lam - a
+        b_out = -b
+        c_out = np.sqrt(1.0 - a_out * a_out - b_out * b_out)
+        return self._sca_to_dms(*self._gwa_to_sca(a_out, b_out, c_out))
+
+    def detector_to_slit(self, slit, x, y, y_range=(-0.55, 0.55)):
+        """(y_slit, lam [m]) of full-frame DMS pixels (x, y) for a source at x_slit = 0; NaN where
+        y_slit falls outside ``y_range``."""
+        x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
+        a_out, b_out, _ = self._sca_to_gwa(*self._dms_to_sca(x, y))
+        target = -b_out                                   # beta_in of the light that made the pixel
+        ys = self._solve_beta(slit, target, y_range)
+        a_in, b_in, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(ys), ys))
+        lam = -(a_in + a_out) / (self.groove_density * self.order)
+        bad = ~np.isfinite(ys) | (ys < y_range[0]) | (ys > y_range[1])
+        return np.where(bad, np.nan, ys), np.where(bad, np.nan, lam)
+
+    def _solve_beta(self, slit, target, y_range, iterations=2):
+        """y_slit with beta_in(0, y_slit) = target: a table start, then Newton steps with the
+        table's slope (beta_in is smooth and monotonic along the slit)."""
+        lo, hi = y_range[0] - 0.5, y_range[1] + 0.5
+        grid = np.linspace(lo, hi, 401)
+        _, beta, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(grid), grid))
+        order = np.argsort(beta)
+        ys = np.interp(target, beta[order], grid[order], left=np.nan, right=np.nan)
+        slope = np.gradient(beta, grid)
+        for _ in range(iterations):
+            ok = np.isfinite(ys)
+            _, b, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(ys), np.where(ok, ys, 0.0)))
+            ys = ys - (b - target) / np.interp(ys, grid, slope)
+        return ys
+
+    # ------------------------------------------------------------------ sky
+    def slit_to_v2v3(self, slit, xs, ys, lam):
+        """V2/V3 [arcsec] of slit points (lam [m] for the fore optics)."""
+        xs, ys, lam = np.broadcast_arrays(*(np.asarray(v, float) for v in (xs, ys, lam)))
+        xm, ym = self.slit_to_msa(slit, xs, ys)
+        return self._ote(*self._fore(xm, ym, lam))
+
+    def v2v3_to_slit(self, slit, v2, v3, lam):
+        """(x_slit, y_slit) of V2/V3 [arcsec] positions (the inverse of :meth:`slit_to_v2v3`)."""
+        v2, v3, lam = np.broadcast_arrays(*(np.asarray(v, float) for v in (v2, v3, lam)))
+        model, xc, yc, sx, sy = self.slit_data(slit)
+        xm, ym = model.inverse(*self._fore.inverse(*self._ote.inverse(v2, v3), lam))
+        return (xm - xc) / sx, (ym - yc) / sy
+
+    def _pointing(self):
+        h, w = self._header, self.where
+        return (_num(h, "RA_REF", where=w), _num(h, "DEC_REF", where=w), _num(h, "ROLL_REF", where=w),
+                _num(h, "V2_REF", where=w), _num(h, "V3_REF", where=w), _num(h, "VA_SCALE", 1.0, w))
+
+    def v2v3_to_sky(self, v2, v3):
+        """(RA, Dec) [deg] of V2/V3 [arcsec] with this exposure's pointing keywords."""
+        return v2v3_to_sky(v2, v3, *self._pointing())
+
+    def slit_to_sky(self, slit, xs, ys, lam):
+        """((v2, v3) arcsec, (ra, dec) deg) of slit points; lam [m]."""
+        v2, v3 = self.slit_to_v2v3(slit, xs, ys, lam)
+        return (v2, v3), self.v2v3_to_sky(v2, v3)
+
+    # ------------------------------------------------------------------ footprint
+    def bounding_box(self, slit, y_range=(-0.55, 0.55), nlam=400):
+        """Full-frame (x0, x1, y0, y1) inclusive integer bounds of the pixels the slit's light of
+        the wavelength range can reach (slit edges and centre across the slit, 1 pixel margin),
+        clipped to the detector; None when it misses the detector."""
+        lam = np.linspace(*self.wavelength_range, nlam)
+        xs = np.array([-0.5, 0.0, 0.5])[:, None, None]
+        ys = np.array(y_range, float)[None, :, None]
+        x, y = self.slit_to_detector(slit, xs, ys, lam[None, None, :])
+        x0, x1 = int(np.floor(np.nanmin(x))) - 1, int(np.ceil(np.nanmax(x))) + 1
+        y0, y1 = int(np.floor(np.nanmin(y))) - 1, int(np.ceil(np.nanmax(y))) + 1
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, 2047), min(y1, 2047)
+        if x1 < x0 or y1 < y0:
+            return None
+        return x0, x1, y0, y1

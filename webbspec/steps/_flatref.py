@@ -1,0 +1,135 @@
+"""Reading the NIRSpec flat references (official NirspecFlatModel FITS: fflat, sflat, dflat).
+
+A reference is opened once per step (headers only); a slit reads just its own
+full-frame region of SCI / DQ / ERR (``ImageHDU.section``), so a 50-67 MB full-frame flat costs a
+few milliseconds, not a full read. Fast-variation rows follow the official selection: for fixed
+slits the first row named like the slit or "ANY" (case-insensitive), otherwise the first row;
+NELEM-trimmed; NaN, non-positive wavelengths and zero values dropped; metres -> um.
+"""
+
+import os
+
+import numpy as np
+from astropy.io import fits
+
+from .. import dq as dqbits
+from ..errors import InputError
+from . import _correction as corr
+
+__all__ = ["FlatRef", "open_flat", "BADFLAT"]
+
+BADFLAT = dqbits.DO_NOT_USE | dqbits.NO_FLAT_FIELD | dqbits.FLAGS["UNRELIABLE_FLAT"]
+_MODELS = ("NirspecFlatModel",)
+
+
+class FlatRef:
+    """One opened flat reference: ``fast(slit_name, by_slit)``, ``region(y0, x0, ny, nx)``."""
+
+    def __init__(self, path, reftype, hdul):
+        self.path, self.reftype, self.hdul = str(path), reftype, hdul
+        self.image = reftype != "fflat"          # the FS fore-optics flat has no image part
+        if self.image:
+            sci = hdul["SCI"]
+            self.ndim = sci.header.get("NAXIS", 0)
+            if self.ndim not in (2, 3):
+                raise InputError(path, f"{reftype} SCI must be 2-D or 3-D (NAXIS {self.ndim})")
+            if reftype == "dflat" and self.ndim != 3:
+                raise InputError(path, "dflat SCI must be 3-D (planes, y, x)")
+            self.plane_wl = self._plane_wavelengths() if self.ndim == 3 else None
+        self._table = self._read_table()
+
+    def close(self):
+        self.hdul.close()
+
+    def _plane_wavelengths(self):
+        nz = self.hdul["SCI"].header["NAXIS3"]
+        if nz == 1:
+            return np.array([np.nan])      # one plane: wavelength-independent (official)
+        if "WAVELENGTH" not in self.hdul:
+            raise InputError(self.path, f"{self.reftype} has {nz} planes but no WAVELENGTH table")
+        wl = np.asarray(self.hdul["WAVELENGTH"].data["wavelength"], float).ravel()
+        wl = wl[np.isfinite(wl) & (wl > 0)]
+        if wl.size != nz:
+            raise InputError(self.path, f"{self.reftype} WAVELENGTH has {wl.size} valid rows for {nz} planes")
+        return wl * 1e6 if wl.max() < 1e-4 else wl
+
+    def _read_table(self):
+        data = self.hdul["FAST_VARIATION"].data
+        names = {n.lower(): n for n in data.columns.names}
+        missing = [c for c in ("wavelength", "data", "error") if c not in names]
+        if missing:
+            raise InputError(self.path, f"FAST_VARIATION has no column(s) {', '.join(missing)}")
+        out = {k: np.asarray(data[names[k]]) for k in ("wavelength", "data", "error")}
+        out["slit_name"] = (np.char.lower(np.char.strip(np.asarray(data[names["slit_name"]]).astype(str)))
+                            if "slit_name" in names else None)
+        out["nelem"] = np.asarray(data[names["nelem"]]) if "nelem" in names else None
+        return out
+
+    def fast(self, slit_name, by_slit):
+        """(wavelength [um], value, error) of the fast-variation row for ``slit_name``."""
+        t = self._table
+        row = 0
+        if by_slit and t["slit_name"] is not None and slit_name:
+            hit = np.flatnonzero((t["slit_name"] == "any") | (t["slit_name"] == slit_name.lower()))
+            if hit.size == 0:
+                raise InputError(self.path, f"FAST_VARIATION has no row for slit {slit_name!r} (nor 'ANY')")
+            row = int(hit[0])
+        wl, val, err = (np.atleast_1d(np.asarray(t[k][row] if t[k].ndim > 1 else t[k], float)).ravel()
+                        for k in ("wavelength", "data", "error"))
+        if t["nelem"] is not None and t["wavelength"].ndim > 1:
+            n = min(int(t["nelem"][row]), wl.size)
+            wl, val, err = wl[:n], val[:n], err[:n]
+        good = np.isfinite(wl) & np.isfinite(val) & (wl > 0) & (val != 0)
+        wl, val, err = wl[good], val[good], err[good]
+        if wl.size == 0:
+            raise InputError(self.path, f"empty FAST_VARIATION row for {slit_name or 'the exposure'!r}")
+        if wl.max() < 1e-4:
+            wl = wl * 1e6
+        return wl, val, err
+
+    def region(self, y0, x0, ny, nx):
+        """(SCI (ny, nx) or (nz, ny, nx), DQ, ERR) of the full-frame region at 0-based (y0, x0);
+        outside the reference image SCI is NaN (flagged as no flat by the caller)."""
+        sci = _section(self.hdul["SCI"], y0, x0, ny, nx, np.nan, np.float64)
+        shape = sci.shape[-2:]
+        dq = (_section(self.hdul["DQ"], y0, x0, ny, nx, 0, np.uint32) if "DQ" in self.hdul
+              else np.zeros(shape, np.uint32))
+        err = (_section(self.hdul["ERR"], y0, x0, ny, nx, 0.0, np.float64) if "ERR" in self.hdul
+               else np.zeros(shape))
+        return sci, dq, err
+
+
+def _section(hdu, y0, x0, ny, nx, fill, dtype):
+    """hdu.data[..., y0:y0+ny, x0:x0+nx] read through ``section`` (only those rows), padded."""
+    shape = tuple(hdu.shape)
+    out = np.full(shape[:-2] + (ny, nx), fill, dtype=dtype)
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + ny, shape[-2]), min(x0 + nx, shape[-1])
+    if ye > ys and xe > xs:
+        out[..., ys - y0:ye - y0, xs - x0:xe - x0] = hdu.section[..., ys:ye, xs:xe]
+    return out
+
+
+def open_flat(path, reftype):
+    """A :class:`FlatRef`; InputError naming the file if missing, unreadable or not a
+    NirspecFlatModel ``reftype`` reference (REFTYPE, DATAMODL, SCI / FAST_VARIATION)."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise InputError(path, f"{reftype} reference file does not exist")
+    try:
+        hdul = fits.open(path, memmap=False)   # section reads (BZERO DQ cannot be memory-mapped)
+        len(hdul)                       # all headers parsed; image data stay on disk until sliced
+    except Exception as exc:
+        raise InputError(path, f"not a readable {reftype} reference file ({type(exc).__name__}: {exc})") from None
+    try:
+        if reftype == "fflat" and str(hdul[0].header.get("DATAMODL", "")).strip() == "NirspecQuadFlatModel":
+            raise InputError(path, "a quadrant (MOS) fflat; fixed slits need a NirspecFlatModel fflat")
+        corr.check_reference(hdul, path, reftype, _MODELS,
+                             ("FAST_VARIATION",) if reftype == "fflat" else ("SCI", "FAST_VARIATION"))
+        return FlatRef(path, reftype, hdul)
+    except InputError:
+        hdul.close()
+        raise
+    except Exception as exc:
+        hdul.close()
+        raise InputError(path, f"not a valid {reftype} reference ({type(exc).__name__}: {exc})") from None

@@ -67,7 +67,7 @@ def _no_tmp_files(prog):
 
 # ------------------------------------------------------------------ Stage 2 (simulated FS)
 
-GOOD, TRUNC, NOSCI, BADEXP, BADREF = (f"jw01234001001_03101_0000{i}_nrs1" for i in (1, 2, 3, 4, 5))
+GOOD, TRUNC, NOSCI, BADEXP, BADREF, BADFMT = (f"jw01234001001_03101_0000{i}_nrs1" for i in (1, 2, 3, 4, 5, 6))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def stage2(tmp_path_factory):
     for p in glob.glob(os.path.join(prog, "*_spec2_*_asn.json")):
         os.remove(p)        # no shared background members: every exposure stands alone
     rate = lambda name: os.path.join(prog, f"{name}_rate.fits")  # noqa: E731
-    for name in (BADEXP, BADREF):
+    for name in (BADEXP, BADREF, BADFMT):
         shutil.copy(rate(GOOD), rate(name))
     # a _rate cut in half
     with open(rate(TRUNC), "rb") as f:
@@ -105,6 +105,15 @@ def stage2(tmp_path_factory):
     match = {k: v for k, v in rows[0].items() if k not in ("USEAFTER", "file")}
     wsrefs.derive_context(refs, None, 2, add=[{"reftype": FLAT, "instrument": "NIRSPEC", "file": "gone_flat.fits",
                                                "match": dict(match, WSTEST="BADREF"),
+                                               "useafter": rows[0]["USEAFTER"]}])
+    # ... and one whose flat for another exposure exists but is a photom reference (wrong format)
+    with fits.open(rate(BADFMT), mode="update") as h:
+        h[0].header["WSTEST"] = "BADFMT"
+    refdir = os.path.join(refs, "references", "jwst", "nirspec")
+    photom = wsrefs.bestrefs(fits.getheader(rate(GOOD)), ("photom",), refs)["photom"]
+    shutil.copy(photom, os.path.join(refdir, "not_a_flat.fits"))
+    wsrefs.derive_context(refs, None, 3, add=[{"reftype": FLAT, "instrument": "NIRSPEC", "file": "not_a_flat.fits",
+                                               "match": dict(match, WSTEST="BADFMT"),
                                                "useafter": rows[0]["USEAFTER"]}])
     # bad associations
     with open(os.path.join(prog, "jw01234-o001_malformed_spec3_asn.json"), "w") as f:
@@ -138,6 +147,7 @@ def test_stage2_run_fails_but_good_exposure_is_made(stage2):
     (BADEXP, f"assign_wcs/{BADEXP}.log", (f"{BADEXP}_rate.fits: unknown EXP_TYPE 'NRS_NOSUCH'",)),
     (BADREF, f"flat_field/{BADREF}.log",
      (f"webbspec_nirspec_{FLAT}_0002.rmap: {FLAT} selection names missing file gone_flat.fits",)),
+    (BADFMT, f"flat_field/{BADFMT}.log", ("not_a_flat.fits: REFTYPE is 'PHOTOM', not a", f"{FLAT} reference file")),
     ("jw01234-o001_malformed_spec3_asn", "assign_wcs/jw01234-o001_malformed_spec3_asn.log",
      ("jw01234-o001_malformed_spec3_asn.json: malformed association JSON",)),
     ("jw01234-o001_empty_spec3_asn", "assign_wcs/jw01234-o001_empty_spec3_asn.log",
@@ -154,7 +164,7 @@ def test_stage2_bad_input(stage2, name, log, words):
     assert not glob.glob(os.path.join(spec2, f"{name}_*.fits"))          # no product
     step = log.split("/")[0]
     assert not os.path.exists(os.path.join(spec2, name, f"{name}_{step}.fits"))   # no partial output
-    if name == BADREF:   # the steps before flat_field ran with the references that exist
+    if name in (BADREF, BADFMT):   # the steps before flat_field ran with the references that exist
         assert os.path.exists(os.path.join(spec2, name, f"{name}_wavecorr.fits"))
 
 

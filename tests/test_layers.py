@@ -118,3 +118,16 @@ def test_every_mode_row_names_a_known_stage3_path_and_source_rule():
         assert m.stage3_kind in STAGE3_KINDS and m.source_rule in SOURCE_RULES
         assert set(m.implemented) <= set(m.spec2) | set(m.spec3)
     assert MODES["mir_mrs"].stage3_kind == "cubes" and MODES["nrs_fs"].stage3_kind == "slits"
+
+
+def test_extract_1d_refuses_a_cube_rather_than_reading_its_planes_as_integrations():
+    import numpy as np
+    from astropy.io import fits
+
+    from webbspec.io.datamodels import Model, Slit
+    from webbspec.steps import extract_1d
+
+    cube = Model(fits.Header({"EXP_TYPE": "MIR_MRS"}), [Slit(fits.Header(), {"SCI": np.ones((5, 4, 3), np.float32)})],
+                 "single")
+    with pytest.raises(InputError, match="mode mir_mrs: extraction from IFU cubes is not implemented"):
+        extract_1d.run(cube, {})

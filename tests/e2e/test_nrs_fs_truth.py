@@ -92,7 +92,10 @@ def test_wavelengths_within_a_tenth_of_a_pixel(program, spectrum):
     """The emission lines sit where the truth puts them (the source is off-centre in the slit,
     so this also checks wavecorr)."""
     w, f, e, truth, central = spectrum
-    shifts = [_line_shift(program, w, f, c, s) for c, _p, s in fs.LINES]
+    # the lines this detector sees (NRS1 of the small program: four), 4 sigma clear of the ends
+    lines = [(c, s) for c, _p, s in fs.LINES if w[0] + 4 * s < c < w[-1] - 4 * s]
+    assert len(lines) >= 3, lines
+    shifts = [_line_shift(program, w, f, c, s) for c, s in lines]
     print("line shifts [pixels]:", np.round(shifts, 3))
     assert np.all(np.abs(shifts) < 0.1), shifts
 

@@ -70,8 +70,10 @@ def layout(scale="small", refdir=None):
 # ---------------------------------------------------------------- scene and calibration
 
 
-LINES = ((3.2970, 0.4e-3, 0.020), (3.7406, 0.6e-3, 0.010), (4.0523, 1.5e-3, 0.010),
-         (4.6538, 1.0e-3, 0.010))   # (centre um, peak Jy, sigma um)
+# (centre um, peak Jy, sigma um): resolved lines (sigma ~4 pixels, about G395M's resolution), four
+# of them on NRS1 in the small (ALLSLITS) program
+LINES = ((3.2970, 2.0e-3, 0.0025), (3.5350, 1.5e-3, 0.0025), (3.7406, 2.0e-3, 0.0025),
+         (3.9200, 1.5e-3, 0.0025), (4.0523, 3.0e-3, 0.0025), (4.6538, 2.0e-3, 0.0025))
 
 
 def point_source_jy(lam):

@@ -130,6 +130,24 @@ def _msa_tables():
     return data
 
 
+def _camera_model(am):
+    """FPA (x, y) [m] -> GWA-side tangents: tx = -x/F, ty = TY0 - (y/F) g(x/F), with g(u) ~
+    sqrt(1 + u^2). The grating conserves the along-slit direction cosine, so a plain tangent
+    camera would stretch the slit by 1/cos of the dispersion angle (2.4% across NRS1); g keeps
+    the along-slit scale within 1e-3 of 0.1"/pixel, as a real spectrograph camera is built to.
+    Explicit inverse (exact): x = -F tx, y = -F (ty - TY0) / g(tx)."""
+    g = am.Polynomial1D(4, c0=1.0, c2=0.5, c4=-0.125)
+    first = am.Mapping((0,), n_inputs=2)
+    second = am.Mapping((1,), n_inputs=2)
+    fwd = am.Mapping((0, 1, 0, 1)) | ((first | am.Scale(-1.0 / F_CAM))
+                                      & (((second | am.Scale(-1.0 / F_CAM)) * (first | am.Scale(1.0 / F_CAM) | g))
+                                         | am.Shift(CAM_TY0)))
+    inv = am.Mapping((0, 1, 0, 1)) | ((first | am.Scale(-F_CAM))
+                                      & ((second | am.Shift(-CAM_TY0) | am.Scale(-F_CAM)) / (first | g)))
+    fwd.inverse = inv
+    return fwd
+
+
 def build_models():
     """{reftype: stdatamodels reference model} of the design (not saved)."""
     from astropy.modeling import models as am
@@ -140,7 +158,7 @@ def build_models():
     out["fpa"] = _meta(dm.FPAModel(nrs1_model=nrs1, nrs2_model=nrs2), "fpa",
                        "Simulated NIRSpec FPA: 0-based SCA pixel -> FPA metres")
     out["fpa"].meta.input_units, out["fpa"].meta.output_units = "pixel", "m"
-    cam = am.Scale(-1.0 / F_CAM) & (am.Scale(-1.0 / F_CAM) | am.Shift(CAM_TY0))
+    cam = _camera_model(am)
     out["camera"] = _meta(dm.CameraModel(model=cam), "camera",
                           "Simulated NIRSpec camera: FPA metres -> GWA-side tangents")
     out["camera"].meta.input_units, out["camera"].meta.output_units = "m", ""

@@ -61,6 +61,9 @@ def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_
         ifu_covar_scale=1.0, extract_width=None):
     """Box-extract every rectified slit of ``model``; returns an EXTRACT1D :class:`SpecModel`."""
     refs = refs or {}
+    if model.mode.stage3_kind == "cubes":   # a 3-D cube is not a stack of integrations
+        raise InputError(model.path or "extract_1d",
+                         f"mode {model.mode.name}: extraction from IFU cubes is not implemented")
     if str(extraction_type or "box").lower() != "box":
         raise InputError("extract_1d", f"extraction_type {extraction_type!r} is not supported (box only)")
     ref_x1d, ref_ap = refs.get("extract1d", "N/A"), refs.get("apcorr", "N/A")

@@ -43,6 +43,8 @@ def main():
     p.add_argument("--scale", default="full")
     p.add_argument("--reuse", action="store_true", help="reuse a simulated program left by --keep")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--save-intermediates", action="store_true",
+                   help="our chain also writes every step's file (default: the products only, as the official)")
     a = p.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     sim = os.path.join(a.workdir, "simulated")
@@ -51,12 +53,14 @@ def main():
         subprocess.run([C.exe("webbspec"), "simulate", "nrs_fs", sim, "--seed", str(a.seed), "--scale", a.scale],
                        check=True, stdout=subprocess.DEVNULL)
     rates = sorted(glob.glob(os.path.join(sim, "*_rate.fits")))
-    out = {"machine": C.machine(), "exposures": len(rates), "scale": a.scale}
+    out = {"machine": C.machine(), "exposures": len(rates), "scale": a.scale,
+           "save_intermediates": a.save_intermediates}
 
     # 1. ours, Stage 2 only, one job per exposure
     conf = os.path.join(a.workdir, "stage2_exposure_jobs.yaml")
     with open(conf, "w") as f:
-        f.write("workflow:\n  spec2_jobs: exposure\n  stage3: false\n")
+        f.write("workflow:\n  spec2_jobs: exposure\n  stage3: false\n"
+                f"  save_intermediates: {'true' if a.save_intermediates else 'false'}\n")
     ours2 = _fresh(sim, os.path.join(a.workdir, "ours_stage2"))
     timings = os.path.join(a.workdir, "ours_stage2.timings")
     m = C.run_measured([C.exe("webbspec"), "run", ours2, "--cores", "2", "--configfile", conf],
@@ -79,7 +83,11 @@ def main():
 
     # 3. the whole program, _rate to Level 3
     ours_all = _fresh(sim, os.path.join(a.workdir, "ours_all"))
-    out["ours_program"] = C.run_measured([C.exe("webbspec"), "run", ours_all, "--cores", "2"],
+    conf_all = os.path.join(a.workdir, "program_exposure_jobs.yaml")
+    with open(conf_all, "w") as f:
+        f.write("workflow:\n  spec2_jobs: exposure\n"
+                f"  save_intermediates: {'true' if a.save_intermediates else 'false'}\n")
+    out["ours_program"] = C.run_measured([C.exe("webbspec"), "run", ours_all, "--cores", "2", "--configfile", conf_all],
                                          log=os.path.join(a.workdir, "ours_all.log"))
     asns = [p for p in glob.glob(os.path.join(sim, "*_asn.json")) if _level(p) == 3]
     spec3 = []

@@ -147,7 +147,8 @@ def spec2_chain_spec(wildcards):
              for s in chain]
     products = [{"input": spec2_path(exp.name, step), "output": f"webbspec/spec2/{exp.name}_{kind}.fits"}
                 for kind, step in wsprogram.spec2_published(chain, exp.ints, config["workflow"]["save_bsub"]).items()]
-    return json.dumps({"input": exp.path, "steps": steps, "products": products}, sort_keys=True)
+    return json.dumps({"input": exp.path, "steps": steps, "products": products,
+                       "save_steps": config["workflow"]["save_intermediates"]}, sort_keys=True)
 
 
 def spec2_product_input(wildcards):

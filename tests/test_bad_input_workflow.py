@@ -146,7 +146,7 @@ def test_stage2_run_fails_but_good_exposure_is_made(stage2):
     (NOSCI, f"assign_wcs/{NOSCI}.log", (f"{NOSCI}_rate.fits: no SCI extension",)),
     (BADEXP, f"assign_wcs/{BADEXP}.log", (f"{BADEXP}_rate.fits: unknown EXP_TYPE 'NRS_NOSUCH'",)),
     (BADREF, f"flat_field/{BADREF}.log",
-     (f"webbspec_nirspec_{FLAT}_0002.rmap: {FLAT} selection names missing file gone_flat.fits",)),
+     (f"webbspec_nirspec_{FLAT}_0003.rmap: {FLAT} selection names missing file gone_flat.fits",)),
     (BADFMT, f"flat_field/{BADFMT}.log", ("not_a_flat.fits: REFTYPE is 'PHOTOM', not a", f"{FLAT} reference file")),
     ("jw01234-o001_malformed_spec3_asn", "assign_wcs/jw01234-o001_malformed_spec3_asn.log",
      ("jw01234-o001_malformed_spec3_asn.json: malformed association JSON",)),

@@ -1,4 +1,4 @@
-"""Incremental reprocessing on a REAL simulated program (NIRSpec FS, 3 nods, 4 sources).
+"""Incremental reprocessing on a REAL simulated program (NIRSpec FS, 3 nods, 5 sources: one per fixed slit).
 
 Each test starts from a copy of one finished run (mtimes and Snakemake metadata kept), changes
 one thing, and counts the jobs ``snakemake -n`` plans (its job table) and the jobs the real run
@@ -18,10 +18,12 @@ import pytest
 import yaml
 from astropy.io import fits
 
+from webbspec.instruments.nirspec.fs import SLIT_NAMES
 from webbspec.pipeline import program as wsprogram
 
 BIN = os.path.dirname(sys.executable)
 KEY = "jw01234-o001_t001_nirspec_f290lp-g395m"          # the simulated spec3 product
+NSOURCES = len(SLIT_NAMES)                               # one source per fixed slit
 NBATCHES = 8
 EXPOSURES = [f"jw01234001001_03101_{n:05d}_nrs1" for n in (1, 2, 3)]
 FLAT = "sflat"          # the flat_field reference type a new flat is made for
@@ -293,7 +295,7 @@ def test_changed_parameter(prog):
     diff = changed(before, snapshot(prog))
     assert not any(p.startswith("webbspec/spec2/") or "/exp_to_source/" in p for p in diff)
     products = stage3_products(prog)
-    assert len(products) == 4 and all(p in diff for ps in products.values() for p in ps)
+    assert len(products) == NSOURCES and all(p in diff for ps in products.values() for p in ps)
     assert planned(run(prog, "-n", "--configfile", over)) == {}
 
 
@@ -336,7 +338,7 @@ def test_new_exposure(prog, tmp_path):
     assert not any(p.startswith("webbspec/spec2/") and new not in p for p in diff)
     assert not any(f"exp_to_source/{e}/" in p for e in EXPOSURES for p in diff)
     products = stage3_products(prog)
-    assert len(products) == 4 and all(p in diff for ps in products.values() for p in ps)
+    assert len(products) == NSOURCES and all(p in diff for ps in products.values() for p in ps)
     new_sources = {k for k, _ in wsprogram.read_sources(
         prog / "webbspec" / "spec3" / KEY / "exp_to_source" / new / "sources.0-1.tsv")}
     assert new_sources == set(products)                  # every source has a slice of the new nod
@@ -354,7 +356,7 @@ def test_source_removed_then_added(prog):
     """Removing a source (extract_2d.slit_names) and adding it back re-makes that source's products
     only: the other sources of the same batches are skipped by their input signature (WSINSIG)."""
     products = stage3_products(prog)
-    assert len(products) == 4
+    assert len(products) == NSOURCES
     slices = prog / "webbspec" / "spec3" / KEY / "exp_to_source" / EXPOSURES[0]
     slits = {k: fits.getheader(slices / f"{k}.fits", "SCI")["SLTNAME"] for k in products}
     gone = sorted(k for k in products if slits[k] != "S200A1")[-1]     # not the primary slit

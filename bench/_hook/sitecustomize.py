@@ -24,7 +24,7 @@ def _children_cpu():
     t = os.times()
     return t.children_user + t.children_system
 _TARGETS = {"webbspec.pipeline.exp_to_source": ("split_exposure",), "webbspec.pipeline.stage3": ("run_source",),
-            "webbspec.pipeline.steprun": ("run_step",)}
+            "webbspec.pipeline.steprun": ("run_step", "call_step")}
 
 
 def _wrap(fn):

@@ -33,7 +33,7 @@ from ..modes import mode_for
 __all__ = [
     "Slit", "Model", "SpecModel", "Spectrum", "read", "write", "read_header",
     "ARRAY_EXTS", "COORD_EXTS", "X1D_COLUMNS", "C1D_COLUMNS", "new_spec_table", "asdf_hdu_bytes", "copy_header",
-    "recorded",
+    "recorded", "as_written",
 ]
 
 # Image extensions with their on-disk dtype, in the order the official products use.
@@ -333,6 +333,21 @@ def write(model, path):
         for part in parts:
             f.write(part)
     return path
+
+
+def as_written(model):
+    """``model`` with every slit array in the dtype :func:`write` stores it in (float32 for the
+    science and coordinate arrays): what reading the written file back gives, so a chain of steps
+    run in memory computes what the same chain through files does. Arrays already in that dtype
+    are kept (not copied); a SpecModel is returned as it is."""
+    if isinstance(model, SpecModel):
+        return model
+    for slit in model.slits:
+        for name, data in list(slit.arrays.items()):
+            dtype = np.dtype(ARRAY_EXTS.get(name, np.int32 if name == "CON" else np.float32))
+            if np.asarray(data).dtype.newbyteorder("=") != dtype:
+                slit.arrays[name] = np.asarray(data).astype(dtype)
+    return model
 
 
 def _primary_header(model, path):

@@ -13,7 +13,7 @@ from ..io.provenance import reference_cards
 from ..modes import mode_for
 from ..steps import load, parameters
 
-__all__ = ["run_step"]
+__all__ = ["run_step", "call_step", "read_input"]
 
 
 def _read_extra(value):
@@ -50,15 +50,9 @@ def _check_refs(refs, header):
         check_selection(refs, header)
 
 
-def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs=None, context=None,
-             cards=None):
-    """Run step ``name`` on one file and write the result atomically; returns ``output_path``.
-
-    ``refs``: {reftype: path or "N/A"} (missing reftypes are "N/A"); ``params``: official
-    parameter names; ``extra_inputs``: {keyword: path or [paths]} read into models (e.g.
-    ``backgrounds`` for bkg_subtract); ``context``: the reference context name stamped as REFCTX;
-    ``cards``: more PRIMARY keywords to write ({keyword: value or (value, comment)}).
-    """
+def call_step(name, model, refs=None, params=None, extra_inputs=None, context=None, cards=None, where=None):
+    """Run step ``name`` on the in-memory ``model`` (read from ``where``) and stamp provenance;
+    returns the new model. Arguments as :func:`run_step`."""
     module = load(name)
     params = dict(params or {})
     accepted = inspect.signature(module.run).parameters
@@ -68,14 +62,32 @@ def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs
         known = ", ".join(parameters(name))
         raise InputError(name, f"step does not take parameter(s) {', '.join(unknown)}; known: {known}")
     refs = {rt: (refs or {}).get(rt, "N/A") for rt in getattr(module, "REFTYPES", ())}
-    input_path = _science_input(input_path)
-    model = datamodels.read(input_path)
-    mode_for(model.primary, input_path)        # unknown EXP_TYPE: one line naming the file
+    mode_for(model.primary, where or model.path or name)     # unknown EXP_TYPE: one line naming the file
     _check_refs(refs, model.primary)
     extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
     result = module.run(model, refs, **extras, **params)
     result.primary["WSVERS"] = (__version__, "webbspec version")
     for key, card in {**reference_cards(refs, context), **(cards or {})}.items():   # R_<REFTYPE>, REFCTX
         result.primary[key] = card
+    return result
+
+
+def read_input(path):
+    """The model a step reads from ``path`` (an association: its first science member)."""
+    path = _science_input(path)
+    return datamodels.read(path), path
+
+
+def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs=None, context=None,
+             cards=None):
+    """Run step ``name`` on one file and write the result atomically; returns ``output_path``.
+
+    ``refs``: {reftype: path or "N/A"} (missing reftypes are "N/A"); ``params``: official
+    parameter names; ``extra_inputs``: {keyword: path or [paths]} read into models (e.g.
+    ``backgrounds`` for bkg_subtract); ``context``: the reference context name stamped as REFCTX;
+    ``cards``: more PRIMARY keywords to write ({keyword: value or (value, comment)}).
+    """
+    model, where = read_input(input_path)
+    result = call_step(name, model, refs, params, extra_inputs, context, cards, where)
     datamodels.write(result, output_path)
     return output_path

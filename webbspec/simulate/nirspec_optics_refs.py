@@ -20,6 +20,13 @@ equation and the GWA rotations):
   ote: OTEIP degrees -> V2/V3 arcsec with a small rotation.
 
 With these constants G395M covers 2.87-4.1 um on NRS1 and the rest on NRS2, S200A1 near row 1020.
+
+PRISM / CLEAR (``write_optical_refs(..., grating="PRISM")``): the same optics with a CaF2-like
+double-pass prism at the GWA instead of the grating (Sellmeier coefficients of CaF2 near room
+temperature, Zemax thermal coefficients of a CaF2-like glass, prism angle PRISM_ANGLE, GWA tilt
+PRISM_TILT_Y so that 0.6-5.3 um falls on NRS1 columns ~830-1210 for S200A1) and a FORE file for
+FILTER CLEAR; the exposures' GWA temperature GWA_TILT = PRISM_GWA_TEMPERATURE (less than 20 K
+above PRISM_TREF: the official code then uses the plain Sellmeier index).
 """
 
 import os
@@ -29,13 +36,17 @@ import numpy as np
 from ..instruments.nirspec.fs import EXP_TYPE
 from ..instruments.nirspec.optics import OPTICAL_REF_EXP_TYPES
 
-__all__ = ["write_optical_refs", "OPTICAL_REFTYPES", "LAM_RANGE", "FS_SLITS", "SLIT_SIZES",
+__all__ = ["write_optical_refs", "ref_files", "OPTICAL_REFTYPES", "PRISM_LAM_RANGE", "PRISM_GWA_TEMPERATURE",
+           "PRISM_GWA_TILT_READINGS", "PRISM_REF_FILES", "LAM_RANGE", "FS_SLITS", "SLIT_SIZES",
            "V2V3_S200A1", "GWA_TILT_READINGS", "SUBARRAYS", "REF_FILES", "save_reproducibly"]
 
 OPTICAL_REFTYPES = ("camera", "collimator", "disperser", "fore", "fpa", "msa", "ote", "wavelengthrange")
 REF_FILES = {rt: f"nirspec_{rt}_0001.asdf" for rt in OPTICAL_REFTYPES}
 REF_FILES["disperser"] = "nirspec_disperser_g395m_0001.asdf"
 REF_FILES["fore"] = "nirspec_fore_f290lp_0001.asdf"
+# the PRISM set differs in the disperser and the FORE (FILTER CLEAR)
+PRISM_REF_FILES = dict(REF_FILES, disperser="nirspec_disperser_prism_0001.asdf",
+                       fore="nirspec_fore_clear_0001.asdf")
 
 PIX = 18e-6                 # m
 XC = 1023.5                 # 0-based centre of a 2048 array
@@ -55,6 +66,20 @@ OTE_ROT = 0.35              # deg
 V2V3_S200A1 = (321.3, -478.6)    # arcsec: V2/V3 of the MSA origin (S200A1 centre)
 GWA_ZERO = (0.3316, 0.1260)      # tilt sensor zero readings (x, y)
 GWA_TILT_READINGS = (0.3527, 0.1321)   # the simulated exposures' GWA_XTIL, GWA_YTIL
+
+# PRISM (CLEAR): CaF2 Sellmeier coefficients (B1..B3; C1..C3 in um^2), CaF2-like Zemax thermal
+# coefficients (D0, D1, D2, E0, E1, lambda_tk [um]) about PRISM_TREF [K] and PRISM_PREF [atm]
+PRISM_KCOEF = (0.5675888, 0.4710914, 3.8484723)
+PRISM_LCOEF = (0.050263605 ** 2, 0.1003909 ** 2, 34.649040 ** 2)
+PRISM_TCOEF = (-2.2e-5, 1.3e-8, -2.0e-11, 6.0e-7, 3.0e-10, 0.21)
+PRISM_TREF, PRISM_PREF = 40.0, 1.0
+PRISM_ANGLE = 25.0               # deg between the front and the (reflecting) back face
+PRISM_TILT_Y = -33.2             # deg: 1.5 um from S200A1 near NRS1 column 900
+PRISM_THETA = (0.017, -0.029, 0.031)     # deg, small misalignments (x, y, z)
+PRISM_GWA_ZERO = (0.2841, 0.1875)        # tilt sensor zero readings (x, y)
+PRISM_GWA_TILT_READINGS = (0.2902, 0.1809)   # GWA_XTIL, GWA_YTIL of PRISM exposures
+PRISM_GWA_TEMPERATURE = 38.4     # K, GWA_TILT of PRISM exposures
+PRISM_LAM_RANGE = (0.6e-6, 5.3e-6)      # m, CLEAR_PRISM
 
 FS_SLITS = ("S200A1", "S200A2", "S400A1", "S1600A1", "S200B1")
 # (width, length) arcsec and the slit centre at the MSA (x across = dispersion, y along) arcsec
@@ -148,8 +173,32 @@ def _camera_model(am):
     return fwd
 
 
-def build_models():
-    """{reftype: stdatamodels reference model} of the design (not saved)."""
+def _prism_disperser(dm, tilt):
+    """The PRISM DisperserModel (official prism fields: angle, kcoef, lcoef, tcoef, tref, pref)."""
+    disp = dm.DisperserModel(angle=PRISM_ANGLE, kcoef=list(PRISM_KCOEF), lcoef=list(PRISM_LCOEF),
+                             tcoef=list(PRISM_TCOEF), tref=PRISM_TREF, pref=PRISM_PREF,
+                             theta_x=PRISM_THETA[0], theta_y=PRISM_THETA[1], theta_z=PRISM_THETA[2],
+                             gwa_tiltx=tilt(PRISM_GWA_ZERO[0]), gwa_tilty=tilt(PRISM_GWA_ZERO[1]))
+    disp.tilt_y = PRISM_TILT_Y
+    disp.tilt_x = 0.0
+    disp.wbound = list(PRISM_LAM_RANGE)
+    _meta(disp, "disperser", "Simulated NIRSpec PRISM disperser (CaF2-like double-pass prism)", grating="PRISM")
+    disp.meta.instrument.p_grating = "PRISM|"
+    disp.meta.wavelength_units = "m"
+    return disp
+
+
+def ref_files(grating="G395M"):
+    """{reftype: file name} of the optical set for ``grating`` (G395M or PRISM)."""
+    if grating not in ("G395M", "PRISM"):
+        raise ValueError(f"no simulated optical set for grating {grating!r}")
+    return dict(PRISM_REF_FILES if grating == "PRISM" else REF_FILES)
+
+
+def build_models(grating="G395M"):
+    """{reftype: stdatamodels reference model} of the design (not saved); ``grating`` G395M
+    (with FORE for F290LP) or PRISM (with FORE for CLEAR)."""
+    ref_files(grating)
     from astropy.modeling import models as am
     from stdatamodels.jwst import datamodels as dm
 
@@ -171,15 +220,18 @@ def build_models():
         return {"temperatures": [38.0], "tilt_model": am.Polynomial1D(1, c0=0.0, c1=100.0),
                 "unit": "arcsec", "zeroreadings": [zero]}
 
-    disp = dm.DisperserModel(groovedensity=GROOVES, theta_x=THETA_X, theta_y=THETA_Y,
-                             theta_z=THETA_Z, gwa_tiltx=tilt(GWA_ZERO[0]), gwa_tilty=tilt(GWA_ZERO[1]))
-    disp.tilt_y = TILT_Y
-    disp.tilt_x = 0.0
-    disp.wbound = list(LAM_RANGE)
-    _meta(disp, "disperser", "Simulated NIRSpec G395M disperser", grating="G395M")
-    disp.meta.instrument.p_grating = "G395M|"
-    disp.meta.wavelength_units = "m"
-    out["disperser"] = disp
+    if grating == "PRISM":
+        out["disperser"] = _prism_disperser(dm, tilt)
+    else:
+        disp = dm.DisperserModel(groovedensity=GROOVES, theta_x=THETA_X, theta_y=THETA_Y,
+                                 theta_z=THETA_Z, gwa_tiltx=tilt(GWA_ZERO[0]), gwa_tilty=tilt(GWA_ZERO[1]))
+        disp.tilt_y = TILT_Y
+        disp.tilt_x = 0.0
+        disp.wbound = list(LAM_RANGE)
+        _meta(disp, "disperser", "Simulated NIRSpec G395M disperser", grating="G395M")
+        disp.meta.instrument.p_grating = "G395M|"
+        disp.meta.wavelength_units = "m"
+        out["disperser"] = disp
 
     sel = ["F290LP_G395M", "F290LP_G395H", "F170LP_G235M", "F100LP_G140M", "CLEAR_PRISM"]
     wr = [list(LAM_RANGE), list(LAM_RANGE), [1.66e-6, 3.07e-6], [0.97e-6, 1.84e-6], [0.6e-6, 5.3e-6]]
@@ -193,9 +245,10 @@ def build_models():
     msa.meta.input_units, msa.meta.output_units = "m", "m"
     out["msa"] = msa
 
+    filt = "CLEAR" if grating == "PRISM" else "F290LP"
     fore = _meta(dm.FOREModel(model=_fore_model()), "fore",
-                 "Simulated NIRSpec FORE: MSA metres, wavelength [m] -> OTEIP degrees", filter="F290LP")
-    fore.meta.instrument.p_filter = "F290LP|"
+                 "Simulated NIRSpec FORE: MSA metres, wavelength [m] -> OTEIP degrees", filter=filt)
+    fore.meta.instrument.p_filter = f"{filt}|"
     fore.meta.input_units, fore.meta.output_units = "m", "deg"
     out["fore"] = fore
 
@@ -221,16 +274,18 @@ def save_reproducibly(model, path):
         model.save(path)
 
 
-def write_optical_refs(refdir, scale="small"):
+def write_optical_refs(refdir, scale="small", grating="G395M"):
     """Write the optical-model set into ``refdir``; returns {reftype: file name}.
 
     The same optics serve every scale (``scale`` only documents the caller's frame: the small
-    scale is an NRS1 subarray of the same instrument)."""
+    scale is an NRS1 subarray of the same instrument). ``grating="PRISM"`` writes the PRISM
+    set (:data:`PRISM_REF_FILES`: its own disperser and CLEAR fore files, the others shared)."""
     if scale not in SUBARRAYS:
         raise ValueError(f"unknown scale {scale!r}")
+    names = ref_files(grating)
     os.makedirs(refdir, exist_ok=True)
     out = {}
-    for reftype, model in build_models().items():
-        save_reproducibly(model, os.path.join(refdir, REF_FILES[reftype]))
-        out[reftype] = REF_FILES[reftype]
+    for reftype, model in build_models(grating).items():
+        save_reproducibly(model, os.path.join(refdir, names[reftype]))
+        out[reftype] = names[reftype]
     return out

@@ -68,7 +68,7 @@ def _chain(a):
     spec = json.loads(a.spec)
     for s in spec["steps"]:
         load(s["name"])
-    ran = run_chain(spec, a.context or None)
+    ran = run_chain(spec, a.context or None, save_steps=spec.get("save_steps", True))
     log.info("ran %d of %d steps: %s", len(ran), len(spec["steps"]), ", ".join(ran) or "none")
 
 

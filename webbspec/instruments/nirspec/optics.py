@@ -20,6 +20,12 @@ diffracted direction (alpha_out, beta_out); y_slit solves beta_in(0, y_slit) = -
 root: a table start then Newton steps), and lam follows from the grating equation.
 The GWA tilt sensor readings GWA_XTIL / GWA_YTIL change theta_y / theta_x by half the
 difference of the tilt model at the reading and at its zero reading [arcsec -> deg].
+
+GRATING PRISM (FILTER CLEAR): the grating equation is replaced by refraction through the
+double-pass prism (:class:`Prism`: Snell's law in 3-D at the front face, reflection at the back
+face, the index from the reference's Sellmeier coefficients at the exposure's GWA_TILT
+temperature); same GWA rotations and tilt correction, same x_slit = 0 backward solution for
+y_slit (the prism keeps beta_out = -beta_in); lam of a pixel from its index of refraction.
 """
 
 import os
@@ -29,7 +35,7 @@ import numpy as np
 from ...errors import InputError
 from ..transforms import UnsupportedTransform, build, open_tree
 
-__all__ = ["Optics", "OPTICAL_REFTYPES", "OPTICAL_REF_EXP_TYPES", "load_refs", "v2v3_to_sky"]
+__all__ = ["Optics", "Prism", "OPTICAL_REFTYPES", "OPTICAL_REF_EXP_TYPES", "load_refs", "v2v3_to_sky"]
 
 # P_EXP_TY of the optical-model references: every NIRSpec exposure type reads the same set
 OPTICAL_REF_EXP_TYPES = "NRS_FIXEDSLIT|NRS_BRIGHTOBJ|NRS_MSASPEC|NRS_IFU|NRS_LAMP|NRS_AUTOWAVE|NRS_AUTOFLAT|"
@@ -138,17 +144,141 @@ def v2v3_to_sky(v2, v3, ra_ref, dec_ref, roll_ref, v2_ref, v3_ref, va_scale=1.0)
     return np.mod(np.degrees(np.arctan2(y, x)), 360.0), np.degrees(np.arctan2(z, np.hypot(x, y)))
 
 
+# the exposure keyword with the GWA temperature [K] the prism's index is evaluated at (official)
+PRISM_TEMPERATURE_KEY = "GWA_TILT"
+_PRISM_FIELDS = ("angle", "kcoef", "lcoef", "tcoef", "tref", "pref")
+
+
+class Prism:
+    """The NIRSpec double-pass prism at the GWA, as the official model describes it.
+
+    Index of refraction n(lam) from the disperser reference's Sellmeier coefficients (``kcoef``
+    B1..B3, ``lcoef`` C1..C3 [um^2]); when the exposure's GWA temperature is at least 20 K above
+    ``tref`` the official code switches to the Zemax thermal form (``tcoef`` = D0, D1, D2, E0,
+    E1, lambda_tk [um]; air index at ``pref`` atm for both the reference and the exposure),
+    otherwise (colder, or less than 20 K warmer) it uses the plain Sellmeier index; reproduced.
+    The light (GWA-frame direction cosines a, b) is refracted at the front face (a/n, b/n),
+    turned into the frame of the back face (rotation by ``angle`` about y), reflected there
+    (x, y -> -x, -y), turned back (-angle) and refracted out (times n): b_out = -b, and
+    a_out = -a (1 - 2 s^2) + 2 s c sqrt(n^2 - a^2 - b^2) with s, c = sin, cos(angle), so that
+    n^2 = ((a_out + a (1 - 2 s^2)) / (2 s c))^2 + a^2 + b^2 gives n of a pixel, and lam(n):
+
+    * ``exact=False`` (the default, the official convention): linear interpolation in n of the
+      table n(LAM_TABLE), 0.3-8.0 um every 5 nm, NaN outside it. Its interpolation error is up to
+      ~1.5e-5 um near 0.6 um (1e-3 to 5e-3 pixel for prism dispersions of 0.011-0.003
+      um/pixel), so pixel -> slit -> pixel is not exact there; it is what the official gwcs gives.
+    * ``exact=True``: the true inverse (the table as a start, then Newton steps on n(lam)).
+    """
+
+    LAM_TABLE = np.arange(0.3, 8.005, 0.005) * 1e-6       # m: where lam is sought (official range)
+
+    def __init__(self, angle, kcoef, lcoef, tcoef, tref, pref, temperature, exact=False):
+        self.exact = bool(exact)
+        self.angle = float(angle)
+        self.kcoef, self.lcoef, self.tcoef = (np.asarray(v, float) for v in (kcoef, lcoef, tcoef))
+        self.tref, self.pref, self.temperature = float(tref), float(pref), float(temperature)
+        self.thermal = self.temperature - self.tref >= 20.0     # the official switch
+        n = self.index(self.LAM_TABLE)
+        if not (np.all(np.isfinite(n)) and np.all(np.diff(n) < 0)):
+            raise ValueError("the index of refraction is not finite and decreasing over 0.3-8 um")
+        self._n_table = n[::-1]                 # increasing n
+        self._lam_table = self.LAM_TABLE[::-1]
+
+    @classmethod
+    def from_reference(cls, tree, path, header, where, exact=False):
+        """The prism of a DisperserModel tree and the exposure's GWA temperature keyword."""
+        missing = [k for k in _PRISM_FIELDS if tree.get(k) is None]
+        if missing:
+            raise InputError(path, f"PRISM disperser reference lacks {', '.join(missing)}")
+        try:
+            vals = {k: (np.asarray(tree[k], float) if k.endswith("coef") else float(tree[k])) for k in _PRISM_FIELDS}
+        except (TypeError, ValueError):
+            raise InputError(path, "PRISM disperser reference has a non-numeric "
+                                   "angle/kcoef/lcoef/tcoef/tref/pref") from None
+        for k, size in (("kcoef", 3), ("lcoef", 3), ("tcoef", 6)):
+            if vals[k].shape != (size,):
+                raise InputError(path, f"PRISM disperser reference {k} has {vals[k].size} values, not {size}")
+        if not 0.0 < abs(vals["angle"]) < 90.0:
+            raise InputError(path, f"PRISM disperser reference angle {vals['angle']} deg is not a prism angle")
+        temperature = _num(header, PRISM_TEMPERATURE_KEY, where=where)
+        try:
+            return cls(temperature=temperature, exact=exact, **vals)
+        except ValueError as exc:
+            raise InputError(path, f"PRISM disperser reference: {exc}") from None
+
+    # ---------------------------------------------------------------- index of refraction
+    def _sellmeier(self, lam_um):
+        l2 = lam_um * lam_um
+        return np.sqrt(1.0 + sum(b * l2 / (l2 - c) for b, c in zip(self.kcoef, self.lcoef)))
+
+    def index(self, lam):
+        """n at wavelength ``lam`` [m] and the exposure's temperature (official switch)."""
+        lam_um = np.asarray(lam, float) * 1e6
+        if not self.thermal:
+            return self._sellmeier(lam_um)
+        t, t0 = self.temperature - 273.15, self.tref - 273.15      # Celsius
+        dt = t - t0
+        l2 = lam_um * lam_um
+        # standard air at 15 C, 1 atm, then scaled to the temperature and pressure
+        n_std = 1.0 + (6432.8 + 2949810.0 * l2 / (146.0 * l2 - 1.0) + 5540.0 * l2 / (41.0 * l2 - 1.0)) * 1e-8
+        n_air = 1.0 + (n_std - 1.0) * self.pref / (1.0 + (t - 15.0) * 3.4785e-3)
+        n_air0 = 1.0 + (n_std - 1.0) * self.pref / (1.0 + (t0 - 15.0) * 3.4785e-3)
+        lam_rel = lam_um * n_air / n_air0
+        n_rel = self._sellmeier(lam_rel)
+        d0, d1, d2, e0, e1, lam_tk = self.tcoef
+        dn = 0.5 * (n_rel * n_rel - 1.0) / n_rel * (
+            d0 * dt + d1 * dt ** 2 + d2 * dt ** 3 + (e0 * dt + e1 * dt ** 2) / (lam_rel * lam_rel - lam_tk * lam_tk))
+        return (n_rel * n_air0 + dn) / n_air
+
+    def wavelength_of_index(self, n, exact=None, iterations=3):
+        """lam [m] of index ``n``: the official table interpolation, or with ``exact`` (default:
+        the prism's setting) the root of index(lam) = n; NaN outside the table's range."""
+        n = np.asarray(n, float)
+        lam = np.interp(n, self._n_table, self._lam_table, left=np.nan, right=np.nan)
+        if not (self.exact if exact is None else exact):
+            return lam
+        h = 1e-10                                             # m, for the derivative
+        for _ in range(iterations):
+            ok = np.isfinite(lam)
+            lam0 = np.where(ok, lam, 1e-6)
+            slope = (self.index(lam0 + h) - self.index(lam0 - h)) / (2 * h)
+            lam = np.where(ok, lam0 - (self.index(lam0) - n) / slope, np.nan)
+        return lam
+
+    # ---------------------------------------------------------------- the light path
+    def deflect(self, lam, a, b):
+        """GWA-frame (a_out, b_out) of light arriving with direction cosines (a, b) at ``lam`` [m]."""
+        n = self.index(lam)
+        s, c = np.sin(np.radians(self.angle)), np.cos(np.radians(self.angle))
+        with np.errstate(invalid="ignore"):
+            x, y = a / n, b / n                                        # refracted in
+            z = np.sqrt(1.0 - x * x - y * y)
+            x1 = x * c - z * s                                         # back-face frame
+            z1 = np.sqrt(1.0 - x1 * x1 - y * y)
+            x2 = -x1 * c + z1 * s                                      # reflected, turned back
+        return n * x2, -b                                              # refracted out
+
+    def wavelength(self, a_in, b_in, a_out, exact=None):
+        """lam [m] of light in (a_in, b_in) that leaves the prism with a_out (x_slit known)."""
+        s, c = np.sin(np.radians(self.angle)), np.cos(np.radians(self.angle))
+        n = np.sqrt(((a_out + a_in * (1.0 - 2.0 * s * s)) / (2.0 * s * c)) ** 2 + a_in * a_in + b_in * b_in)
+        return self.wavelength_of_index(n, exact)
+
+
 class Optics:
     """The optical model of one exposure: the reference files and the ``_rate`` keywords.
 
     ``refs``: {reftype: path} with every type of :data:`OPTICAL_REFTYPES`; ``header``: the
     PRIMARY keywords (DETECTOR, FILTER, GRATING, GWA_XTIL, GWA_YTIL, RA_REF, DEC_REF, ROLL_REF,
-    V2_REF, V3_REF, VA_SCALE, ...). ``where`` names the exposure in errors.
+    V2_REF, V3_REF, VA_SCALE, ...; GWA_TILT for the PRISM). ``where`` names the exposure in
+    errors. ``prism_exact``: PRISM wavelengths of pixels by the exact inverse of n(lam) instead
+    of the official lookup table (see :class:`Prism`).
     """
 
-    def __init__(self, refs, header, where="assign_wcs"):
+    def __init__(self, refs, header, where="assign_wcs", prism_exact=False):
         self.refs = dict(refs)
         self.where = where
+        self.prism_exact = prism_exact
         trees = load_refs(refs)
         h = header
         self.detector = str(h.get("DETECTOR", "")).strip().upper()
@@ -156,8 +286,6 @@ class Optics:
             raise InputError(where, f"DETECTOR {self.detector or '(missing)'!r} is not a NIRSpec detector")
         self.grating = str(h.get("GRATING", "")).strip().upper()
         self.filter = str(h.get("FILTER", "")).strip().upper()
-        if self.grating == "PRISM":
-            raise InputError(where, "GRATING PRISM (Snell's law at the GWA) is not implemented yet")
         self._fpa = _model("fpa", refs["fpa"], trees["fpa"], f"{self.detector.lower()}_model")
         self._camera = _model("camera", refs["camera"], trees["camera"], "model")
         self._collimator = _model("collimator", refs["collimator"], trees["collimator"], "model")
@@ -174,13 +302,20 @@ class Optics:
     # ------------------------------------------------------------------ reference content
     def _init_disperser(self, tree, path, h):
         try:
-            self.groove_density = float(tree["groovedensity"])
             angles = [float(tree[k]) for k in ("theta_x", "theta_y", "theta_z", "tilt_y")]
         except (KeyError, TypeError, ValueError):
-            raise InputError(path, "disperser reference lacks groovedensity/theta_x/theta_y/theta_z/tilt_y") from None
+            raise InputError(path, "disperser reference lacks theta_x/theta_y/theta_z/tilt_y") from None
         grating = str((tree.get("meta") or {}).get("instrument", {}).get("grating", "")).upper()
         if grating and grating != self.grating:
             raise InputError(path, f"disperser reference is for {grating}, the exposure uses {self.grating}")
+        self.prism = None
+        if self.grating == "PRISM":
+            self.prism = Prism.from_reference(tree, path, h, self.where, self.prism_exact)
+        else:
+            try:
+                self.groove_density = float(tree["groovedensity"])
+            except (KeyError, TypeError, ValueError):
+                raise InputError(path, "disperser reference lacks groovedensity") from None
         # GWA_XTIL corrects theta_y, GWA_YTIL theta_x (official convention)
         for key, node, idx in (("GWA_XTIL", "gwa_tiltx", 1), ("GWA_YTIL", "gwa_tilty", 0)):
             reading = self._header_value(h, key)
@@ -261,9 +396,13 @@ class Optics:
         """Full-frame 0-based DMS pixel (x, y) of slit point (xs, ys) [slit units] at ``lam`` [m]."""
         xs, ys, lam = np.broadcast_arrays(*(np.asarray(v, float) for v in (xs, ys, lam)))
         a, b, _ = self._msa_to_gwa(*self.slit_to_msa(slit, xs, ys))
-        a_out = -self.groove_density * self.order * lam - a
-        b_out = -b
-        c_out = np.sqrt(1.0 - a_out * a_out - b_out * b_out)
+        if self.prism is not None:
+            a_out, b_out = self.prism.deflect(lam, a, b)
+        else:
+            a_out = -self.groove_density * self.order * lam - a
+            b_out = -b
+        with np.errstate(invalid="ignore"):
+            c_out = np.sqrt(1.0 - a_out * a_out - b_out * b_out)
         return self._sca_to_dms(*self._gwa_to_sca(a_out, b_out, c_out))
 
     def detector_to_slit(self, slit, x, y, y_range=(-0.55, 0.55)):
@@ -274,7 +413,10 @@ class Optics:
         target = -b_out                                   # beta_in of the light that made the pixel
         ys = self._solve_beta(slit, target, y_range)
         a_in, b_in, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(ys), ys))
-        lam = -(a_in + a_out) / (self.groove_density * self.order)
+        if self.prism is not None:
+            lam = self.prism.wavelength(a_in, b_in, a_out)
+        else:
+            lam = -(a_in + a_out) / (self.groove_density * self.order)
         bad = ~np.isfinite(ys) | (ys < y_range[0]) | (ys > y_range[1])
         return np.where(bad, np.nan, ys), np.where(bad, np.nan, lam)
 

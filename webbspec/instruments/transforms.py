@@ -258,7 +258,15 @@ def _core_only():
 
 
 def open_tree(path):
-    """The whole tree of an ASDF file (arrays read into memory), transforms as tagged dicts."""
+    """The whole tree of an ASDF file (arrays read into memory), transforms as tagged dicts: by
+    :mod:`webbspec.io.asdfread` (0.03 s for the 8 optical-model files, no asdf import), else
+    through asdf with only its core plugins."""
+    from ..io import asdfread
+
+    try:
+        return asdfread.read_tree(path)
+    except asdfread.Unsupported:
+        pass
     import asdf
 
     with _core_only(), warnings.catch_warnings():

@@ -10,7 +10,6 @@ remap_axes, identity, shift, scale, multiply/divide/add/subtract, rotate2d, affi
 An unsupported tag raises :class:`UnsupportedTransform` (the caller names the file).
 """
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -217,44 +216,11 @@ _MAKERS = {"shift": _shift, "scale": _scale, "identity": _identity, "remap_axes"
            "divide": _arith(np.divide)}
 
 
-_CORE = None   # (resource mappings, extensions) of asdf's own plugins, loaded once
-
-
-def _load_core(group, proxy):
-    """The ``group`` entry points of asdf's own distributions (others are not imported)."""
-    from importlib.metadata import entry_points
-
-    out = []
-    for p in entry_points(group=group):
-        if p.dist is None or p.dist.name.lower().replace("-", "_") not in ("asdf", "asdf_standard"):
-            continue
-        items = p.load()()
-        for e in items if isinstance(items, list) else [items]:
-            out.append(proxy(e, package_name=p.dist.name, package_version=p.dist.version))
-    return out
-
-
-@contextlib.contextmanager
 def _core_only():
-    """asdf with only its core plugins: transforms stay tagged dicts, astropy is not imported
-    (an asdf whose configuration keeps its plugin lists elsewhere gets its defaults)."""
-    import asdf
+    """asdf with only its core plugins: transforms stay tagged dicts, astropy is not imported."""
+    from ..io.asdftree import plugins_only
 
-    global _CORE
-    with asdf.config_context() as cfg:
-        cfg.validate_on_read = False
-        if all(hasattr(cfg, a) for a in ("_resource_mappings", "_extensions", "_resource_manager")):
-            if _CORE is None:
-                from asdf.extension import ExtensionProxy
-                from asdf.resource import ResourceMappingProxy
-
-                mappings = _load_core("asdf.resource_mappings", ResourceMappingProxy)
-                # set first: loading the core extension reads its manifest through them
-                cfg._resource_mappings, cfg._resource_manager = mappings, None
-                _CORE = (mappings, _load_core("asdf.extensions", ExtensionProxy))
-            cfg._resource_mappings, cfg._extensions = _CORE
-            cfg._resource_manager = None
-        yield
+    return plugins_only({"asdf", "asdf_standard"})
 
 
 def open_tree(path):

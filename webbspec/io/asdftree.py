@@ -155,42 +155,46 @@ def open_shared(raw, only=None, wcs_only=False):
 # datamodel schemas).
 _PLUGINS = {"asdf", "asdf_standard", "asdf_astropy", "asdf_transform_schemas", "asdf_wcs_schemas",
             "asdf_coordinates_schemas", "gwcs", "stdatamodels"}
-_loaded = None   # (resource mapping proxies, extension proxies) of _PLUGINS, loaded once
+_loaded = {}   # frozenset of distributions -> (resource mapping proxies, extension proxies)
 
 
 @contextlib.contextmanager
-def _gwcs_config():
-    """An asdf configuration that reads without schema validation (half the read time) and
-    with the plugins of :data:`_PLUGINS` only. asdf otherwise imports every installed package's
-    plugins the first time it needs one (specutils, ndcube, stpipe, the datamodel schemas):
-    1 s and ~50 MB more in a process that only reads a gwcs. An asdf whose configuration
-    does not keep its plugin lists where we expect gets the default ones."""
+def plugins_only(distributions):
+    """An asdf configuration that reads without schema validation (half the read time) and with
+    the plugins of ``distributions`` only (each set loaded once per process). asdf otherwise
+    imports every installed package's plugins the first time it needs one (specutils, ndcube,
+    stpipe, the datamodel schemas): 1 s and ~50 MB more in a process that only reads a gwcs. An
+    asdf whose configuration does not keep its plugin lists where we expect gets the default ones."""
     import asdf
 
-    global _loaded
+    key = frozenset(distributions)
     with asdf.config_context() as cfg:
         cfg.validate_on_read = False
         if all(hasattr(cfg, a) for a in ("_resource_mappings", "_extensions", "_resource_manager")):
-            if _loaded is None:
+            if key not in _loaded:
                 from asdf.extension import ExtensionProxy
                 from asdf.resource import ResourceMappingProxy
 
-                mappings = _load_plugins("asdf.resource_mappings", ResourceMappingProxy)
-                # set first: loading asdf-astropy's extensions reads its manifests through them
+                mappings = _load_plugins("asdf.resource_mappings", ResourceMappingProxy, key)
+                # set first: loading the extensions reads their manifests through them
                 cfg._resource_mappings, cfg._resource_manager = mappings, None
-                _loaded = (mappings, _load_plugins("asdf.extensions", ExtensionProxy))
-            cfg._resource_mappings, cfg._extensions = _loaded
+                _loaded[key] = (mappings, _load_plugins("asdf.extensions", ExtensionProxy, key))
+            cfg._resource_mappings, cfg._extensions = _loaded[key]
             cfg._resource_manager = None
         yield
 
 
-def _load_plugins(group, proxy):
-    """The plugins of entry point ``group`` from _PLUGINS, in asdf's order (by package, asdf's
-    own last)."""
+def _gwcs_config():
+    return plugins_only(_PLUGINS)
+
+
+def _load_plugins(group, proxy, distributions):
+    """The plugins of entry point ``group`` from ``distributions``, in asdf's order (by package,
+    asdf's own last)."""
     from importlib.metadata import entry_points
 
     points = [p for p in entry_points(group=group) if p.dist is not None
-              and ".datamodels." not in p.value and p.dist.name.lower().replace("-", "_") in _PLUGINS]
+              and ".datamodels." not in p.value and p.dist.name.lower().replace("-", "_") in distributions]
     out = []
     for p in sorted(points, key=lambda p: (p.dist.name == "asdf", p.dist.name)):
         try:

@@ -105,16 +105,8 @@ class Slit:
                     {k: np.array(v, copy=True) if arrays else v for k, v in self.arrays.items()})
 
 
-@dataclass
-class Model:
-    """A product made of one or more slit groups under a PRIMARY header."""
-
-    primary: fits.Header = field(default_factory=fits.Header)
-    slits: list = field(default_factory=list)
-    layout: str = "single"
-    tables: dict = field(default_factory=dict)   # other BinTables by EXTNAME (e.g. INT_TIMES)
-    asdf_tree: dict | bytes | None = None   # the ASDF extension when set (bytes: a whole ASDF file)
-    path: str | None = None
+class _Product:
+    """What every product knows of its PRIMARY header: its EXP_TYPE and mode."""
 
     @property
     def exp_type(self):
@@ -124,6 +116,19 @@ class Model:
     def mode(self):
         """The :class:`webbspec.modes.Mode` of this product's EXP_TYPE (unknown: InputError)."""
         return mode_for(self.primary, self.path or "<model>")
+
+
+@dataclass
+class Model(_Product):
+    """A product made of one or more slit groups under a PRIMARY header."""
+
+    primary: fits.Header = field(default_factory=fits.Header)
+    slits: list = field(default_factory=list)
+    layout: str = "single"
+    tables: dict = field(default_factory=dict)   # other BinTables by EXTNAME (e.g. INT_TIMES)
+    asdf_tree: dict | bytes | None = None   # the ASDF extension when set (bytes: a whole ASDF file)
+    path: str | None = None
+
 
     def copy(self, arrays=True):
         """A copy; ``arrays=False``: the slits' arrays are shared (see :meth:`Slit.copy`)."""
@@ -146,7 +151,7 @@ class Spectrum:
 
 
 @dataclass
-class SpecModel:
+class SpecModel(_Product):
     """An `_x1d` (``kind="EXTRACT1D"``) or `_c1d` (``kind="COMBINE1D"``) product."""
 
     primary: fits.Header = field(default_factory=fits.Header)
@@ -155,14 +160,6 @@ class SpecModel:
     asdf_tree: dict | bytes | None = None
     path: str | None = None
 
-    @property
-    def exp_type(self):
-        return str(self.primary.get("EXP_TYPE", "")).strip().upper()
-
-    @property
-    def mode(self):
-        """The :class:`webbspec.modes.Mode` of this product's EXP_TYPE (unknown: InputError)."""
-        return mode_for(self.primary, self.path or "<model>")
 
 
 def new_spec_table(n, kind="EXTRACT1D"):

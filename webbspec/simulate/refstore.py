@@ -1,58 +1,19 @@
-"""Reference files and the context of a simulated NIRSpec FS program (formats: docs/internals.md).
-
-Every table tabulates the simulator's analytic calibration (nirspec_fs) on a fine wavelength
-grid (NGRID points over 2.80-5.20 um, linear-interpolation error < 1e-5 relative), so the
-pipeline's corrections invert the forward model exactly up to noise.
+"""The reference store of a simulated NIRSpec FS program: the optical model
+(nirspec_optics_refs), wavecorr from it, the calibration references (fs_calrefs), and the CRDS
+context selecting them (formats: docs/internals.md).
 """
 
-import json
 import os
 
 import numpy as np
-import yaml
-from astropy.io import fits
 
 from ..instruments.nirspec.fs import EXP_TYPE, REF_EXP_TYPES
 from . import fs_calrefs
 from . import nirspec_fs as fs
 
-__all__ = ["write_store", "NGRID"]
+__all__ = ["write_store"]
 
-NGRID = 2401
-_WAVE = np.linspace(2.80, 5.20, NGRID)
 _USEAFTER = "2022-01-01T00:00:00"
-
-
-def _primary(reftype, detector="ANY", **extra):
-    h = fits.Header()
-    h["REFTYPE"] = reftype.upper()
-    h["TELESCOP"] = "JWST"
-    h["INSTRUME"] = "NIRSPEC"
-    h["EXP_TYPE"] = EXP_TYPE
-    h["DETECTOR"] = detector
-    h["FILTER"] = fs.FILTER
-    h["GRATING"] = fs.GRATING
-    h["PEDIGREE"] = "SIMULATION"
-    h["USEAFTER"] = _USEAFTER
-    h["AUTHOR"] = "webbspec simulator"
-    h["DESCRIP"] = f"simulated NIRSpec FS {reftype} reference"
-    for k, v in extra.items():
-        h[k] = v
-    return fits.PrimaryHDU(header=h)
-
-
-def _write(hdus, path):
-    fits.HDUList(hdus).writeto(path, overwrite=True)
-    return os.path.basename(path)
-
-
-def _array_col(name, rows, fmt="D", unit=None):
-    rows = [np.asarray(r, float) for r in rows]
-    return fits.Column(name=name, format=f"{rows[0].size}{fmt}", unit=unit, array=np.vstack(rows))
-
-
-def _names():
-    return [s.name for s in fs.SLITS]
 
 
 def write_wavecorr(path, optics):

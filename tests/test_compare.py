@@ -68,12 +68,13 @@ def test_crf_counts_and_cli(tmp_path, capsys):
 
 
 @pytest.mark.official
-def test_ours_vs_official_on_ceers(tmp_path):
+def test_ours_vs_official_on_ceers(tmp_path, monkeypatch):
     """Our Stage 3 s2d of the 3 real CEERS nods against the official ResampleSpecStep's."""
-    import tempfile
-
-    os.environ.update(CRDS_SERVER_URL="https://127.0.0.1:9", CRDS_PATH=tempfile.mkdtemp(),
-                      STPIPE_DISABLE_CRDS_STEPPARS="True")
+    # for this test only: a CRDS_PATH left in the environment would be every later workflow run's
+    # reference store (rules/common.smk falls back to it)
+    for key, value in dict(CRDS_SERVER_URL="https://127.0.0.1:9", CRDS_PATH=str(tmp_path / "crds"),
+                           STPIPE_DISABLE_CRDS_STEPPARS="True").items():
+        monkeypatch.setenv(key, value)
     from jwst.datamodels import ModelContainer
     from jwst.resample import ResampleSpecStep
     from stdatamodels.jwst import datamodels as dm

@@ -121,19 +121,20 @@ def test_bad_kind():
         officialio.to_official(_s2d_model(), "x1d")
 
 
-def _offline():
-    import tempfile
-
-    os.environ.update(CRDS_SERVER_URL="https://127.0.0.1:9", CRDS_PATH=tempfile.mkdtemp(),
-                      STPIPE_DISABLE_CRDS_STEPPARS="True")
+def _offline(monkeypatch, tmp_path):
+    # for this test only: a CRDS_PATH left in the environment would be every later workflow run's
+    # reference store (rules/common.smk falls back to it)
+    for key, value in dict(CRDS_SERVER_URL="https://127.0.0.1:9", CRDS_PATH=str(tmp_path / "crds"),
+                           STPIPE_DISABLE_CRDS_STEPPARS="True").items():
+        monkeypatch.setenv(key, value)
     import stpipe.crds_client as c
 
     c.get_context_used = lambda obs: "jwst_offline.pmap"
 
 
 @pytest.mark.official
-def test_official_extract_1d_and_combine_1d_accept_ours(products):
-    _offline()
+def test_official_extract_1d_and_combine_1d_accept_ours(products, monkeypatch, tmp_path):
+    _offline(monkeypatch, tmp_path)
     from jwst.combine_1d import Combine1dStep
     from jwst.extract_1d import Extract1dStep
     from stdatamodels.jwst import datamodels as dm

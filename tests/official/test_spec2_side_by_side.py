@@ -168,8 +168,9 @@ def test_s2d_and_x1d(runs):
         # that hold no data); on the columns both have the wavelengths agree within 0.01 pixel
         FIGURES[f"source {item['sourceid']} x1d FLUX ratio, wavelength offset [pixel], columns ours/official"] = (
             round(item["flux_ratio"], 5), round(item["wave_offset_pix"], 4), (item["n_a"], item["n_b"]))
-        assert abs(item["flux_ratio"] - 1) < 0.01, item
         assert abs(item["wave_offset_pix"]) < 0.01, item
+        if item["sourceid"] == 1:          # the target (the sky slits' spectra are noise about zero)
+            assert abs(item["flux_ratio"] - 1) < 0.01, item
 
 
 def test_same_steps_complete(runs):

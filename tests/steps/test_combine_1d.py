@@ -79,8 +79,9 @@ def test_skips_bad_spectra_and_errors_when_none_left():
 
 
 @pytest.mark.official
-def test_same_as_official(tmp_path):
-    os.environ.update(CRDS_SERVER_URL="https://127.0.0.1:9", CRDS_PATH=str(tmp_path))
+def test_same_as_official(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRDS_SERVER_URL", "https://127.0.0.1:9")
+    monkeypatch.setenv("CRDS_PATH", str(tmp_path))
     dm = pytest.importorskip("stdatamodels.jwst.datamodels")
     from jwst.combine_1d import Combine1dStep
     from jwst.datamodels import ModelContainer

@@ -242,7 +242,7 @@ def write_all(refdir, detectors, pixel_flats):
             det.name, np.asarray(pixel_flats[det.name]), os.path.join(refdir, f"nirspec_dflat_{d}_0001.fits"),
             (getattr(det, "y0", 0), getattr(det, "x0", 0)))})
     p = os.path.join
-    scales = {g.name: float(np.median(g.pscale[g.inside])) for g in detectors[0].slits}
+    scales = {g.name: float(np.median(g.pscale[g.inside])) for g in getattr(detectors[0], "slits", ())}
     out["fflat"].append({"match": dict(base, FILTER=fs.FILTER),
                          "file": write_fflat(p(refdir, f"nirspec_fs_fflat_{filt}_0001.fits"))})
     for rt, match, name, writer in (

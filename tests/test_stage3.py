@@ -122,3 +122,16 @@ def test_product_names():
         "jw01234-o001_t001-s000000001_nirspec_f290lp-g395m-s200a1"
     assert stage3.product_name("jw1-o001_t001_nirspec_g395m", "s000000002") == \
         "jw1-o001_t001_nirspec_g395m_s000000002"
+
+
+def test_a_failed_rerun_keeps_the_earlier_products(tmp_path):
+    """Issue 20: a bad parameter in a re-run fails the source but leaves the products of the
+    earlier good run in place, byte for byte, and no new file behind."""
+    slices = _fs_program(tmp_path)
+    out = tmp_path / "spec3"
+    good = stage3.run_batch(FS, ["7"], slices, str(out), {"outlier_detection": {"snr": "5.0 4.0"}}, {})
+    before = {p: open(p, "rb").read() for p in good["7"]}
+    bad = stage3.run_batch(FS, ["7"], slices, str(out), {"outlier_detection": {"snr": "abc"}}, {})
+    assert bad.rows[0]["status"] == "error" and "snr" in bad.rows[0]["message"]
+    assert {p: open(p, "rb").read() for p in good["7"]} == before
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(p) for p in good["7"])

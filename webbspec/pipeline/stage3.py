@@ -167,23 +167,29 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
             m.primary[k] = card
         return m
 
-    written = []
+    pending = {}     # kind -> the new product under a hidden name until every step succeeded
 
     def save(m, kind):
-        officialio.write(stamp(m), paths[kind], kind, **({"source_based": True}
-                                                         if kind in ("cal", "crf") else {}))
-        written.append(paths[kind])
+        tmp = os.path.join(os.path.dirname(paths[kind]), f".{os.path.basename(paths[kind])}.new")
+        officialio.write(stamp(m), tmp, kind, **({"source_based": True} if kind in ("cal", "crf") else {}))
+        pending[kind] = tmp
 
     try:
         _run_steps(model, key, steps, params, refs, paths, save, background_models)
     except Exception:
-        # no partial set of products: a failed source keeps none of its products (one written
-        # before the failure would carry the new signature and look complete; older ones are
-        # out of date)
-        for p in set(written) | set(paths.values()):
-            if os.path.exists(p):
-                os.remove(p)
+        # never lose a good product: the products of an earlier run stay in place (their input
+        # signature says they are out of date, so the next run re-makes them); the new ones,
+        # not all made, are dropped
+        for tmp in pending.values():
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        stale = [os.path.basename(p) for p in paths.values() if os.path.exists(p)]
+        if stale:
+            log.warning("source %s failed; the products of an earlier run are kept, now stale: %s",
+                        key, ", ".join(stale))
         raise
+    for kind, tmp in pending.items():     # all made: each replaces its predecessor atomically
+        os.replace(tmp, paths[kind])
     return dict(row, status="written")
 
 

@@ -131,6 +131,7 @@ def test_a_failed_rerun_keeps_the_earlier_products(tmp_path):
     out = tmp_path / "spec3"
     good = stage3.run_batch(FS, ["7"], slices, str(out), {"outlier_detection": {"snr": "5.0 4.0"}}, {})
     before = {p: open(p, "rb").read() for p in good["7"]}
+    assert all(fits.getval(p, "FILENAME") == os.path.basename(p) for p in good["7"])
     bad = stage3.run_batch(FS, ["7"], slices, str(out), {"outlier_detection": {"snr": "abc"}}, {})
     assert bad.rows[0]["status"] == "error" and "snr" in bad.rows[0]["message"]
     assert {p: open(p, "rb").read() for p in good["7"]} == before

@@ -310,13 +310,14 @@ def copy_header(header):
 # ---------------------------------------------------------------- writing
 
 
-def write(model, path):
-    """Write a :class:`Model` or :class:`SpecModel` atomically; returns ``path``.
+def write(model, path, filename=None):
+    """Write a :class:`Model` or :class:`SpecModel` atomically; returns ``path``. ``filename``:
+    the FILENAME keyword when the file is written under another name first (default its own).
 
     Extensions are formatted by :mod:`webbspec.io.fitswrite` (no astropy HDU objects: 6x faster)
     and the arrays written from their own memory, not copied into one buffer first."""
     path = str(path)
-    parts = [fitswrite.primary_bytes(_primary_header(model, path))]
+    parts = [fitswrite.primary_bytes(_primary_header(model, filename or path))]
     if isinstance(model, SpecModel):
         parts += _spec_bytes(model)
     else:

@@ -111,9 +111,10 @@ def to_official(model, kind, *, source_based=None, keep_coords=False):
     return Model(_fix_primary(model.primary, datamodl), slits, layout, tables, None, model.path)
 
 
-def write(model, path, kind, **kw):
-    """:func:`to_official` then an atomic write; returns ``path``."""
-    return datamodels.write(to_official(model, kind, **kw), path)
+def write(model, path, kind, filename=None, **kw):
+    """:func:`to_official` then an atomic write; returns ``path`` (``filename``: the FILENAME
+    keyword of a file written under a temporary name first)."""
+    return datamodels.write(to_official(model, kind, **kw), path, filename)
 
 
 # ---------------------------------------------------------------- s2d gwcs

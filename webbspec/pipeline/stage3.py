@@ -171,7 +171,8 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
 
     def save(m, kind):
         tmp = os.path.join(os.path.dirname(paths[kind]), f".{os.path.basename(paths[kind])}.new")
-        officialio.write(stamp(m), tmp, kind, **({"source_based": True} if kind in ("cal", "crf") else {}))
+        officialio.write(stamp(m), tmp, kind, filename=os.path.basename(paths[kind]),
+                         **({"source_based": True} if kind in ("cal", "crf") else {}))
         pending[kind] = tmp
 
     try:

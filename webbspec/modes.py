@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-__all__ = ["Mode", "MODES", "mode_for", "mode_by_name", "check_implemented", "SPEC2_STEPS", "SPEC3_STEPS",
+__all__ = ["Mode", "MODES", "mode_for", "mode_by_name", "known_mode", "check_implemented", "SPEC2_STEPS", "SPEC3_STEPS",
            "STAGE3_KINDS", "SOURCE_RULES"]
 
 
@@ -35,7 +35,6 @@ class Mode:
     msa: bool = False              # MSA shutters: background ("BKG") and virtual (< 0) source ids
     tso: bool = False              # time series: POINT whenever NINTS >= 2
     point_extraction: bool = False  # extract_1d centres a POINT source's aperture on its position
-    pathloss_multiply: bool = False  # pathloss multiplies (MIRI LRS) rather than divides
     ref_background: bool = False   # bkg_subtract uses a reference background (no background members)
     pattern_keyword: str = "PATTTYPE"  # the dither-pattern keyword srctype reads
     simulator: str = ""            # "module:function" of `webbspec simulate` for this mode
@@ -67,7 +66,7 @@ MODES = {
         Mode("mir_lrs_fs", ("MIR_LRS-FIXEDSLIT",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "flat_field", "pathloss", "photom", "resample_spec",
               "extract_1d"),
-             _SLIT_S3, detectors=("MIRIMAGE",), point_extraction=True, pathloss_multiply=True),
+             _SLIT_S3, detectors=("MIRIMAGE",), point_extraction=True),
         Mode("mir_lrs_sl", ("MIR_LRS-SLITLESS",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "flat_field", "photom", "extract_1d"),
              ("extract_1d", "combine_1d"), detectors=("MIRIMAGE",), tso=True),
@@ -105,6 +104,15 @@ def check_implemented(mode, steps, path):
                          + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""))
     if mode.stage3_kind != "slits" and any(s in mode.spec3 for s in steps):
         raise InputError(path, f"mode {mode.name}: the Stage 3 path for {mode.stage3_kind} is not implemented")
+
+
+def known_mode(exp_type):
+    """The mode of an EXP_TYPE (or mode name), or None when it is empty or not one of ours: for
+    code that only asks a mode's flags and treats other exposures as the general case."""
+    try:
+        return mode_by_name(exp_type) if str(exp_type or "").strip() else None
+    except KeyError:
+        return None
 
 
 def mode_by_name(name):

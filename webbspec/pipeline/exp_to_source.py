@@ -40,7 +40,7 @@ from ..io import datamodels, realdata
 from ..io.atomicfile import replacing
 from ..io.datamodels import Model, Slit
 from ..errors import InputError
-from ..modes import mode_by_name, mode_for
+from ..modes import known_mode, mode_for
 from .program import batch_of
 from ..io.skycoords import radec_to_xieta, xieta_to_radec
 
@@ -63,18 +63,11 @@ def source_key(header):
     return str(int(header["SOURCEID"]))
 
 
-def _msa(exp_type):
-    try:
-        return mode_by_name(exp_type).msa
-    except KeyError:
-        return False
-
-
 def source_id_string(header, exp_type=""):
     """The Stage 3 id ``s000000933`` (``b``/``v`` for MOS background/virtual slits)."""
     sid = int(header["SOURCEID"])
     prefix = "s"
-    if _msa(exp_type):
+    if getattr(known_mode(exp_type), "msa", False):
         if "BKG" in str(header.get("SLTNAME", "")).upper():
             prefix = "b"
         elif sid < 0:

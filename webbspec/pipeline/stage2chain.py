@@ -70,7 +70,8 @@ def run_chain(spec, context=None, save_steps=True):
                   if datamodels.recorded(steps[k]["output"], SIGKEY) == sigs[k]), 0)
     for step in steps[:start]:
         log.info("%s: %s is up to date", step["name"], step["output"])
-    made, ran = {}, []
+    published = {p["input"] for p in spec["products"]}
+    made, ran = {}, []        # made: the models of the steps a product is written from, only
     if start < len(steps):
         model, where = read_input(spec["input"]) if start == 0 else \
             (datamodels.read(steps[start - 1]["output"]), steps[start - 1]["output"])
@@ -80,7 +81,8 @@ def run_chain(spec, context=None, save_steps=True):
             where = step["output"]
             if save_steps:
                 datamodels.write(model, step["output"])
-            made[step["output"]] = model
+            if step["output"] in published:
+                made[step["output"]] = model
             ran.append(step["name"])
             log.info("%s: done%s", step["name"], f" -> {step['output']}" if save_steps else "")
     for product in spec["products"]:
@@ -98,20 +100,21 @@ def write_product(src, dst):
 
     kind = os.path.basename(dst).rsplit("_", 1)[-1].removesuffix(".fits")
     kind = {"bsub": "cal", "calints": "cal", "bsubints": "cal", "x1dints": "x1d"}.get(kind, kind)
-    if not isinstance(src, (str, os.PathLike)):
+    if isinstance(src, (str, os.PathLike)):
+        if not os.path.exists(src):
+            raise InputError(src, "file does not exist")
         if kind not in officialio.KINDS:
-            datamodels.write(src, dst)
+            _link(src, dst)
             return
-        extra = {"keep_coords": True} if kind in ("cal", "crf") else {}
-        officialio.write(src, dst, kind, **extra)
-        return
-    if not os.path.exists(src):
-        raise InputError(src, "file does not exist")
-    if kind in officialio.KINDS:
-        model = datamodels.read(src)
-        extra = {"keep_coords": True} if kind in ("cal", "crf") else {}
-        officialio.write(model, dst, kind, **extra)
-        return
+        src = datamodels.read(src)
+    if kind not in officialio.KINDS:
+        datamodels.write(src, dst)
+    else:
+        officialio.write(src, dst, kind, **({"keep_coords": True} if kind in ("cal", "crf") else {}))
+
+
+def _link(src, dst):
+    """Publish ``src`` as ``dst``: a hard link, else a copy (atomically)."""
     import shutil
 
     from ..io.atomicfile import replacing

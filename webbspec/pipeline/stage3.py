@@ -28,6 +28,7 @@ from .. import __version__
 from ..io import datamodels, officialio
 from ..io.atomicfile import replacing
 from ..io.datamodels import Model
+from ..io.refs import check_selection
 from ..errors import InputError
 from .exp_to_source import ERROR_SUFFIX, read_error_slice, rereference, source_id_string
 from ..modes import MODES, mode_by_name
@@ -136,12 +137,7 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
     params, refs = dict(params or {}), dict(refs or {})
     steps = tuple(steps)
     model = _gather(slice_paths, key)
-    from ..io.crdsmap import is_mapping
-
-    if any(is_mapping(p) for p in refs.values()):   # an rmap names a missing reference file
-        from ..io.refs import check_selection
-
-        check_selection(refs, model.primary)
+    check_selection(refs, model.primary)    # a selection deferred as its rmap fails here, naming both
     first = model.slits[0].header
     sid = str(model.primary.get("WSSRCID", "")) or source_id_string(first, model.exp_type)
     slit_names = [s.name for s in model.slits] if model.mode.fixed_slits else ()

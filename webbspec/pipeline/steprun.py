@@ -10,6 +10,7 @@ from .. import __version__
 from ..errors import InputError
 from ..io import datamodels
 from ..io.provenance import reference_cards
+from ..io.refs import check_selection
 from ..modes import mode_for
 from ..steps import load, parameters
 
@@ -39,17 +40,6 @@ def _science_input(path):
     return asn.products[0].science[0].path
 
 
-def _check_refs(refs, header):
-    """A selection the workflow got as a mapping file (its rmap names a reference file missing
-    from the store; see :func:`webbspec.io.refs.bestrefs`) fails here, naming both."""
-    from ..io.crdsmap import is_mapping
-
-    if any(is_mapping(p) for p in refs.values()):
-        from ..io.refs import check_selection
-
-        check_selection(refs, header)
-
-
 def call_step(name, model, refs=None, params=None, extra_inputs=None, context=None, cards=None, where=None):
     """Run step ``name`` on the in-memory ``model`` (read from ``where``) and stamp provenance;
     returns the new model. Arguments as :func:`run_step`."""
@@ -63,7 +53,7 @@ def call_step(name, model, refs=None, params=None, extra_inputs=None, context=No
         raise InputError(name, f"step does not take parameter(s) {', '.join(unknown)}; known: {known}")
     refs = {rt: (refs or {}).get(rt, "N/A") for rt in getattr(module, "REFTYPES", ())}
     mode_for(model.primary, where or model.path or name)     # unknown EXP_TYPE: one line naming the file
-    _check_refs(refs, model.primary)
+    check_selection(refs, model.primary)   # a selection deferred as its rmap fails here, naming both
     extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
     result = module.run(model, refs, **extras, **params)
     result.primary["WSVERS"] = (__version__, "webbspec version")

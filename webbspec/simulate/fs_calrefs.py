@@ -27,7 +27,7 @@ import os
 import numpy as np
 from astropy.io import fits
 
-from ..instruments.calibration import NIRSPEC_FIXED_SLIT
+from ..instruments.nirspec.fs import EXP_TYPE as NIRSPEC_FIXED_SLIT
 from . import flat_truth
 from . import nirspec_fs as fs
 

@@ -179,11 +179,17 @@ def _prism_disperser(dm, tilt):
                              tcoef=list(PRISM_TCOEF), tref=PRISM_TREF, pref=PRISM_PREF,
                              theta_x=PRISM_THETA[0], theta_y=PRISM_THETA[1], theta_z=PRISM_THETA[2],
                              gwa_tiltx=tilt(PRISM_GWA_ZERO[0]), gwa_tilty=tilt(PRISM_GWA_ZERO[1]))
-    disp.tilt_y = PRISM_TILT_Y
+    return _disperser_meta(disp, "PRISM", PRISM_TILT_Y, PRISM_LAM_RANGE,
+                           "Simulated NIRSpec PRISM disperser (CaF2-like double-pass prism)")
+
+
+def _disperser_meta(disp, grating, tilt_y, wbound, description):
+    """The orientation, bounds and official keywords every simulated disperser carries."""
+    disp.tilt_y = tilt_y
     disp.tilt_x = 0.0
-    disp.wbound = list(PRISM_LAM_RANGE)
-    _meta(disp, "disperser", "Simulated NIRSpec PRISM disperser (CaF2-like double-pass prism)", grating="PRISM")
-    disp.meta.instrument.p_grating = "PRISM|"
+    disp.wbound = list(wbound)
+    _meta(disp, "disperser", description, grating=grating)
+    disp.meta.instrument.p_grating = f"{grating}|"
     disp.meta.wavelength_units = "m"
     return disp
 
@@ -225,13 +231,7 @@ def build_models(grating="G395M"):
     else:
         disp = dm.DisperserModel(groovedensity=GROOVES, theta_x=THETA_X, theta_y=THETA_Y,
                                  theta_z=THETA_Z, gwa_tiltx=tilt(GWA_ZERO[0]), gwa_tilty=tilt(GWA_ZERO[1]))
-        disp.tilt_y = TILT_Y
-        disp.tilt_x = 0.0
-        disp.wbound = list(LAM_RANGE)
-        _meta(disp, "disperser", "Simulated NIRSpec G395M disperser", grating="G395M")
-        disp.meta.instrument.p_grating = "G395M|"
-        disp.meta.wavelength_units = "m"
-        out["disperser"] = disp
+        out["disperser"] = _disperser_meta(disp, "G395M", TILT_Y, LAM_RANGE, "Simulated NIRSpec G395M disperser")
 
     sel = ["F290LP_G395M", "F290LP_G395H", "F170LP_G235M", "F100LP_G140M", "CLEAR_PRISM"]
     wr = [list(LAM_RANGE), list(LAM_RANGE), [1.66e-6, 3.07e-6], [0.97e-6, 1.84e-6], [0.6e-6, 5.3e-6]]

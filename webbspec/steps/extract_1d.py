@@ -38,7 +38,7 @@ from ..io.datamodels import Slit, SpecModel, Spectrum, new_spec_table
 from ..algorithms.drizzle import source_row
 from ..io.skycoords import radec_to_xieta
 from ..errors import InputError
-from ..instruments.calibration import SOURCE_POSITION_EXTRACTION
+from ..modes import known_mode
 from ._call import accepts_files
 from ._extract_refs import aperture_for, apcorr_factor, apcorr_for, read_apcorr, read_extract1d
 
@@ -180,7 +180,7 @@ def extract_slit(slit, ap, *, exp_type="", subtract_background=None, use_source_
     centre = nominal
     usp = use_source_posn if use_source_posn is not None else ap.get("use_source_posn")
     if usp is None:
-        usp = srctype == "POINT" and (exp_type in SOURCE_POSITION_EXTRACTION or not exp_type)
+        usp = srctype == "POINT" and (not exp_type or getattr(known_mode(exp_type), "point_extraction", False))
     if no_reference and extract_width is None:
         usp = False     # whole height, like the official with no reference
     if usp and srctype == "POINT" and all(k in hdr for k in ("SRCRA", "SRCDEC", "S2DRA0", "S2DPA")):

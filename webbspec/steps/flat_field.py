@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import dq as dqbits
 from ..errors import InputError
-from ..instruments.calibration import is_fixed_slit
+from ..modes import known_mode
 from ..io import datamodels
 from ..io.datamodels import Model, Slit
 from . import _correction as corr
@@ -134,7 +134,7 @@ class _Flats:
         wl = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
         wl = np.where(np.isfinite(wl), wl, 0.0)        # official: NaN -> 0 (out of every range)
         dispaxis = int(slit.header.get("DISPAXIS", model.primary.get("DISPAXIS", 1)) or 1)
-        by_slit = is_fixed_slit(model.exp_type)
+        by_slit = getattr(known_mode(model.exp_type), "fixed_slits", False)   # rows per slit name
         name = corr.slit_label(slit, model)
         parts = []
         for rt in REFTYPES:

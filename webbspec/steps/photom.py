@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import dq as dqbits
 from ..errors import InputError
-from ..instruments.calibration import PHOTOM_PER_SLIT
+from ..modes import known_mode
 from . import _correction as corr
 from ._call import accepts_files
 
@@ -127,7 +127,7 @@ def conversion(slit, model, hdul, path, kind, sr):
     if "WAVELENGTH" not in slit:
         raise InputError(model.path or "photom", f"slit {slit.name or '(unnamed)'!r} has no WAVELENGTH array")
     match = {"filter": model.primary.get("FILTER", ""), "grating": model.primary.get("GRATING", "")}
-    if model.exp_type in PHOTOM_PER_SLIT:
+    if getattr(known_mode(model.exp_type), "fixed_slits", False):   # rows per slit name
         match["slit"] = corr.slit_label(slit, model)
     row, cols = _row(hdul["PHOTOM"].data, path, match)
     wave = np.asarray(row[cols["wavelength"]], float).ravel()

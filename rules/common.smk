@@ -12,17 +12,17 @@ from snakemake.settings.types import DeploymentMethod
 
 from webbspec.pipeline import params as wsparams
 from webbspec.pipeline import program as wsprogram
+from webbspec.workflow import planning as wsplanning
 from webbspec.modes import MODES
 
-wsparams.validate(config)
-
-PROGRAM = wsprogram.check_plan(wsprogram.discover("."))   # a step a mode lacks: error here
+PROGRAM = wsplanning.plan(config)   # a bad parameter, a step a mode lacks, no input: one line, exit 2
 CHAINS = {name: wsprogram.spec2_chain(exp) for name, exp in PROGRAM.stage2.items()}
 # workflow.spec2_jobs: exposure -> {exposure: (rule name, chain)} of the one-job-per-exposure rules
 CHAIN_RULES = (wsprogram.spec2_chain_rules(PROGRAM.stage2)
                if config["workflow"]["spec2_jobs"] == "exposure" else {})
 NBATCHES = config["workflow"]["batches"]
 if workflow.is_main_process:   # once per run, not in every cluster job
+    wsplanning.report_bad_inputs(PROGRAM)
     for _line in wsparams.unused_report({
             "spec2": [s for c in CHAINS.values() for s in c],
             "spec3": [s for p in PROGRAM.products.values() for s in MODES[p.mode].spec3]}):
@@ -55,6 +55,8 @@ def context_name():
 
 
 CONTEXT = context_name()
+if workflow.is_main_process:
+    wsplanning.record_context(CONTEXT)   # what the jobs record as CRDS_CTX (not a rule parameter)
 
 
 @lru_cache(maxsize=None)
@@ -145,10 +147,24 @@ def spec2_chain_spec(wildcards):
     steps = [{"name": s, "output": spec2_path(exp.name, s), "refs": bestrefs_for(exp.name, "spec2", (s,)),
               "params": wsparams.step_params(config, "spec2", s, exp.mode), "extra": spec2_extra(exp, s)}
              for s in chain]
-    products = [{"input": spec2_path(exp.name, step), "output": f"webbspec/spec2/{exp.name}_{kind}.fits"}
+    products = [{"input": spec2_path(exp.name, step), "output": spec2_staged(exp.name, kind)}
                 for kind, step in wsprogram.spec2_published(chain, exp.ints, config["workflow"]["save_bsub"]).items()]
     return json.dumps({"input": exp.path, "steps": steps, "products": products,
                        "save_steps": config["workflow"]["save_intermediates"]}, sort_keys=True)
+
+
+def spec2_staged(exposure, kind):
+    """Where a job writes a Stage 2 product; rule spec2_publish hard-links it to its public name."""
+    return f"webbspec/spec2/{exposure}/{exposure}_{kind}.fits"
+
+
+def publish_product(staged, public, log):
+    """Rule spec2_publish, in the Snakemake process: a hard link (else a copy), atomically."""
+    from webbspec.pipeline.stage2chain import link_product
+
+    link_product(staged, public)
+    with open(log, "w") as f:
+        f.write(f"{staged} -> {public}\n")
 
 
 def spec2_product_input(wildcards):
@@ -159,9 +175,17 @@ def spec2_product_input(wildcards):
 
 
 def spec2_targets():
-    return [f"webbspec/spec2/{name}_{kind}.fits" for name, chain in CHAINS.items()
-            for kind in wsprogram.spec2_published(chain, PROGRAM.exposures[name].ints,
-                                                  config["workflow"]["save_bsub"])]
+    """Every Stage 2 output: the products and the files the jobs stage or step through. Snakemake
+    does not re-make a missing file a present, newer product was made from, so a job that failed
+    (its output deleted) would not be tried again while an older product remains: as targets,
+    they are."""
+    out = []
+    for name, chain in CHAINS.items():
+        kinds = wsprogram.spec2_published(chain, PROGRAM.exposures[name].ints, config["workflow"]["save_bsub"])
+        out += [f"webbspec/spec2/{name}_{kind}.fits" for kind in kinds]
+        out += [spec2_staged(name, kind) for kind in kinds]
+        out += [] if CHAIN_RULES else [spec2_path(name, step) for step in chain]
+    return out
 
 
 # ------------------------------------------------------------------ Stage 3
@@ -173,9 +197,13 @@ def spec3_cal(wildcards):
 
 def spec3_exposure_tables(wildcards):
     """The exp_to_source tables of every science exposure of a product (one per job)."""
-    prod = PROGRAM.products[wildcards.product]
+    return product_tables(wildcards.product)
+
+
+def product_tables(key):
+    prod = PROGRAM.products[key]
     return [t for e in prod.science for t in wsprogram.exp_to_source_tables(
-        f"webbspec/spec3/{wildcards.product}", e, prod.cal[e], config["workflow"]["split_mb"])]
+        f"webbspec/spec3/{key}", e, prod.cal[e], config["workflow"]["split_mb"])]
 
 
 def spec3_batch_input(wildcards):
@@ -230,8 +258,10 @@ def spec3_targets():
 
 
 def slit_targets(key):
-    """The per-source slits path (exp_to_source + batches of sources): one manifest per batch."""
-    return [f"webbspec/spec3/{key}/batches/{b:03d}.tsv" for b in range(NBATCHES)]
+    """The per-source slits path (exp_to_source + batches of sources): one manifest per batch, and
+    (so that a failed job is tried again, see spec2_targets) the source tables."""
+    return product_tables(key) + [f"webbspec/spec3/{key}/sources.tsv"] + \
+        [f"webbspec/spec3/{key}/batches/{b:03d}.tsv" for b in range(NBATCHES)]
 
 
 SPEC3_PATHS = {"slits": slit_targets}   # Mode.stage3_kind -> targets (cubes, slitless: to come)

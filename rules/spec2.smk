@@ -28,7 +28,6 @@ for _step in sorted({s for chain in CHAINS.values() for s in chain} if not CHAIN
         shell:
             "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} step {params.step} {input.data:q} {output:q}"
             " --refs {params.refs:q} --params {params.params:q} --extra {params.extra:q}"
-            " --context={CONTEXT:q}"
 
 
 for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
@@ -44,7 +43,7 @@ for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
         # the step files are written too, but are not outputs: Snakemake deletes a job's outputs
         # before running it, and the job skips the steps whose file records the same signature
         output:
-            [f"webbspec/spec2/{{exposure}}_{k}.fits" for k in _kinds],
+            [spec2_staged("{exposure}", k) for k in _kinds],
         log:
             f"webbspec/logs/{_rule}/{{exposure}}.log",
         wildcard_constraints:
@@ -55,17 +54,17 @@ for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
         conda:
             "../envs/webbspec.yaml"
         shell:
-            "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} chain {params.spec:q} --context={CONTEXT:q}"
+            "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} chain {params.spec:q}"
 
 
 if not CHAIN_RULES:  # the per-exposure rules write the products themselves
 
     rule spec2_product:
-        """Publish a step's output as a Stage 2 product (_cal, _s2d, _s3d, _x1d, _bsub): a hard link."""
+        """Write a step's output as a Stage 2 product (_cal, _s2d, _s3d, _x1d, _bsub), staged."""
         input:
             spec2_product_input,
         output:
-            "webbspec/spec2/{exposure}_{kind}.fits",
+            spec2_staged("{exposure}", "{kind}"),
         log:
             "webbspec/logs/spec2_product/{exposure}_{kind}.log",
         params:
@@ -74,3 +73,19 @@ if not CHAIN_RULES:  # the per-exposure rules write the products themselves
             "../envs/webbspec.yaml"
         shell:
             "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} product {input:q} {output:q}"
+
+
+# A job that writes products writes them under spec2/<exposure>/ (staged); this rule then
+# hard-links each to its public name. Snakemake deletes a job's outputs before it runs and after it
+# fails: only staged files are such outputs, so a failed re-run leaves the public products of the
+# last good run in place (stale, and named in the run summary) instead of removing them.
+rule spec2_publish:
+    input:
+        spec2_staged("{exposure}", "{kind}"),
+    output:
+        "webbspec/spec2/{exposure}_{kind}.fits",
+    log:
+        "webbspec/logs/spec2_publish/{exposure}_{kind}.log",
+    localrule: True
+    run:
+        publish_product(input[0], output[0], log[0])

@@ -67,4 +67,4 @@ rule spec3_batch:
         " --product {params.name:q} --mode {params.mode} --batch {wildcards.batch}"
         " --nbatches {params.nbatches} --outdir webbspec/spec3"
         " --sources {params.table:q} --backgrounds {params.backgrounds:q}"
-        " --refs {params.refs:q} --params {params.params:q} --context={CONTEXT:q}"
+        " --refs {params.refs:q} --params {params.params:q}"

@@ -62,7 +62,7 @@ def test_crf_counts_and_cli(tmp_path, capsys):
     assert [(i["outliers_a"], i["outliers_b"], i["outliers_both"]) for i in items] == \
         [(0, 0, 0), (3, 4, 2), (0, 0, 0)]
     assert compare.main([a, b]) == 0
-    assert "outliers_a=3" in capsys.readouterr().out
+    assert "exposure 2 (slit S200A1): OUTLIER flags A 3, B 4, both 2" in capsys.readouterr().out
     with pytest.raises(InputError, match="nothing to compare"):
         compare.compare(a, _x1d(tmp_path / "c_x1d.fits"))
 
@@ -100,3 +100,113 @@ def test_ours_vs_official_on_ceers(tmp_path, monkeypatch):
     assert item["sum_ratio"] == pytest.approx(1.0, abs=0.01)
     assert item["sb_median_ratio"] == pytest.approx(1.0, abs=0.01)
     assert abs(item["wave_offset_pix"]) < 0.05
+
+
+# ------------------------------------------------------------------ issue 20: labels, nothing in common, sky
+
+
+HDR = {"TELESCOP": "JWST", "INSTRUME": "NIRSPEC", "EXP_TYPE": "NRS_FIXEDSLIT"}
+
+
+def _s2d_slit(name, amp, seed=None):
+    s = make_s2d(amp=lambda lam: amp + 0 * lam, name=name, seed=seed, rnoise=0.01)
+    s["WHT"] = np.ones(s.shape, np.float32)
+    return s
+
+
+def _s2d_file(path, slits):
+    return officialio.write(Model(fits.Header(HDR), slits, "multi"), str(path), "s2d")
+
+
+def _cal_file(path, names, outlier=None):
+    """A Stage 2 `_cal` (MultiSlitModel: slits of one exposure); ``outlier``: (slit name, count)."""
+    from builders import make_slit
+
+    m = Model(fits.Header(dict(HDR, DATAMODL="MultiSlitModel")), [make_slit(name=n) for n in names], "multi")
+    if outlier:
+        m.slit(outlier[0])["DQ"][3, :outlier[1]] = 16
+    return datamodels.write(m, str(path))
+
+
+def test_nothing_in_common_exits_non_zero(tmp_path, capsys):
+    a = _s2d_file(tmp_path / "a_s2d.fits", [_s2d_slit("S200A1", 2.0), _s2d_slit("S200A2", 1.0)])
+    b = _s2d_file(tmp_path / "b_s2d.fits", [_s2d_slit("S1600A1", 2.0), _s2d_slit("S200B1", 1.0)])
+    with pytest.raises(InputError, match="no slit in common"):
+        compare.compare(a, b)
+    assert compare.main([a, b]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("webbspec: ") and "S1600A1" in err and "S200A1" in err
+    # x1d: no common SOURCEID
+    x = _x1d(tmp_path / "x_x1d.fits")
+    with fits.open(x) as h:
+        h[1].header["SOURCEID"] = 9
+        h.writeto(tmp_path / "y_x1d.fits")
+    assert compare.main([x, str(tmp_path / "y_x1d.fits")]) == 2
+    assert "no source in common" in capsys.readouterr().err
+    # cal/crf without DQ on one side: no outlier flags to compare
+    c = _cal_file(tmp_path / "c_cal.fits", ["S200A1"])
+    with fits.open(c) as h:
+        fits.HDUList([x for x in h if x.name != "DQ"]).writeto(tmp_path / "d_cal.fits")
+    assert compare.main([c, str(tmp_path / "d_cal.fits")]) == 2
+    assert "DQ" in capsys.readouterr().err
+
+
+def test_cal_slits_paired_and_labelled_by_name(tmp_path):
+    """A Stage 2 `_cal` holds slits of one exposure: paired by name, whatever their order."""
+    a = _cal_file(tmp_path / "a_cal.fits", ["S200A1", "S200A2", "S400A1"], outlier=("S200A2", 3))
+    b = _cal_file(tmp_path / "b_cal.fits", ["S200A2", "S200A1"], outlier=("S200A2", 5))
+    result = compare.compare(a, b)
+    assert result["kind"] == "cal"
+    assert [(i["slit"], i["slit_b"], i["outliers_a"], i["outliers_b"], i["outliers_both"])
+            for i in result["items"]] == [("S200A1", "S200A1", 0, 0, 0), ("S200A2", "S200A2", 3, 5, 3)]
+    assert result["only_a"] == ["slit S400A1"] and result["only_b"] == []
+    text = compare.report(result)
+    assert f"A = {a}" in text and f"B = {b}" in text
+    assert "slit S200A2: OUTLIER flags A 3, B 5, both 3" in text
+    assert "in A only: slit S400A1" in text
+    # Stage 3 (MultiExposureModel): exposures of one source, by position
+    n = datamodels.write(make_nods(), str(tmp_path / "n_crf.fits"))
+    assert compare.compare(n, n)["kind"] == "crf"
+    assert "exposure 1 (slit S200A1): OUTLIER flags A 0, B 0, both 0" in compare.report(compare.compare(n, n))
+
+
+def test_report_names_quantities_and_sides(tmp_path):
+    a = _x1d(tmp_path / "a_x1d.fits", scale=1.1, err_scale=2.0)
+    b = _x1d(tmp_path / "b_x1d.fits")
+    text = compare.report(compare.compare(a, b))
+    assert "source 3: FLUX A/B 1.1000, FLUX_ERROR A/B 2.0000" in text
+    assert f"A = {a}" in text and f"B = {b}" in text
+    s_a = _s2d_file(tmp_path / "a_s2d.fits", [_s2d_slit("S200A1", 2.0)])
+    s_b = _s2d_file(tmp_path / "b_s2d.fits", [_s2d_slit("S200A1", 1.0)])
+    text = compare.report(compare.compare(s_a, s_b))
+    assert "slit S200A1: surface brightness (median down the slit) A/B 2.0000" in text
+    assert "SCI x PIXAR_SR summed over the common sky (rows A 25, B 25) A/B 2.0000" in text
+
+
+def test_sky_only_slits_get_a_reason_not_a_ratio(tmp_path):
+    a = _s2d_file(tmp_path / "a_s2d.fits", [_s2d_slit("S200A1", 2.0), _s2d_slit("S200A2", 0.0, seed=1),
+                                            _s2d_slit("S1600A1", 0.0, seed=3)])
+    b = _s2d_file(tmp_path / "b_s2d.fits", [_s2d_slit("S200A1", 1.0), _s2d_slit("S200A2", 0.0, seed=2),
+                                            _s2d_slit("S1600A1", 1.0)])
+    result = compare.compare(a, b)
+    target, sky, lost = result["items"]
+    assert target["sky_only"] == [] and target["note"] == ""
+    assert sky["sky_only"] == ["A", "B"] and sky["snr_a"] < 3 and sky["snr_b"] < 3
+    assert lost["sky_only"] == ["A"]                   # a signal lost on one side: the ratio says so
+    text = compare.report(result)
+    line = [ln for ln in text.splitlines() if "slit S200A2" in ln][0]
+    assert "A/B" not in line and "sky only in A" in line and "not a flux comparison" in line
+    assert "A/B" in [ln for ln in text.splitlines() if "slit S1600A1" in ln][0]
+    # a background slit (MOS: BKG in its name) is sky whatever its numbers
+    bkg = _s2d_file(tmp_path / "c_s2d.fits", [_s2d_slit("1234_BKG77", 1.0)])
+    assert compare.compare(bkg, bkg)["items"][0]["sky_only"] == ["A", "B"]
+    assert "a background slit" in compare.report(compare.compare(bkg, bkg))
+    # x1d: a spectrum of noise about zero on both sides
+    x0 = _x1d(tmp_path / "s_x1d.fits", scale=0.0)
+    item, = compare.compare(x0, x0)["items"]
+    assert item["sky_only"] == ["A", "B"]
+
+
+def test_compare_help_has_an_example():
+    text = compare.parser().format_help()
+    assert "Example" in text and "A/B" in text

@@ -215,7 +215,7 @@ def test_new_reference_context(prog):
     text = refs_diff(prog, "webbspec_0001", new)
     assert f"flat_field.{FLAT}: {flat1} -> {flat2}" in text
     after_flat = CHAIN[CHAIN.index("flat_field"):]
-    want = {**{s: 3 for s in after_flat}, "spec2_product": 9, "exp_to_source": 3, "spec3_sources": 1,
+    want = {**{s: 3 for s in after_flat}, "spec2_product": 9, "spec2_publish": 9, "exp_to_source": 3, "spec3_sources": 1,
             "spec3_batch": NBATCHES, "all": 1}
     assert diff_jobs(text) == want, text
     assert planned(run(prog, "-n")) == want
@@ -265,7 +265,7 @@ def test_new_reference_context(prog):
 
     # a new photom (dry run): photom and after; a new apcorr: Stage 2 extract_1d and all of Stage 3
     photom = new_context(prog, "0004", {"photom": scale_hdu("PHOTOM", "PHOTMJ", 1.01)})
-    want = {"photom": 3, "resample_spec": 3, "extract_1d": 3, "spec2_product": 9, "exp_to_source": 3,
+    want = {"photom": 3, "resample_spec": 3, "extract_1d": 3, "spec2_product": 9, "spec2_publish": 9, "exp_to_source": 3,
             "spec3_sources": 1, "spec3_batch": NBATCHES, "all": 1}
     assert diff_jobs(refs_diff(prog, noop, photom)) == want
     assert planned(run(prog, "-n")) == want
@@ -279,12 +279,12 @@ def test_changed_parameter(prog):
     over = prog / "photom.yaml"
     over.write_text("spec2: {photom: {apply_time_correction: false}}\n")
     assert planned(run(prog, "-n", "--configfile", over)) == {
-        "photom": 3, "resample_spec": 3, "extract_1d": 3, "spec2_product": 9, "exp_to_source": 3,
+        "photom": 3, "resample_spec": 3, "extract_1d": 3, "spec2_product": 9, "spec2_publish": 9, "exp_to_source": 3,
         "spec3_sources": 1, "spec3_batch": NBATCHES, "all": 1}
     over = prog / "resample.yaml"
     over.write_text("spec2: {resample_spec: {pixfrac: 0.8}}\n")
     assert planned(run(prog, "-n", "--configfile", over)) == {
-        "resample_spec": 3, "extract_1d": 3, "spec2_product": 6, "all": 1}
+        "resample_spec": 3, "extract_1d": 3, "spec2_product": 6, "spec2_publish": 6, "all": 1}
 
     before = snapshot(prog)
     over = prog / "width.yaml"
@@ -329,7 +329,7 @@ def test_new_exposure(prog, tmp_path):
     before = snapshot(prog)
     nbatch = len(set(source_batches(prog).values()))
     new = _add_fourth_nod(prog, tmp_path)
-    want = {**{s: 1 for s in CHAIN}, "spec2_product": 3, "exp_to_source": 1, "spec3_sources": 1,
+    want = {**{s: 1 for s in CHAIN}, "spec2_product": 3, "spec2_publish": 3, "exp_to_source": 1, "spec3_sources": 1,
             "spec3_batch": NBATCHES, "all": 1}
     assert planned(run(prog, "-n")) == want
     done = executed(ok(run(prog)))
@@ -366,7 +366,7 @@ def test_source_removed_then_added(prog):
 
     over = _slit_names(prog, keep)
     steps = CHAIN[CHAIN.index("extract_2d"):]
-    want = {**{s: 3 for s in steps}, "spec2_product": 9, "exp_to_source": 3, "spec3_sources": 1,
+    want = {**{s: 3 for s in steps}, "spec2_product": 9, "spec2_publish": 9, "exp_to_source": 3, "spec3_sources": 1,
             "spec3_batch": NBATCHES, "all": 1}
     assert planned(run(prog, "-n", "--configfile", over)) == want
     ok(run(prog, "--configfile", over))
@@ -415,7 +415,7 @@ def test_one_stage2_job_per_exposure(finished, tmp_path):
     want = dict(collections.Counter(r for r, _ in rules.values()))
     assert planned(run(prog, "-n", "--configfile", over)).items() >= want.items()
     done = executed(ok(run(prog, "--configfile", over)))
-    assert {k: v for k, v in done.items() if k.startswith("spec2")} == want
+    assert {k: v for k, v in done.items() if k.startswith("spec2_chain")} == want
     assert not set(done) & set(CHAIN)
     skip = {"DATE", "FILENAME", "WSSTPSIG"}
     for name, (_, chain) in rules.items():
@@ -436,7 +436,7 @@ def test_one_stage2_job_per_exposure(finished, tmp_path):
                 np.testing.assert_array_equal(a[1].data, b[1].data, err_msg=rel)
 
     def chain_jobs(counts):
-        return {k: v for k, v in counts.items() if k.startswith("spec2")}
+        return {k: v for k, v in counts.items() if k.startswith("spec2_chain")}
 
     new = new_context(prog, "0002", {FLAT: scale_hdu("SCI")})
     r = webbspec("refs", "diff", "webbspec_0001", new, "--program", prog, "--configfile", over)

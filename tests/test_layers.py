@@ -13,7 +13,7 @@ PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 
 # rank of each layer: a module may import its own layer and lower ones only
 RANK = {"errors": 0, "dq": 0, "modes": 0, "__init__": 0, "io": 1, "algorithms": 2, "instruments": 3,
-        "steps": 3, "pipeline": 4, "simulate": 4, "workflow": 5, "cli": 5, "__main__": 5}
+        "steps": 3, "pipeline": 4, "simulate": 4, "workflow": 5, "report": 5, "cli": 5, "__main__": 5}
 
 
 def _modules():

@@ -57,7 +57,8 @@ MODES = {
               "master_background_mos", "wavecorr", "flat_field", "pathloss", "barshadow", "photom",
               "resample_spec", "extract_1d"),
              _SLIT_S3, detectors=("NRS1", "NRS2"), source_rule="stellarity", msa=True,
-             point_extraction=True, implemented=_SLIT_S3),   # Stage 3 on delivered _cal files only
+             point_extraction=True, simulator="webbspec.simulate.nirspec_mos:simulate_nrs_mos",
+             implemented=_SLIT_S3),   # Stage 3 on delivered _cal files only
         Mode("nrs_ifu", ("NRS_IFU",), "NIRSPEC",
              ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "srctype", "flat_field",
               "pathloss", "photom", "cube_build", "extract_1d"),

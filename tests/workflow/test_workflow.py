@@ -54,6 +54,7 @@ def test_dry_run_plan(prog):
              "photom", "resample_spec", "extract_1d"]
     assert {s: jobs.get(s) for s in chain} == {s: 3 for s in chain}
     assert jobs["spec2_product"] == 9           # cal, s2d, x1d per exposure
+    assert jobs["spec2_publish"] == 9           # ... each linked to its public name
     assert jobs["exp_to_source"] == 3 and jobs["spec3_sources"] == 1 and jobs["spec3_batch"] == 8
 
 
@@ -102,8 +103,10 @@ def test_bad_input_keep_going(prog):
     (prog / "s2.yaml").write_text("workflow: {stage3: false}\n")
     r = snakemake(prog, "--keep-going", "--nolock", "--configfile", prog / "s2.yaml")
     assert r.returncode != 0
-    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("webbspec: ")]
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("webbspec: ") and "fake failure" in ln]
     assert len(errors) == 1 and bad in errors[0] and "fake failure in pathloss" in errors[0], r.stderr
+    summary = [ln for ln in r.stderr.splitlines() if "[log: webbspec/logs/pathloss/" in ln]
+    assert len(summary) == 1 and "fake failure in pathloss" in summary[0], r.stderr   # the run summary
     spec2 = prog / "webbspec" / "spec2"
     assert not (spec2 / bad / f"{bad}_pathloss.fits").exists()
     assert not list((spec2 / bad).glob(".*tmp"))

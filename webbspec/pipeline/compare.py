@@ -8,10 +8,18 @@ Ours against the official pipeline's, or two runs of ours. Ratios are A/B on A's
   gwcs, else all rows); wavelength grid offset in pixels.
 * x1d / c1d: FLUX and FLUX_ERROR (c1d: ERROR) ratios, wavelength offset in pixels; spectra paired
   by SOURCEID when both have it, else by position.
-* cal / crf: OUTLIER flag counts per exposure side by side, and the pixels both flag.
+* cal (Stage 2: the slits of one exposure, paired by name) / crf (Stage 3 ``_cal`` or ``_crf``:
+  the exposures of one source, paired by position): OUTLIER flag counts side by side, and the
+  pixels both flag.
 
 Wavelength offset: B's grid is aligned to A's by an integer column shift, then the median of
 (fractional column of A's wavelength in B - aligned column) is the sub-pixel offset.
+
+Sky only: a slit or spectrum whose median |signal| is below ``SKY_SNR`` times its median error
+(s2d: the per-wavelength sums over the common rows; x1d: FLUX), or a background slit ("BKG" in its
+slit or source name, as MOS names them). A ratio of two such is noise over noise: the report says
+so instead of printing it (the numbers stay in the result, with ``sky_only`` and ``note``).
+Two products with no slit, source or needed extension in common are an :class:`InputError`.
 """
 
 import argparse
@@ -27,19 +35,22 @@ from .. import dq as dqbits
 from ..io.datamodels import SpecModel
 from ..errors import InputError
 
-__all__ = ["compare", "report", "main", "kind_of"]
+__all__ = ["compare", "report", "main", "parser", "kind_of", "SKY_SNR"]
 
 log = logging.getLogger(__name__)
 
+SKY_SNR = 3.0   # median |signal| below this many times its error: sky only (no signal to compare)
+
 
 def kind_of(model):
-    """'x1d', 'c1d', 's2d' or 'crf' (any multi-exposure or slit product with DQ) of a product."""
+    """'x1d', 'c1d', 's2d', 'crf' (Stage 3 MultiExposureModel `_cal`/`_crf`: exposures of one
+    source) or 'cal' (any other slit product: the slits of one exposure) of a product."""
     if isinstance(model, SpecModel):
         return "x1d" if model.kind == "EXTRACT1D" else "c1d"
     s = model.slits[0]
     if "WHT" in s or (str(model.primary.get("S_RESAMP", "")).upper() == "COMPLETE" and "DQ" not in s):
         return "s2d"
-    return "crf"
+    return "crf" if str(model.primary.get("DATAMODL", "")) == "MultiExposureModel" else "cal"
 
 
 def _central(w, frac=0.8):
@@ -88,12 +99,59 @@ def _wave_offset(wa, wb):
     return shift, float(np.median(d - shift))
 
 
+def _is_background(header):
+    """A background slit: "BKG" in its slit or source name (as NIRSpec MOS names them)."""
+    return any("BKG" in str(header.get(k, "") or "").upper() for k in ("SLTNAME", "SRCNAME"))
+
+
+def _snr(w, signal, err):
+    """Median |signal| over its median error, over the central 80% of the wavelengths (nan: no error)."""
+    w, signal, err = (np.asarray(x, float) for x in (w, signal, err))
+    sel = _central(np.where(np.isfinite(signal) & np.isfinite(err), w, np.nan))
+    if not sel.any():
+        return np.nan
+    e = float(np.median(err[sel]))
+    return float(np.median(np.abs(signal[sel])) / e) if e > 0 else np.nan
+
+
+def _sky(item, hdr_a, hdr_b):
+    """``item`` with ``sky_only`` (the sides, "A"/"B", holding sky only) and ``note`` (why)."""
+    why = {}
+    for side, hdr in (("A", hdr_a), ("B", hdr_b)):
+        snr = item[f"snr_{side.lower()}"]
+        if _is_background(hdr):
+            why[side] = "a background slit"
+        elif snr < SKY_SNR:      # nan (no error to judge by): not sky
+            why[side] = f"median |signal| {snr:.2f} x its error, below {SKY_SNR:g}"
+    item["sky_only"] = list(why)
+    if len(why) == 2:
+        item["note"] = (f"sky only in A ({why['A']}) and in B ({why['B']}): their ratio is noise over "
+                        "noise about zero, not a flux comparison")
+    elif why:
+        (side, reason), = why.items()
+        item["note"] = f"sky only in {side} ({reason}), not in {'B' if side == 'A' else 'A'}"
+    else:
+        item["note"] = ""
+    return item
+
+
 def _pair_spectra(a, b):
+    """Spectra paired by SOURCEID when both sides have one (A's unique), else by position."""
     ida = [sp.header.get("SOURCEID") for sp in a.spectra]
     idb = [sp.header.get("SOURCEID") for sp in b.spectra]
     if None not in ida and None not in idb and len(set(ida)) == len(ida):
         return [(sa, b.spectra[idb.index(i)]) for sa, i in zip(a.spectra, ida) if i in idb]
     return list(zip(a.spectra, b.spectra))
+
+
+def _index(seq, obj):
+    """Position of ``obj`` itself in ``seq`` (``list.index`` would compare the arrays)."""
+    return next(i for i, x in enumerate(seq) if x is obj)
+
+
+def _spec_label(model, sp):
+    sid = sp.header.get("SOURCEID")
+    return f"source {sid}" if sid is not None else f"spectrum {_index(model.spectra, sp) + 1}"
 
 
 def _compare_spec(a, b):
@@ -102,13 +160,16 @@ def _compare_spec(a, b):
     for sa, sb in _pair_spectra(a, b):
         ta, tb = sa.table, sb.table
         shift, off = _wave_offset(ta["WAVELENGTH"], tb["WAVELENGTH"])
-        out.append({
-            "sourceid": sa.header.get("SOURCEID"),
+        out.append(_sky({
+            "sourceid": sa.header.get("SOURCEID"), "sourceid_b": sb.header.get("SOURCEID"),
+            "label_a": _spec_label(a, sa), "label_b": _spec_label(b, sb),
             "flux_ratio": _ratio_median(ta["WAVELENGTH"], ta["FLUX"], tb["WAVELENGTH"], tb["FLUX"]),
             "error_ratio": _ratio_median(ta["WAVELENGTH"], ta[err], tb["WAVELENGTH"], tb[err]),
             "wave_shift_pix": shift, "wave_offset_pix": off,
             "n_a": int(len(ta)), "n_b": int(len(tb)),
-        })
+            "snr_a": _snr(ta["WAVELENGTH"], ta["FLUX"], ta[err]),
+            "snr_b": _snr(tb["WAVELENGTH"], tb["FLUX"], tb[err]),
+        }, sa.header, sb.header))
     return out
 
 
@@ -150,16 +211,37 @@ def _common_rows(pa, pb, na, nb):
 
 
 def _pair_slits(a, b):
-    """Slits paired by name when each side's names are unique, else by position."""
+    """Slits paired by name when each side's names are unique (the slits of one exposure; no
+    common name: no pairs), else, or when each side has one slit, by position (the exposures of
+    one source)."""
     na, nb = [s.name for s in a.slits], [s.name for s in b.slits]
-    if None not in na and len(set(na)) == len(na) and len(set(nb)) == len(nb) and set(na) & set(nb):
+    unique = all(na) and all(nb) and len(set(na)) == len(na) and len(set(nb)) == len(nb)
+    if unique and not (len(na) == len(nb) == 1):
         return [(sa, b.slits[nb.index(sa.name)]) for sa in a.slits if sa.name in nb]
     return list(zip(a.slits, b.slits))
+
+
+def _slit_label(model, slit, kind):
+    if kind == "crf":
+        return f"exposure {_index(model.slits, slit) + 1} (slit {slit.name or '?'})"
+    return f"slit {slit.name}" if slit.name else f"slit {_index(model.slits, slit) + 1}"
+
+
+def _column_sum(slit, rows):
+    """Per-wavelength sum of SCI x PIXAR_SR over ``rows`` and its error (nan without ERR)."""
+    pixar = float(slit.header.get("PIXAR_SR", 1.0))
+    total = np.nansum(np.asarray(slit["SCI"], float)[rows], axis=0) * pixar
+    if "ERR" not in slit:
+        return total, np.full(total.shape, np.nan)
+    return total, np.sqrt(np.nansum(np.asarray(slit["ERR"], float)[rows] ** 2, axis=0)) * pixar
 
 
 def _compare_s2d(a, b):
     out = []
     for k, (sa, sb) in enumerate(_pair_slits(a, b)):
+        for m, s in ((a, sa), (b, sb)):
+            if "WAVELENGTH" not in s:
+                raise InputError(m.path, f"{_slit_label(m, s, 's2d')} has no WAVELENGTH extension")
         wa = np.nanmedian(np.asarray(sa["WAVELENGTH"], float), axis=0)
         wb = np.nanmedian(np.asarray(sb["WAVELENGTH"], float), axis=0)
         ma, mb = _common_rows(_row_positions(a.path, sa.shape) if k == 0 else None,
@@ -168,16 +250,19 @@ def _compare_s2d(a, b):
         with np.errstate(all="ignore"):
             med_a = np.nanmedian(np.asarray(sa["SCI"], float), axis=0)
             med_b = np.nanmedian(np.asarray(sb["SCI"], float), axis=0)
-        sum_a = np.nansum(np.asarray(sa["SCI"], float)[ma], axis=0) * float(sa.header.get("PIXAR_SR", 1.0))
-        sum_b = np.nansum(np.asarray(sb["SCI"], float)[mb], axis=0) * float(sb.header.get("PIXAR_SR", 1.0))
+        sum_a, err_a = _column_sum(sa, ma)
+        sum_b, err_b = _column_sum(sb, mb)
         shift, off = _wave_offset(wa, wb)
-        out.append({
-            "slit": sa.name, "shape_a": list(sa.shape), "shape_b": list(sb.shape),
+        out.append(_sky({
+            "slit": sa.name, "slit_b": sb.name,
+            "label_a": _slit_label(a, sa, "s2d"), "label_b": _slit_label(b, sb, "s2d"),
+            "shape_a": list(sa.shape), "shape_b": list(sb.shape),
             "sb_median_ratio": _ratio_median(wa, med_a, wb, med_b),
             "sum_ratio": _ratio_median(wa, sum_a, wb, sum_b),
             "common_rows_a": int(ma.sum()), "common_rows_b": int(mb.sum()),
             "wave_shift_pix": shift, "wave_offset_pix": off,
-        })
+            "snr_a": _snr(wa, sum_a, err_a), "snr_b": _snr(wb, sum_b, err_b),
+        }, sa.header, sb.header))
     return out
 
 
@@ -185,19 +270,25 @@ def _outlier_mask(slit):
     return (np.asarray(slit["DQ"]) & dqbits.OUTLIER) != 0 if "DQ" in slit else None
 
 
-def _compare_crf(a, b):
-    """Per exposure (paired by position): OUTLIER counts of A and B, and how many pixels both flag
-    (None when the exposures' cutouts differ in shape)."""
+def _compare_crf(a, b, kind):
+    """Per exposure (crf, paired by position) or slit (cal, by name): OUTLIER counts of A and B
+    (None without DQ), and how many pixels both flag (None when the cutouts differ in shape)."""
     out = []
-    for i in range(max(len(a.slits), len(b.slits))):
-        ma = _outlier_mask(a.slits[i]) if i < len(a.slits) else None
-        mb = _outlier_mask(b.slits[i]) if i < len(b.slits) else None
+    for sa, sb in _pair_slits(a, b):
+        ma, mb = _outlier_mask(sa), _outlier_mask(sb)
         both = int(np.count_nonzero(ma & mb)) if (ma is not None and mb is not None
                                                    and ma.shape == mb.shape) else None
-        out.append({"exposure": i,
-                    "outliers_a": int(np.count_nonzero(ma)) if ma is not None else 0,
-                    "outliers_b": int(np.count_nonzero(mb)) if mb is not None else 0,
-                    "outliers_both": both})
+        item = {"slit": sa.name, "slit_b": sb.name,
+                "label_a": _slit_label(a, sa, kind), "label_b": _slit_label(b, sb, kind),
+                "outliers_a": int(np.count_nonzero(ma)) if ma is not None else None,
+                "outliers_b": int(np.count_nonzero(mb)) if mb is not None else None,
+                "outliers_both": both}
+        if kind == "crf":
+            item = {"exposure": _index(a.slits, sa) + 1, **item}     # counted from 1, as in its label
+        out.append(item)
+    if out and all(i["outliers_a"] is None or i["outliers_b"] is None for i in out):
+        side = b.path if any(i["outliers_a"] is not None for i in out) else a.path
+        raise InputError(side, "no DQ extension: no outlier flags to compare")
     return out
 
 
@@ -208,18 +299,28 @@ def compare(a_path, b_path):
         return _compare(a_path, b_path)
 
 
+def _short(labels, n=6):
+    return ", ".join(labels[:n]) + (f" and {len(labels) - n} more" if len(labels) > n else "")
+
+
 def _compare(a_path, b_path):
     a, b = datamodels.read(a_path), datamodels.read(b_path)
     ka, kb = kind_of(a), kind_of(b)
     if ka != kb:
         raise InputError(b_path, f"is a {kb} product, {a_path} is a {ka}: nothing to compare")
     if ka in ("x1d", "c1d"):
-        items = _compare_spec(a, b)
-    elif ka == "s2d":
-        items = _compare_s2d(a, b)
+        items, unit = _compare_spec(a, b), "source"
+        all_a, all_b = [_spec_label(a, s) for s in a.spectra], [_spec_label(b, s) for s in b.spectra]
     else:
-        items = _compare_crf(a, b)
-    return {"kind": ka, "a": str(a_path), "b": str(b_path), "items": items}
+        items = _compare_s2d(a, b) if ka == "s2d" else _compare_crf(a, b, ka)
+        unit = "exposure" if ka == "crf" else "slit"
+        all_a, all_b = [_slit_label(a, s, ka) for s in a.slits], [_slit_label(b, s, ka) for s in b.slits]
+    if not items:
+        raise InputError(b_path, f"no {unit} in common with {a_path} (A: {_short(all_a) or 'none'}; "
+                                 f"B: {_short(all_b) or 'none'}): nothing to compare")
+    return {"kind": ka, "a": str(a_path), "b": str(b_path), "items": items,
+            "only_a": [x for x in all_a if x not in {i["label_a"] for i in items}],
+            "only_b": [x for x in all_b if x not in {i["label_b"] for i in items}]}
 
 
 def _fmt(v):
@@ -228,23 +329,72 @@ def _fmt(v):
     return str(v)
 
 
+_HEADINGS = {
+    "x1d": "x1d spectra: FLUX and FLUX_ERROR, median of A/B",
+    "c1d": "c1d spectra: FLUX and ERROR, median of A/B",
+    "s2d": "s2d slits: surface brightness and summed flux, median of A/B",
+    "cal": "cal (the slits of one exposure, paired by name): OUTLIER flags",
+    "crf": "cal/crf (the exposures of one source, paired by position): OUTLIER flags",
+}
+
+
+def _item_line(kind, item):
+    label = item["label_a"] if item["label_a"] == item["label_b"] else \
+        f"{item['label_a']} (A) with {item['label_b']} (B)"
+    if kind in ("cal", "crf"):
+        n = {k: "no DQ" if item[k] is None else item[k] for k in ("outliers_a", "outliers_b")}
+        both = "" if item["outliers_both"] is None else f", both {item['outliers_both']}"
+        return f"{label}: OUTLIER flags A {n['outliers_a']}, B {n['outliers_b']}{both}"
+    wave = (f"wavelength grids: B's shifted {item['wave_shift_pix']} columns from A's, then "
+            f"{_fmt(item['wave_offset_pix'])} pixel apart")
+    if item["sky_only"] == ["A", "B"]:        # no ratio: it would be read as a result
+        return f"{label}: {item['note']}; {wave}"
+    if kind == "s2d":
+        ratios = (f"surface brightness (median down the slit) A/B {_fmt(item['sb_median_ratio'])}, "
+                  f"SCI x PIXAR_SR summed over the common sky (rows A {item['common_rows_a']}, "
+                  f"B {item['common_rows_b']}) A/B {_fmt(item['sum_ratio'])}")
+    else:
+        err = "FLUX_ERROR" if kind == "x1d" else "ERROR"
+        ratios = (f"FLUX A/B {_fmt(item['flux_ratio'])}, {err} A/B {_fmt(item['error_ratio'])} "
+                  f"(rows A {item['n_a']}, B {item['n_b']})")
+    return f"{label}: {ratios}; {wave}" + (f"; {item['note']}" if item["note"] else "")
+
+
 def report(result):
     """A printable report of :func:`compare`'s result."""
-    lines = [f"{result['kind']}: A = {result['a']}", f"{' ' * len(result['kind'])}  B = {result['b']}"]
+    kind = result["kind"]
+    lines = [f"{_HEADINGS[kind]}", f"  A = {result['a']}", f"  B = {result['b']}"]
+    if kind in ("x1d", "c1d", "s2d"):
+        lines.append("  (medians over the central 80% of the common wavelength range, B interpolated "
+                     "onto A's wavelengths)")
     if not result["items"]:
         lines.append("  nothing in common")
-    for item in result["items"]:
-        lines.append("  " + "  ".join(f"{k}={_fmt(v)}" for k, v in item.items()))
+    lines += ["  " + _item_line(kind, item) for item in result["items"]]
+    for side in ("a", "b"):
+        if result.get(f"only_{side}"):
+            lines.append(f"  not compared, in {side.upper()} only: {_short(result[f'only_{side}'], 20)}")
     return "\n".join(lines)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="webbspec compare",
-                                description="Compare two products of the same kind (A/B ratios).")
-    p.add_argument("a")
-    p.add_argument("b")
+def parser():
+    """The arguments of ``webbspec compare``."""
+    p = argparse.ArgumentParser(
+        prog="webbspec compare", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare two products of the same kind (x1d, c1d, s2d, cal or crf), e.g. ours (A) "
+                    "and the official pipeline's (B):\nA/B ratios of the fluxes and errors, wavelength "
+                    "offsets, outlier flags side by side. Exits 2 when they have nothing in common.",
+        epilog="""\
+Example:
+  webbspec compare demo/webbspec/spec2/jw01234001001_03101_00001_nrs1_x1d.fits \\
+      official/jw01234001001_03101_00001_nrs1_x1d.fits""")
+    p.add_argument("a", help="product A (the numerator of the ratios)")
+    p.add_argument("b", help="product B, of the same kind")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     try:
         result = compare(args.a, args.b)
     except InputError as exc:

@@ -5,17 +5,21 @@ defaults under ``spec2:``/``spec3:``, plus workflow keys); ``config/config.schem
 with ``additionalProperties: false`` at every level, so a misspelt step or parameter is an
 :class:`~webbspec.errors.InputError` naming the key. Overrides (``--configfile``) have the same
 structure and are deep-merged; ``modes: {<mode>: {spec2|spec3: ...}}`` overrides per mode.
+Every step parameter has a type and, where it has one, a range in the schema; the schema's own
+keywords ``x-numbers``, ``x-dqflags`` and ``x-expect`` (see its header) are checked here, so a bad
+value is one InputError naming its key and what was expected, before anything runs.
 """
 
 import copy
 import difflib
+import math
 import os
 from functools import lru_cache
 
 from ..errors import InputError
 
-__all__ = ["workflow_root", "defaults", "schema", "merge", "validate", "load", "step_params",
-           "stage_params", "export", "unused_report", "CONFIG_PATH", "SCHEMA_PATH"]
+__all__ = ["workflow_root", "defaults", "schema", "merge", "validate", "validate_step", "step_value", "load",
+           "step_params", "stage_params", "export", "unused_report", "CONFIG_PATH", "SCHEMA_PATH"]
 
 
 def workflow_root():
@@ -90,27 +94,152 @@ def _kind_of_key(path):
     return "key"
 
 
-def validate(config, source="config"):
-    """Check ``config`` against the schema; the first problem is an InputError naming the key."""
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
+
+
+def _positive_numbers(value, count, integer):
+    """Whether ``value`` is a string of ``count`` positive (whole, with ``integer``) numbers."""
+    if not isinstance(value, str):
+        return False
+    try:
+        vals = [(int if integer else float)(v) for v in value.split()]
+    except ValueError:
+        return False
+    return len(vals) == count and all(math.isfinite(v) and v > 0 for v in vals)
+
+
+def _check_numbers(validator, spec, value, schema):
+    """``x-numbers: {count: N, type: number|integer}``: the official "string of N numbers"."""
+    from jsonschema.exceptions import ValidationError
+
+    integer = spec.get("type") == "integer"
+    if not _positive_numbers(value, spec["count"], integer):
+        what = f"{_COUNT_WORDS.get(spec['count'], spec['count'])} positive {'integers' if integer else 'numbers'}"
+        example = f' ("{schema["examples"][0]}")' if schema.get("examples") else ""
+        yield ValidationError(f"{value!r} is not {what}{example}")
+
+
+def _dq_expression(text):
+    """Whether ``text`` is DQ flags as good_bits takes them: '~DO_NOT_USE', 'OUTLIER+4', '0'."""
+    from ..dq import FLAGS
+
+    tokens = text.strip().removeprefix("~").replace("+", ",").split(",")
+    return all(t.strip().upper() in FLAGS or t.strip().isdigit() for t in tokens)
+
+
+def _check_dqflags(validator, enabled, value, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if enabled and isinstance(value, str) and not _dq_expression(value):
+        yield ValidationError(f"{value!r} is not DQ flag names or numbers joined by ',' or '+', "
+                              f"optionally after '~' (\"~DO_NOT_USE\")")
+
+
+@lru_cache(maxsize=1)
+def _validator():
     import jsonschema
 
-    sch = schema()
-    validator = jsonschema.Draft202012Validator(sch)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
-    if not errors:
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator,
+                                       {"x-numbers": _check_numbers, "x-dqflags": _check_dqflags})
+    return cls(schema())
+
+
+def _first_error(config):
+    errors = _validator().iter_errors(config)
+    return min(errors, key=lambda e: (len(e.path), list(map(str, e.path))), default=None)
+
+
+_RANGE_WORDS = {"minimum": "at least", "exclusiveMinimum": "greater than", "maximum": "at most",
+                "exclusiveMaximum": "less than"}
+
+
+def _number(text):
+    """A finite number written as text (``1e-3``, which YAML 1.1 reads as a string), else None."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _problem(err):
+    """What is wrong with the value ``err`` is about, saying what was expected."""
+    if "x-expect" in err.schema:
+        return f"{err.instance!r} is not {err.schema['x-expect']}"
+    if err.validator == "type" and isinstance(err.instance, str) and _number(err.instance) is not None:
+        return f"{err.instance!r} is text, not a number (YAML reads 1e-3 as text: write 1.0e-3)"
+    if err.validator in _RANGE_WORDS:
+        return f"{err.instance!r} is not {_RANGE_WORDS[err.validator]} {err.validator_value}"
+    return err.message
+
+
+def _unknown_key(err):
+    """(the first unknown key, the nearest known one or None) of an additionalProperties error."""
+    known = sorted(err.schema.get("properties") or {})
+    extra = sorted(set(err.instance) - set(known))
+    key = extra[0] if extra else "?"
+    hint = difflib.get_close_matches(key, known, n=1)
+    return key, (hint[0] if hint else None)
+
+
+def validate(config, source="config"):
+    """Check ``config`` against the schema (names, types, ranges); the first problem is an
+    InputError naming the key."""
+    err = _first_error(config)
+    if err is None:
         return config
-    err = errors[0]
     path = list(err.path)
     if err.validator == "additionalProperties":
-        known = set((err.schema.get("properties") or {}))
-        extra = sorted(set(err.instance) - known)
-        key = extra[0] if extra else "?"
-        what = _kind_of_key(path)
-        hint = difflib.get_close_matches(key, sorted(known), n=1)
+        key, hint = _unknown_key(err)
         where = f" in {_dotted(path)}" if path else ""
-        msg = f"unknown {what} {key!r}{where}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        msg = f"unknown {_kind_of_key(path)} {key!r}{where}" + (f" (did you mean {hint!r}?)" if hint else "")
         raise InputError(source, msg)
-    raise InputError(source, f"{_dotted(path)}: {err.message}")
+    raise InputError(source, f"{_dotted(path)}: {_problem(err)}")
+
+
+def _stage_of(step):
+    """The stage whose schema has ``step`` (spec2 first: steps in both have the same entry)."""
+    defs = schema()["$defs"]
+    return next((st for st in ("spec2", "spec3") if step in defs[st]["properties"]), None)
+
+
+def validate_step(step, values):
+    """Check one step's parameters (``webbspec step NAME ... --KEY VALUE``) with the same schema;
+    the first problem is an InputError naming ``NAME --KEY``."""
+    stage = _stage_of(step)
+    if stage is None:
+        return values
+    err = _first_error({stage: {step: values}})
+    if err is None:
+        return values
+    path = list(err.path)[2:]
+    if err.validator == "additionalProperties":
+        key, hint = _unknown_key(err)
+        raise InputError(step, f"unknown parameter --{key}" + (f" (did you mean --{hint}?)" if hint else ""))
+    raise InputError(f"{step} --{_dotted(path)}", _problem(err))
+
+
+def step_value(step, key, text):
+    """A command-line value of a step parameter: YAML (``5`` -> 5, ``null`` -> None, ``[1, 2]``),
+    but the text itself where the parameter is a string (``--snr 5`` is '5', ``--fillval 0``
+    is '0', ``--channel 1`` is '1'), as the official strun reads it."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    stage = _stage_of(step)
+    spec = schema()["$defs"][stage]["properties"][step]["properties"].get(key, {}) if stage else {}
+    types = spec.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, str) and "number" in types and _number(text) is not None:
+        return _number(text)
+    if value is None or isinstance(value, str):
+        return value
+    takes_text = ("string" in types or "x-numbers" in spec
+                  or any(isinstance(v, str) for v in spec.get("enum", [])))
+    return text if takes_text else value
 
 
 def load(configfiles=(), overrides=None):

@@ -289,7 +289,11 @@ def discover(root=".", strict=False):
 
 def check_plan(program):
     """The planning-time check: every step an exposure or a product will run is written for its
-    mode (InputError naming the file, the mode and the step; see modes.check_implemented)."""
+    mode (InputError naming the file, the mode and the step; see modes.check_implemented), and
+    there is something to calibrate at all."""
+    if not program.exposures and not program.products:
+        raise InputError(program.root, "no *_rate.fits, *_rateints.fits, *_cal.fits or *_asn.json "
+                                       "found: nothing to calibrate")
     for _, exp in sorted(program.stage2.items()):
         if exp.error is None and exp.mode in MODES:
             check_implemented(MODES[exp.mode], spec2_chain(exp), exp.path)

@@ -75,6 +75,7 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
                 remade.add(f"{out}/spec2/{name}_{kind}.fits")
                 if name not in chain_rules:
                     count("spec2_product")
+                count("spec2_publish")   # the staged product linked to its public name
     plan["products"] += sorted(remade)
 
     if cfg["workflow"]["stage3"]:

@@ -24,7 +24,7 @@ import os
 
 from .. import __version__
 
-__all__ = ["run_chain", "write_product", "SIGKEY"]
+__all__ = ["run_chain", "write_product", "link_product", "SIGKEY"]
 
 log = logging.getLogger("webbspec")
 SIGKEY = "WSSTPSIG"
@@ -61,7 +61,8 @@ def chain_signatures(spec):
 def run_chain(spec, context=None, save_steps=True):
     """Run the chain ``spec`` (JSON of rules/common.smk ``spec2_chain_spec``: input, steps
     [{name, output, refs, params, extra}], products [{input, output}]) in memory; returns the
-    names of the steps that ran."""
+    names of the steps that ran. ``save_steps``: write every step's file (True), none (False) or
+    those of the steps named (a list, like the official per-step ``save_results``)."""
     from ..io import datamodels
     from .steprun import call_step, read_input
 
@@ -79,12 +80,12 @@ def run_chain(spec, context=None, save_steps=True):
             model = datamodels.as_written(call_step(step["name"], model, step["refs"], step["params"],
                                                     step["extra"], context, {SIGKEY: (sig, "step signature")}, where))
             where = step["output"]
-            if save_steps:
+            if save_steps is True or step["name"] in (save_steps or ()):   # all, or the steps named
                 datamodels.write(model, step["output"])
             if step["output"] in published:
                 made[step["output"]] = model
             ran.append(step["name"])
-            log.info("%s: done%s", step["name"], f" -> {step['output']}" if save_steps else "")
+            log.info("%s: done", step["name"])
     for product in spec["products"]:
         write_product(made.get(product["input"], product["input"]), product["output"])
     return ran
@@ -104,7 +105,7 @@ def write_product(src, dst):
         if not os.path.exists(src):
             raise InputError(src, "file does not exist")
         if kind not in officialio.KINDS:
-            _link(src, dst)
+            link_product(src, dst)
             return
         src = datamodels.read(src)
     if kind not in officialio.KINDS:
@@ -113,7 +114,7 @@ def write_product(src, dst):
         officialio.write(src, dst, kind, **({"keep_coords": True} if kind in ("cal", "crf") else {}))
 
 
-def _link(src, dst):
+def link_product(src, dst):
     """Publish ``src`` as ``dst``: a hard link, else a copy (atomically)."""
     import shutil
 

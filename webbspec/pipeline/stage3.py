@@ -256,7 +256,7 @@ def run_batch(product_name_template=None, sources=None, slices=None, outdir=".",
     bkg_models = [datamodels.read(b) for b in backgrounds] if "master_background" in steps else []
     os.makedirs(outdir, exist_ok=True)
     out = Manifest()
-    for key in sources:
+    for done, key in enumerate(sources, start=1):
         try:
             row = run_source(key, list(slices.get(key, [])), template=template, outdir=outdir,
                              params=params, refs=refs, steps=steps, backgrounds=backgrounds,
@@ -267,7 +267,7 @@ def run_batch(product_name_template=None, sources=None, slices=None, outdir=".",
             row = {"source": key, "source_id": "", "products": [], "status": "error", "message": str(exc)}
         out.rows.append(row)
         out[key] = row["products"] if row["status"] != "error" else []
-        log.info("source %s: %s", key, row["status"])
+        log.info("source %s: %s (%d of %d sources)", key, row["status"], done, len(sources))
         gc.collect()   # one source's arrays at a time
         gc.freeze()    # ... and the next collection scans only what the next source makes
     return out

@@ -1,10 +1,13 @@
 """run_step: one step on one file, as a workflow job and ``webbspec step`` run it.
 
-Read the input (an association: its first science member), check the reference selection, call
-the step's pure ``run``, stamp provenance (WSVERS, R_<REFTYPE>, REFCTX) and write atomically.
+Read the input (an association: its first science member), check the reference selection and
+that the steps the input needs have run (a step module's ``NEEDS``), call the step's pure ``run``,
+stamp provenance (WSVERS, R_<REFTYPE>, REFCTX) and write atomically.
 """
 
 import inspect
+import os
+import re
 
 from .. import __version__
 from ..errors import InputError
@@ -12,9 +15,17 @@ from ..io import datamodels
 from ..io.provenance import reference_cards
 from ..io.refs import check_selection
 from ..modes import mode_for
-from ..steps import load, parameters
+from ..steps import STEPS, load, parameters
 
-__all__ = ["run_step", "call_step", "read_input"]
+__all__ = ["run_step", "call_step", "read_input", "science_input", "check_needs", "output_name"]
+
+# The official status keyword (cal_step) of each step a step module can name in NEEDS.
+STATUS = {"assign_wcs": "S_WCS", "extract_2d": "S_EXTR2D", "srctype": "S_SRCTYP", "extract_1d": "S_EXTR1D"}
+
+# Product suffixes the official strun drops from an input name (with the step aliases) before
+# adding the step's own: x_rate.fits, x_assign_wcs.fits -> x_flat_field.fits.
+PRODUCT_SUFFIXES = ("uncal", "rate", "rateints", "cal", "calints", "bsub", "bsubints", "s2d", "s3d",
+                    "x1d", "x1dints", "c1d", "crf", "crfints", "mbsub", "i2d")
 
 
 def _read_extra(value):
@@ -23,7 +34,7 @@ def _read_extra(value):
     return datamodels.read(value)
 
 
-def _science_input(path):
+def science_input(path):
     """An association as input (as strun takes one): its first product's science member.
 
     The association is read with every member checked, so a bad one fails here naming it.
@@ -52,8 +63,9 @@ def call_step(name, model, refs=None, params=None, extra_inputs=None, context=No
         known = ", ".join(parameters(name))
         raise InputError(name, f"step does not take parameter(s) {', '.join(unknown)}; known: {known}")
     refs = {rt: (refs or {}).get(rt, "N/A") for rt in getattr(module, "REFTYPES", ())}
-    mode_for(model.primary, where or model.path or name)     # unknown EXP_TYPE: one line naming the file
+    mode = mode_for(model.primary, where or model.path or name)   # unknown EXP_TYPE: one line naming the file
     check_selection(refs, model.primary)   # a selection deferred as its rmap fails here, naming both
+    check_needs(name, model, mode, where or model.path or name)
     extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
     result = module.run(model, refs, **extras, **params)
     result.primary["WSVERS"] = (__version__, "webbspec version")
@@ -62,9 +74,44 @@ def call_step(name, model, refs=None, params=None, extra_inputs=None, context=No
     return result
 
 
+def _has_run(step, model):
+    """Whether ``step`` has run on ``model`` (its status keyword is COMPLETE); slits that all have
+    a name (SLTNAME) were cut by extract_2d, whatever the keywords say, and extract_2d runs only
+    after assign_wcs."""
+    slits = getattr(model, "slits", None)
+    if step == "extract_2d" and slits and all(s.name for s in slits):
+        return True
+    if step == "assign_wcs" and _has_run("extract_2d", model):
+        return True
+    return str(model.primary.get(STATUS[step], "")).strip().upper() == "COMPLETE"
+
+
+def check_needs(name, model, mode, where):
+    """InputError naming ``where`` unless the steps that step ``name`` needs (its module's
+    ``NEEDS``, those its mode runs before it) have run on ``model``: e.g. resample_spec on a
+    NIRSpec full-frame image that extract_2d never split into slits."""
+    chain = list(mode.spec2)
+    before = chain[:chain.index(name)] if name in chain else chain
+    missing = [n for n in getattr(load(name), "NEEDS", ()) if n in before and not _has_run(n, model)]
+    if missing:
+        states = ", ".join(f"{STATUS[n]} {model.primary.get(STATUS[n]) or 'missing'}" for n in missing)
+        raise InputError(where, f"{name} needs {' and '.join(missing)} to have run on its input first "
+                                f"({states}): run `webbspec step {missing[0]}` on it")
+
+
+def output_name(name, input_path):
+    """The file ``webbspec step NAME INPUT`` writes, named as the official strun does:
+    ``<input without its product or step suffix>_<NAME>.fits`` in the current directory (an
+    association: its first science member's name)."""
+    stem = os.path.basename(science_input(input_path)).removesuffix(".fits")
+    known = "|".join(PRODUCT_SUFFIXES + tuple(STEPS))
+    root = re.match(rf"^(.+?)(_({known}))?$", stem).group(1)
+    return f"{root}_{name}.fits"
+
+
 def read_input(path):
     """The model a step reads from ``path`` (an association: its first science member)."""
-    path = _science_input(path)
+    path = science_input(path)
     return datamodels.read(path), path
 
 

@@ -8,6 +8,7 @@ pipeline's steps. Same seed -> identical bytes.
 """
 
 import importlib
+import inspect
 
 from ..errors import InputError
 from ..modes import MODES, mode_by_name
@@ -20,8 +21,10 @@ def simulated_modes():
     return [m.name for m in MODES.values() if m.simulator]
 
 
-def simulate(mode, outdir, seed=0, scale="small"):
-    """Write a simulated program for ``mode`` (name or EXP_TYPE) into ``outdir``; returns a dict."""
+def simulate(mode, outdir, seed=0, scale="small", **options):
+    """Write a simulated program for ``mode`` (name or EXP_TYPE) into ``outdir``; returns a dict.
+    ``options`` (e.g. ``nsources``): passed to the mode's simulator when not None; one it does
+    not take is an InputError."""
     try:
         m = mode_by_name(mode)
     except KeyError:
@@ -31,4 +34,10 @@ def simulate(mode, outdir, seed=0, scale="small"):
     if scale not in ("small", "full"):
         raise InputError(scale, "unknown scale; use 'small' or 'full'")
     module, _, func = m.simulator.partition(":")
-    return getattr(importlib.import_module(module), func)(str(outdir), seed=int(seed), scale=scale)
+    simulator = getattr(importlib.import_module(module), func)
+    options = {k: v for k, v in options.items() if v is not None}
+    taken = inspect.signature(simulator).parameters
+    for key in options:
+        if key not in taken:
+            raise InputError(m.name, f"the {m.name} simulator takes no --{key}")
+    return simulator(str(outdir), seed=int(seed), scale=scale, **options)

@@ -107,11 +107,16 @@ def write_fflat(path):
                    fast], path)
 
 
-def write_sflat(det_name, path):
+def write_sflat(det_name, path, fast_rows=None, exp_type=NIRSPEC_FIXED_SLIT, mode="FS"):
+    """Full-frame SCI = flat_truth.spectrograph_image; FAST_VARIATION ``fast_rows`` ({name: data
+    on WAVE_FAST}; default: the fixed slits' rows)."""
     y, x = np.mgrid[0:flat_truth.FULL, 0:flat_truth.FULL]
-    prim = _primary("sflat", "NirspecFlatModel", f"simulated NIRSpec FS spectrograph flat ({det_name})",
-                    DETECTOR=det_name, FILTER=fs.FILTER, GRATING=fs.GRATING, **_full_frame_subarray())
-    fast = _fast_table({n: flat_truth.spectrograph_fast(n, WAVE_FAST) for n in FS_SLITS})
+    prim = _primary("sflat", "NirspecFlatModel", f"simulated NIRSpec {mode} spectrograph flat ({det_name})",
+                    exp_type=exp_type, DETECTOR=det_name, FILTER=fs.FILTER, GRATING=fs.GRATING,
+                    **_full_frame_subarray())
+    if fast_rows is None:
+        fast_rows = {n: flat_truth.spectrograph_fast(n, WAVE_FAST) for n in FS_SLITS}
+    fast = _fast_table(fast_rows)
     return _write([prim, *_image_hdus(flat_truth.spectrograph_image(x, y)), _plane_wavelengths([0.0]), fast],
                   path)
 

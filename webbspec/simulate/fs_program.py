@@ -26,7 +26,8 @@ from .fs_geometry import APERTURE, ideal_to_v2v3
 from . import nirspec_fs as fs
 from . import noise, refstore, truth
 
-__all__ = ["simulate_nrs_fs", "TARG_RA", "TARG_DEC", "PA_APER", "NODS", "XOFFSET", "aperture_to_sky"]
+__all__ = ["simulate_nrs_fs", "TARG_RA", "TARG_DEC", "PA_APER", "NODS", "XOFFSET", "aperture_to_sky",
+           "pointing", "sci_header"]
 
 PROGRAM, OBS, VISIT = "01234", "001", "001"
 TARG_RA, TARG_DEC, PA_APER = 53.1625, -27.7914, 138.2
@@ -52,13 +53,14 @@ def _sky(v2, v3, ra_ref, dec_ref):
     return v2v3_to_sky(v2, v3, ra_ref, dec_ref, ROLL_REF, APERTURE["V2_REF"], APERTURE["V3_REF"], VA_SCALE)
 
 
-def pointing(xoffset, yoffset):
-    """(RA_REF, DEC_REF) of (V2_REF, V3_REF) putting the target at ideal (xoffset, yoffset)."""
+def pointing(xoffset, yoffset, targ_ra=TARG_RA, targ_dec=TARG_DEC):
+    """(RA_REF, DEC_REF) of (V2_REF, V3_REF) putting the target (``targ_ra``, ``targ_dec``) at
+    ideal (xoffset, yoffset)."""
     v2, v3 = ideal_to_v2v3(xoffset, yoffset)
-    ra, dec = TARG_RA, TARG_DEC
+    ra, dec = targ_ra, targ_dec
     for _ in range(6):          # the attitude is nearly a translation on the sky: converges fast
         got = _sky(v2, v3, ra, dec)
-        dxi, deta = radec_to_xieta(TARG_RA, TARG_DEC, float(got[0]), float(got[1]))
+        dxi, deta = radec_to_xieta(targ_ra, targ_dec, float(got[0]), float(got[1]))
         ra, dec = xieta_to_radec(dxi, deta, ra, dec)
     return float(ra), float(dec)
 
@@ -93,26 +95,25 @@ def _primary(det, nod, yoff, ra_ref, dec_ref):
 
 def _rate_model(det, nod, yoff, true_rate, onslit, dq_bad, rng, n_cr):
     ra_ref, dec_ref = pointing(XOFFSET, yoff)
-    sci, vp, vr = noise.add_noise(true_rate, rng, fs.EFFEXPTM, fs.GAIN, fs.VAR_RNOISE)
-    crs, mask = noise.cosmic_rays(np.sqrt(vp + vr), rng, onslit, n_cr)
-    sci = sci + crs
-    bad = dq_bad != 0
-    mask &= ~bad
-    err = np.sqrt(vp + vr)
-    snr = np.where(mask, crs / np.where(err > 0, err, np.inf), 0.0)
-    for arr in (sci, err, vp, vr):
-        arr[bad] = np.nan
+    sci, err, vp, vr, mask, snr = noise.observe(true_rate, rng, onslit, dq_bad, n_cr, fs.EFFEXPTM, fs.GAIN,
+                                                fs.VAR_RNOISE)
+    arrays = {"SCI": sci.astype(np.float32), "ERR": err.astype(np.float32), "DQ": dq_bad.copy(),
+              "VAR_POISSON": vp.astype(np.float32), "VAR_RNOISE": vr.astype(np.float32)}
+    return Model(_primary(det, nod, yoff, ra_ref, dec_ref), [Slit(sci_header(ra_ref, dec_ref), arrays)],
+                 "single"), (mask, snr)
+
+
+def sci_header(ra_ref, dec_ref):
+    """The SCI header of a simulated `_rate`: BUNIT and the pointing (official meta.wcsinfo /
+    velocity_aberration keywords live in the SCI header)."""
     hdr = fits.Header()
     hdr["BUNIT"] = "DN/s"
-    # the pointing (official meta.wcsinfo / velocity_aberration keywords live in the SCI header)
     for key, val in (("RA_REF", ra_ref), ("DEC_REF", dec_ref), ("ROLL_REF", ROLL_REF), ("PA_APER", PA_APER),
                      ("V2_REF", APERTURE["V2_REF"]), ("V3_REF", APERTURE["V3_REF"]),
                      ("V3I_YANG", APERTURE["V3I_YANG"]), ("VPARITY", APERTURE["VPARITY"]),
                      ("VA_SCALE", VA_SCALE)):
         hdr[key] = val
-    arrays = {"SCI": sci.astype(np.float32), "ERR": err.astype(np.float32), "DQ": dq_bad.copy(),
-              "VAR_POISSON": vp.astype(np.float32), "VAR_RNOISE": vr.astype(np.float32)}
-    return Model(_primary(det, nod, yoff, ra_ref, dec_ref), [Slit(hdr, arrays)], "single"), (mask, snr)
+    return hdr
 
 
 def _asn(asn_type, rule, products):

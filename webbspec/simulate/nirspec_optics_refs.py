@@ -123,12 +123,13 @@ def _fpa_models():
     return nrs1, nrs2
 
 
-def _fore_model():
-    """(x, y, lam [m]) -> OTEIP degrees, with the explicit inverse of the same shape."""
+def _fore_model(chromatic=FORE_CHROM):
+    """(x, y, lam [m]) -> OTEIP degrees, with the explicit inverse of the same shape; the scale
+    changes by ``chromatic`` [1/m] times (lam - 4 um) (0: an achromatic FORE, still 3 inputs)."""
     from astropy.modeling import models as am
 
     s = 1.0 / 3600.0 / MSA_ARCSEC          # deg per metre at the MSA
-    chrom = am.Mapping((2,), n_inputs=3) | am.Shift(-4.0e-6) | am.Scale(FORE_CHROM) | am.Shift(1.0)
+    chrom = am.Mapping((2,), n_inputs=3) | am.Shift(-4.0e-6) | am.Scale(chromatic) | am.Shift(1.0)
 
     def axis(i, factor):
         return (am.Mapping((i,), n_inputs=3) | am.Scale(factor))

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import dq as dqbits
 
-__all__ = ["add_noise", "bad_pixels", "cosmic_rays"]
+__all__ = ["add_noise", "bad_pixels", "cosmic_rays", "observe"]
 
 
 def add_noise(rate, rng, exptime, gain, var_rnoise):
@@ -61,3 +61,18 @@ def cosmic_rays(sigma, rng, onslit, n):
     add[y2, x2] += a2 * sigma[y2, x2]
     mask[y2, x2] = True
     return add, mask
+
+
+def observe(true_rate, rng, onslit, dq, n_cr, exptime, gain, var_rnoise):
+    """A measured `_rate` of ``true_rate``: noise, ``n_cr`` cosmic rays, NaN at the pixels ``dq``
+    flags. Returns (sci, err, var_poisson, var_rnoise, ray mask, ray amplitude / err)."""
+    sci, vp, vr = add_noise(true_rate, rng, exptime, gain, var_rnoise)
+    crs, mask = cosmic_rays(np.sqrt(vp + vr), rng, onslit, n_cr)
+    sci = sci + crs
+    bad = dq != 0
+    mask &= ~bad
+    err = np.sqrt(vp + vr)
+    snr = np.where(mask, crs / np.where(err > 0, err, np.inf), 0.0)
+    for arr in (sci, err, vp, vr):
+        arr[bad] = np.nan
+    return sci, err, vp, vr, mask, snr

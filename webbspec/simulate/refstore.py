@@ -11,7 +11,7 @@ from ..instruments.nirspec.fs import EXP_TYPE, REF_EXP_TYPES
 from . import fs_calrefs
 from . import nirspec_fs as fs
 
-__all__ = ["write_store"]
+__all__ = ["write_store", "write_selections", "write_wavecorr"]
 
 _USEAFTER = "2022-01-01T00:00:00"
 
@@ -68,8 +68,14 @@ def write_store(refdir, detectors, pixel_flats, optical=None):
         refs[rt] = [{"match": match, "file": fname}]
     # flats, pathloss, photom, area, apcorr, extract1d in the official formats (fs_calrefs)
     refs.update(fs_calrefs.write_all(refdir, detectors, pixel_flats))
-    # the context: CRDS mappings (mappings/jwst/webbspec_0001.pmap -> imap -> rmaps); the files
-    # move to references/jwst/nirspec/, where a CRDS cache keeps them
+    return write_selections(refdir, refs)
+
+
+def write_selections(refdir, refs):
+    """The context ``mappings/jwst/webbspec_0001.pmap`` (-> imap -> rmaps) selecting the NIRSpec
+    reference files ``refs`` = {reftype: [{"match": {keyword: value}, "file": name}]} written in
+    ``refdir``; the files move to references/jwst/nirspec/, where a CRDS cache keeps them.
+    Returns the pmap path."""
     from ..io.crdsmap import write_context
 
     return write_context(refdir, [{"reftype": rt, "match": rule["match"], "file": rule["file"],

@@ -24,22 +24,29 @@ def _write_ecsv(table, path):
     return path
 
 
-def write_sources(rows, path):
-    """``rows``: list of dicts with source_id, srctype, slit, ra, dec."""
-    t = Table(rows=[(r["source_id"], r["srctype"], r["slit"], r["ra"], r["dec"]) for r in rows],
-              names=("source_id", "srctype", "slit", "ra", "dec"), dtype=("i8", "U8", "U8", "f8", "f8"))
+def write_sources(rows, path, extra=()):
+    """``rows``: list of dicts with source_id, srctype, slit, ra, dec; ``extra``: more columns,
+    (name, dtype, unit or None) each, taken from the rows."""
+    names = ("source_id", "srctype", "slit", "ra", "dec") + tuple(c[0] for c in extra)
+    t = Table(rows=[tuple(r[n] for n in names) for r in rows], names=names,
+              dtype=("i8", "U8", "U8", "f8", "f8") + tuple(c[1] for c in extra))
     t["ra"].unit = t["dec"].unit = "deg"
+    for name, _, unit in extra:
+        if unit:
+            t[name].unit = unit
     return _write_ecsv(t, path)
 
 
-def write_spectrum(source_id, wavelength, values, kind, path_dir):
+def write_spectrum(source_id, wavelength, values, kind, path_dir, prefix="s"):
+    """``<prefix><|source_id| 9 digits>.ecsv`` (prefix: "s"; MOS background slitlets "b", virtual
+    ones "v", as the official Stage 3 product names)."""
     col = "flux" if kind == "POINT" else "surf_bright"
     t = Table({"wavelength": np.asarray(wavelength, float), col: np.asarray(values, float)})
     t["wavelength"].unit = "um"
     t[col].unit = "Jy" if kind == "POINT" else "MJy/sr"
     t.meta["source_id"] = int(source_id)
     t.meta["srctype"] = kind
-    return _write_ecsv(t, os.path.join(path_dir, f"s{int(source_id):09d}.ecsv"))
+    return _write_ecsv(t, os.path.join(path_dir, f"{prefix}{abs(int(source_id)):09d}.ecsv"))
 
 
 def write_crmask(mask, snr, path):

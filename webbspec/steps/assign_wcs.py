@@ -1,6 +1,6 @@
 """assign_wcs: evaluate the instrument's optical model once, as per-pixel arrays.
 
-A thin adapter over :mod:`webbspec.instruments.nirspec.fs`: the NIRSpec optical-model reference
+Fixed slits: a thin adapter over :mod:`webbspec.instruments.nirspec.fs`: the NIRSpec optical-model reference
 files (official formats: fpa, camera, collimator, disperser, fore, msa, ote, wavelengthrange)
 and the `_rate` keywords the official assign_wcs reads give, for every pixel of every open slit
 (slit_y_low <= y_slit <= slit_y_high, wavelength inside the wavelengthrange reference), the
@@ -10,6 +10,14 @@ WSREFRA/WSREFDE = RA_REF/DEC_REF, written to the SCI header]; NaN elsewhere.
 YSTART..YSTOP in the image) with its name, size [arcsec], centre in the aperture frame (XA, YA
 [arcsec]) and the target's position in the slit (SRCXPOS, SRCYPOS; official rule, primary slit
 only) for extract_2d.
+
+MOS (the mode's ``msa`` flag): the slitlets of the MSA metadata file (MSAMETFL beside the `_rate`,
+:mod:`webbspec.instruments.nirspec.msa`) that reach the detector, each with the official extract_2d
+cutout (:mod:`webbspec.instruments.nirspec.mos`). The image is kept as it is; ``SLITS`` holds one
+row per slitlet (:mod:`webbspec.instruments.nirspec.mos_table`: cutout, slit-frame extent, XI/ETA
+reference point, source metadata). The per-pixel arrays of a slitlet are evaluated on its cutout by
+extract_2d (cutouts overlap, so they cannot share full-frame arrays; msa_flagging and the
+background steps between the two need none).
 """
 
 import os
@@ -18,8 +26,9 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import InputError
-from ..instruments.nirspec import fs
+from ..instruments.nirspec import fs, mos, mos_table
 from ..io.provenance import reference_keyword
+from ..modes import known_mode
 from ._call import accepts_files
 
 REFTYPES = fs.REFTYPES
@@ -33,7 +42,8 @@ def run(model, refs, *, slit_y_low=-0.55, slit_y_high=0.55):
     (The official imaging/IFU parameters sip_* and nrs_ifu_slice_wcs have no use here.)
     """
     where = model.path or "assign_wcs"
-    if model.exp_type not in fs.EXP_TYPES:
+    mode = known_mode(model.exp_type)
+    if mode is None or not (mode.fixed_slits or mode.msa):
         raise InputError(where, f"assign_wcs has no model for EXP_TYPE {model.exp_type!r}")
     if model.layout != "single" or len(model.slits) != 1:
         raise InputError(where, "expected a single full-frame image")
@@ -44,19 +54,28 @@ def run(model, refs, *, slit_y_low=-0.55, slit_y_high=0.55):
     # the pointing keywords (RA_REF, V2_REF, VA_SCALE, ...) live in the SCI header of official
     # products, the others in the PRIMARY
     keys = {**dict(p.items()), **dict(img.header.items())}
-    coords, boxes = fs.exposure_coordinates(keys, img.shape[-2:], refs, (slit_y_low, slit_y_high), where)
-    for key in ("WAVELENGTH", "XI", "ETA"):
-        img[key] = coords[key]
-    img.header["WSREFRA"] = (float(keys["RA_REF"]), "[deg] RA of the XI/ETA reference")
-    img.header["WSREFDE"] = (float(keys["DEC_REF"]), "[deg] Dec of the XI/ETA reference")
+    out.tables = dict(out.tables)
+    if mode.msa:
+        boxes = mos.exposure_slitlets(keys, img.shape[-2:], refs, where, (slit_y_low, slit_y_high), arrays=False)
+        out.tables["SLITS"] = mos_table.table(boxes)
+    else:
+        _fixed_slits(img, keys, refs, (slit_y_low, slit_y_high), where, out)
     img.header["DISPAXIS"] = (1, "dispersion direction")
     img.header["SPECSYS"] = "BARYCENT"
-    out.tables = dict(out.tables)
-    out.tables["SLITS"] = _box_table(boxes)
     p["S_WCS"] = "COMPLETE"
     for rt in REFTYPES:
         p[reference_keyword(rt)] = os.path.basename(str(refs[rt]))
     return out
+
+
+def _fixed_slits(img, keys, refs, y_range, where, out):
+    """Full-frame WAVELENGTH/XI/ETA of the open fixed slits and their SLITS table."""
+    coords, boxes = fs.exposure_coordinates(keys, img.shape[-2:], refs, y_range, where)
+    for key in ("WAVELENGTH", "XI", "ETA"):
+        img[key] = coords[key]
+    img.header["WSREFRA"] = (float(keys["RA_REF"]), "[deg] RA of the XI/ETA reference")
+    img.header["WSREFDE"] = (float(keys["DEC_REF"]), "[deg] Dec of the XI/ETA reference")
+    out.tables["SLITS"] = _box_table(boxes)
 
 
 def text(value):

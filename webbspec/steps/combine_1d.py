@@ -30,6 +30,9 @@ from ..errors import InputError
 from ._call import accepts_files
 
 REFTYPES = ()
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): 1-D spectra
+NEEDS = ("extract_1d",)
 
 _META = ("SLTNAME", "SOURCEID", "SRCNAME", "SRCTYPE", "DISPAXIS", "SRCRA", "SRCDEC", "SRCALIAS")
 

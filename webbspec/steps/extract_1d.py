@@ -43,6 +43,9 @@ from ._call import accepts_files
 from ._extract_refs import aperture_for, apcorr_factor, apcorr_for, read_apcorr, read_extract1d
 
 REFTYPES = ("extract1d", "apcorr")
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): slits with wavelengths to extract
+NEEDS = ("assign_wcs", "extract_2d")
 
 _HEADER_KEYS = ("SLTNAME", "SLITID", "SOURCEID", "SRCNAME", "SRCALIAS", "SRCTYPE", "SRCXPOS", "SRCYPOS",
                 "SRCRA", "SRCDEC", "SLIT_RA", "SLIT_DEC", "SHUTSTA", "SPORDER", "DISPAXIS", "STLARITY")

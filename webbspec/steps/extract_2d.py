@@ -10,16 +10,32 @@ official extract_2d does; older tables: (XOFFSET - XA)/WIDTH, (YOFFSET - YA)/LEN
 the FXD_SLIT slit), SLTSTRT1/2 (1-based), SLTSIZE1/2, DISPAXIS 1, SPORDER 1, WSREFRA/WSREFDE.
 ``slit_names`` / ``source_ids`` restrict which slits are cut. The WFSS/TSO parameters are
 accepted with the official names and defaults; they do not apply to NIRSpec slits.
+
+MOS (the mode's ``msa`` flag; a MOS SLITS table): one slit per slitlet row, background slitlets
+and virtual sources included, in the table's (official) order: the cutout of SCI, ERR, DQ, VAR_*,
+and WAVELENGTH, XI, ETA, SLIT_Y evaluated on it through the optical model
+(:func:`webbspec.instruments.nirspec.mos.cutout_coordinates`; hence the optical REFTYPES), with the
+official MOS slit keywords (:func:`webbspec.instruments.nirspec.mos_table.slit_keywords`). A
+slitlet without one pixel inside the wavelength range is left out with a warning naming it.
 """
+
+import logging
 
 import numpy as np
 
 from ..io.datamodels import Model, Slit
 from ..errors import InputError
+from ..instruments.nirspec import mos, mos_table
+from ..instruments.nirspec.optics import OPTICAL_REFTYPES, Optics
 from .assign_wcs import text
 from ._call import accepts_files
 
-REFTYPES = ()
+log = logging.getLogger(__name__)
+
+REFTYPES = OPTICAL_REFTYPES     # MOS slitlets are evaluated here (fixed slits need none)
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): the slit bounding boxes and per-pixel coordinates
+NEEDS = ("assign_wcs",)
 
 FIXED_SLIT_NUMS = {"NONE": 0, "S200A1": 1, "S200A2": 2, "S400A1": 3, "S1600A1": 4, "S200B1": 5}
 _ARRAYS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "WAVELENGTH", "XI", "ETA")
@@ -48,14 +64,28 @@ def run(model, refs=None, *, slit_names=None, source_ids=None, source_ra=None, s
     if "SLITS" not in model.tables or model.primary.get("S_WCS") != "COMPLETE":
         raise InputError(where, "no slit bounding boxes: run assign_wcs first")
     img = model.slits[0]
+    boxes = model.tables["SLITS"]
+    p = model.primary
+    want_names = None if slit_names is None else {str(n).strip().upper() for n in _as_list(slit_names)}
+    want_ids = None if source_ids is None else {int(i) for i in _as_list(source_ids)}
+    if mos_table.is_mos_table(boxes):
+        slits = _slitlets(model, refs, want_names, want_ids, where)
+    else:
+        slits = _fixed_slits(img, p, boxes, want_names, want_ids, where)
+    if not slits:
+        raise InputError(where, "no slit selected (slit_names/source_ids match nothing)")
+    primary = p.copy()
+    primary["DATAMODL"] = "MultiSlitModel"
+    primary["S_EXTR2D"] = "COMPLETE"
+    tables = {k: v for k, v in model.tables.items() if k != "SLITS"}
+    return Model(primary, slits, "multi", tables, None, model.path)
+
+
+def _fixed_slits(img, p, boxes, want_names, want_ids, where):
     missing = [k for k in ("WAVELENGTH", "XI", "ETA") if k not in img]
     if missing:
         raise InputError(where, f"no per-pixel coordinates ({', '.join(missing)}): run assign_wcs first")
-    boxes = model.tables["SLITS"]
-    p = model.primary
     primary_slit = str(p.get("FXD_SLIT", "NONE")).strip().upper()
-    want_names = None if slit_names is None else {str(n).strip().upper() for n in _as_list(slit_names)}
-    want_ids = None if source_ids is None else {int(i) for i in _as_list(source_ids)}
     slits = []
     for row in boxes:
         name = text(row["SLIT_NAME"])
@@ -67,13 +97,42 @@ def run(model, refs=None, *, slit_names=None, source_ids=None, source_ra=None, s
         arrays = {k: np.array(img[k][..., y0:y1 + 1, x0:x1 + 1], copy=True) for k in _ARRAYS if k in img}
         slits.append(Slit(_slit_header(img, p, row, name, sid, primary_slit, x0, y0, x1 - x0 + 1, y1 - y0 + 1),
                           arrays))
-    if not slits:
-        raise InputError(where, "no slit selected (slit_names/source_ids match nothing)")
-    primary = p.copy()
-    primary["DATAMODL"] = "MultiSlitModel"
-    primary["S_EXTR2D"] = "COMPLETE"
-    tables = {k: v for k, v in model.tables.items() if k != "SLITS"}
-    return Model(primary, slits, "multi", tables, None, model.path)
+    return slits
+
+
+def _slitlets(model, refs, want_names, want_ids, where):
+    """The MOS slitlets of the SLITS table, cut and evaluated (see module docstring)."""
+    img = model.slits[0]
+    keys = {**dict(model.primary.items()), **dict(img.header.items())}
+    optics = Optics({rt: (refs or {}).get(rt, "N/A") for rt in REFTYPES}, keys, where)
+    slits = []
+    for row in mos_table.rows(model.tables["SLITS"]):
+        if (want_names is not None and row["SLIT_NAME"].upper() not in want_names) or \
+                (want_ids is not None and int(row["SOURCE_ID"]) not in want_ids):
+            continue
+        x0, x1, y0, y1 = (int(row[k]) for k in ("XSTART", "XSTOP", "YSTART", "YSTOP"))
+        coords = mos.cutout_coordinates(optics, (row["QUADRANT"], row["XCEN"], row["YCEN"]), (x0, x1, y0, y1),
+                                        (row["SLIT_YMIN"], row["SLIT_YMAX"]), (row["REF_RA"], row["REF_DEC"]))
+        if not np.isfinite(coords["WAVELENGTH"]).any():
+            log.warning("%s: slitlet %s (source %s) has no pixel inside the wavelength range; left out",
+                        where, row["SLIT_NAME"], row["SOURCE_ID"])
+            continue
+        arrays = {k: np.array(img[k][..., y0:y1 + 1, x0:x1 + 1], copy=True) for k in _ARRAYS[:6] if k in img}
+        arrays.update(coords)
+        h = img.header.copy()
+        for key in _COPY:
+            if key not in h and key in model.primary:
+                h[key] = model.primary[key]
+        for key, card in mos_table.slit_keywords(row).items():
+            h[key] = card
+        h["SLTSTRT1"] = (x0 + 1, "1-based first column of the slit cutout")
+        h["SLTSTRT2"] = (y0 + 1, "1-based first row of the slit cutout")
+        h["SLTSIZE1"] = (x1 - x0 + 1, "columns")
+        h["SLTSIZE2"] = (y1 - y0 + 1, "rows")
+        h["DISPAXIS"] = 1
+        h["SPORDER"] = 1
+        slits.append(Slit(h, arrays))
+    return slits
 
 
 def _as_list(value):

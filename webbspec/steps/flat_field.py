@@ -44,6 +44,9 @@ from ._call import accepts_files
 from ._flatref import BADFLAT, open_flat
 
 REFTYPES = ("fflat", "sflat", "dflat")
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): the slits' per-pixel wavelengths
+NEEDS = ("assign_wcs", "extract_2d")
 
 _NOFLAT = dqbits.DO_NOT_USE | dqbits.NO_FLAT_FIELD
 _GL = ((-math.sqrt(0.6) / 2, 5 / 18), (0.0, 8 / 18), (math.sqrt(0.6) / 2, 5 / 18))   # offset, weight

@@ -30,6 +30,9 @@ from .combine_1d import combine_spectra, exposure_weight
 from ._call import accepts_files
 
 REFTYPES = ()
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): slits with wavelengths
+NEEDS = ("assign_wcs", "extract_2d")
 
 
 def _as_background_table(model):

@@ -40,6 +40,9 @@ from ..errors import InputError
 from ._call import accepts_files
 
 REFTYPES = ()
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): one source's slits with coordinates
+NEEDS = ("assign_wcs", "extract_2d")
 
 _FLAG = dqbits.DO_NOT_USE | dqbits.OUTLIER
 # The median is built on a grid 4x finer along the slit than the data: a rectified trace that

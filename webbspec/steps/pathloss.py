@@ -26,6 +26,9 @@ from . import _correction as corr
 from ._call import accepts_files
 
 REFTYPES = ("pathloss",)
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): the slits' wavelengths and source positions
+NEEDS = ("assign_wcs", "extract_2d")
 
 
 @accepts_files

@@ -30,6 +30,9 @@ from . import _correction as corr
 from ._call import accepts_files
 
 REFTYPES = ("photom", "area")
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): the slits' wavelengths
+NEEDS = ("assign_wcs", "extract_2d")
 
 A2_TO_SR = (np.pi / 648000.0) ** 2
 MJSR_TO_UJA2 = 1e12 * A2_TO_SR    # 1 MJy/sr in uJy/arcsec^2

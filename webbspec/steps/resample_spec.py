@@ -34,6 +34,9 @@ from ..errors import InputError
 from ._call import accepts_files
 
 REFTYPES = ()
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): slits with coordinates to rectify
+NEEDS = ("assign_wcs", "extract_2d")
 
 _VARS = ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
 

@@ -16,6 +16,9 @@ from ..errors import InputError
 from ._call import accepts_files
 
 REFTYPES = ()
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): per-slit decisions (FS primary slit, MOS stellarity, WFSS catalogue)
+NEEDS = ("extract_2d",)
 
 _VALID = ("POINT", "EXTENDED")
 

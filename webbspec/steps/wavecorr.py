@@ -21,6 +21,9 @@ from ..instruments.transforms import UnsupportedTransform, build, open_tree
 from ._call import accepts_files
 
 REFTYPES = ("wavecorr",)
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): the slits' wavelengths and source type
+NEEDS = ("assign_wcs", "extract_2d", "srctype")
 
 
 

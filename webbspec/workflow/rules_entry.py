@@ -50,7 +50,14 @@ def _step(a):
 
     load(a.name)
     run_step(a.name, a.input, a.output, refs=json.loads(a.refs), params=json.loads(a.params),
-             extra_inputs=json.loads(a.extra), context=a.context or None)
+             extra_inputs=json.loads(a.extra), context=_context(a))
+
+
+def _context(a):
+    """The reference context name the products record (None: none)."""
+    from .planning import run_context
+
+    return (a.context if a.context is not None else run_context()) or None
 
 
 def _product(a):
@@ -68,7 +75,7 @@ def _chain(a):
     spec = json.loads(a.spec)
     for s in spec["steps"]:
         load(s["name"])
-    ran = run_chain(spec, a.context or None, save_steps=spec.get("save_steps", True))
+    ran = run_chain(spec, _context(a), save_steps=spec.get("save_steps", True))
     log.info("ran %d of %d steps: %s", len(ran), len(spec["steps"]), ", ".join(ran) or "none")
 
 
@@ -118,7 +125,7 @@ def _spec3_batch(a):
     sources = batch_sources([t for t in a.sources if t], int(a.batch), a.nbatches)
     products = stage3.run_batch(sources=sources, outdir=a.outdir, product=a.product, mode=a.mode,
                                 params=json.loads(a.params), refs=json.loads(a.refs),
-                                backgrounds=[b for b in a.backgrounds if b], context=a.context or None)
+                                backgrounds=[b for b in a.backgrounds if b], context=_context(a))
     rows = getattr(products, "rows", None)
     if rows is None:   # a plain {source: [products]} mapping
         rows = [{"source": k, "source_id": "", "status": "written", "message": "",
@@ -128,15 +135,19 @@ def _spec3_batch(a):
     log.info("batch %s: %d sources, %d failed", a.batch, len(rows), len(failed))
     for r in failed:
         _report(a, r["message"])
+    if failed:
+        a.failure = f"{len(failed)} of {len(rows)} sources failed; first: {failed[0]['message']}"
     return 2 if failed else 0
 
 
 def _report(a, message):
-    """One ``webbspec: <file>: <problem>`` line to the job log and stderr."""
+    """One ``webbspec: <file>: <problem>`` line to the job log and stderr; under ``webbspec run``
+    (WEBBSPEC_RUN set) to the log only: ``webbspec run`` prints it from there, with the log's path."""
     if a.log:
         with open(a.log, "a") as f:
             f.write(f"webbspec: {message}\n")
-    print(f"webbspec: {message}", file=sys.stderr)
+    if not (a.log and os.environ.get("WEBBSPEC_RUN")):
+        print(f"webbspec: {message}", file=sys.stderr)
 
 
 def _parser():
@@ -150,11 +161,11 @@ def _parser():
     s.add_argument("--refs", default="{}")
     s.add_argument("--params", default="{}")
     s.add_argument("--extra", default="{}")
-    s.add_argument("--context", default="")
+    s.add_argument("--context", default=None, help="default: the run's context (webbspec.workflow.planning.run_context)")
     s.set_defaults(func=_step)
     s = sub.add_parser("chain")
     s.add_argument("spec", help="JSON: input, steps [{name, output, refs, params, extra}], products [{input, output}]")
-    s.add_argument("--context", default="")
+    s.add_argument("--context", default=None, help="default: the run's context (webbspec.workflow.planning.run_context)")
     s.set_defaults(func=_chain)
     s = sub.add_parser("product")
     s.add_argument("input")
@@ -182,7 +193,7 @@ def _parser():
     s.add_argument("--backgrounds", nargs="*", default=[])
     s.add_argument("--refs", default="{}")
     s.add_argument("--params", default="{}")
-    s.add_argument("--context", default="")
+    s.add_argument("--context", default=None, help="default: the run's context (webbspec.workflow.planning.run_context)")
     s.set_defaults(func=_spec3_batch)
     return p
 
@@ -192,11 +203,26 @@ def main(argv=None):
     _setup_logging(args.log)
     from ..errors import InputError
 
+    from . import jobstatus
+
     try:
-        return args.func(args) or 0
+        rc = args.func(args) or 0
     except InputError as exc:
         _report(args, exc)
+        jobstatus.record(args.log, exc)
         return 2
+    except BaseException as exc:   # a bug, or an interrupt: the traceback goes to the log only
+        import traceback
+
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"unexpected {type(exc).__name__}: {exc}"
+        if args.log:
+            with open(args.log, "a") as f:
+                traceback.print_exc(file=f)
+        _report(args, f"{what} (traceback in {args.log})" if args.log else what)
+        jobstatus.record(args.log, what)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    jobstatus.record(args.log, getattr(args, "failure", None) if rc else None)
+    return rc
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ The frame chain is the official one (jwst ``assign_wcs.nirspec``; facts from
 
     slit (x_slit, y_slit in slit units, lam [m])
       -> msa: Q<n>.data row (XC, YC, SIZEX, SIZEY) then the quadrant model      [m]
+         (a fixed slit: its Q5 row; a MOS slitlet: its reference shutter's row in Q1-Q4, the
+         slit frame extending over the slitlet's other shutters)
       -> collimator.inverse -> direction cosines -> GWA rotation (theta_x, theta_y, theta_z,
          tilt_y about x, y, z, y; degrees; each step re-derives z = sqrt(1 - x^2 - y^2))
       -> 3-D grating equation: alpha_out = -G*m*lam - alpha_in, beta_out = -beta_in
@@ -47,6 +49,7 @@ _MODEL_TYPES = {"camera": "CameraModel", "collimator": "CollimatorModel", "dispe
                 "wavelengthrange": "WavelengthrangeModel"}
 # Fixed slits are rows 0-4 of MSA quadrant 5 (official numbering)
 FS_ROWS = {"S200A1": 0, "S200A2": 1, "S400A1": 2, "S1600A1": 3, "S200B1": 4}
+SHUTTER_ROWS = 365      # MSA shutters per column of a quadrant (MOS shutter tables Q1-Q4)
 _CACHE = {}
 
 
@@ -298,6 +301,7 @@ class Optics:
         self.ystart = int(h.get("SUBSTRT2", 1)) - 1
         self._header = h
         self._slits = {}
+        self._quadrants = {}
 
     # ------------------------------------------------------------------ reference content
     def _init_disperser(self, tree, path, h):
@@ -353,8 +357,12 @@ class Optics:
         self.order = int(orders[i])
 
     def slit_data(self, slit):
-        """(quadrant model, XC, YC, SIZEX, SIZEY) of a fixed slit (MSA quadrant 5)."""
+        """(quadrant model, XC, YC, SIZEX, SIZEY) of a fixed slit (a name: MSA quadrant 5) or of an
+        MSA shutter (a tuple (quadrant, row, column), 1-based: see :meth:`shutter_data`)."""
         if slit not in self._slits:
+            if isinstance(slit, tuple):
+                self._slits[slit] = self.shutter_data(*slit)
+                return self._slits[slit]
             if slit not in FS_ROWS:
                 raise InputError(self.where, f"unknown fixed slit {slit!r}")
             q5 = self._msa_tree.get("Q5")
@@ -365,6 +373,26 @@ class Optics:
                 raise InputError(self._msa_path, f"msa reference Q5 has no row for {slit}") from None
             self._slits[slit] = (_model("msa", self._msa_path, q5, "model"),) + geom
         return self._slits[slit]
+
+    def quadrant_table(self, quadrant):
+        """The msa reference's shutter table of ``quadrant`` (1-4; NO, XC, YC, SIZEX, SIZEY [m])."""
+        try:
+            return self._msa_tree[f"Q{int(quadrant)}"]["data"]
+        except (KeyError, TypeError):
+            raise InputError(self._msa_path, f"msa reference has no quadrant Q{quadrant} table") from None
+
+    def shutter_data(self, quadrant, row, column):
+        """(quadrant model, XC, YC, SIZEX, SIZEY) of MSA shutter (row, column) of ``quadrant``:
+        row (row - 1) + (column - 1) * 365 of the quadrant's table (official numbering)."""
+        table = self.quadrant_table(quadrant)
+        index = (int(row) - 1) + (int(column) - 1) * SHUTTER_ROWS
+        if not (1 <= int(row) <= SHUTTER_ROWS and 0 <= index < len(table)):
+            raise InputError(self._msa_path, f"msa reference Q{quadrant} has no shutter at row {row}, "
+                                             f"column {column} ({len(table)} rows)")
+        geom = tuple(float(table[k][index]) for k in ("XC", "YC", "SIZEX", "SIZEY"))
+        if quadrant not in self._quadrants:
+            self._quadrants[quadrant] = _model("msa", self._msa_path, self._msa_tree[f"Q{quadrant}"], "model")
+        return (self._quadrants[quadrant],) + geom
 
     # ------------------------------------------------------------------ frames
     def slit_to_msa(self, slit, xs, ys):

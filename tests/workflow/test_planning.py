@@ -1,0 +1,61 @@
+"""Mistakes caught when plain ``snakemake`` plans the run, as ``webbspec run`` catches them: one line
+``webbspec: <file or key>: <problem>``, exit status 2, nothing created (dry runs)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fakeprog  # noqa: E402
+from test_workflow import snakemake  # noqa: E402
+
+
+def _stop_lines(result):
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("webbspec: ")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_a_misspelt_program_directory_is_an_error_and_is_not_created(tmp_path):
+    missing = tmp_path / "progrma"
+    line = _stop_lines(snakemake(tmp_path, "-n", "--config", f"program={missing}"))
+    assert str(missing) in line and "program directory does not exist" in line
+    assert not missing.exists()
+
+
+def test_a_program_without_inputs_says_what_was_looked_for(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("nothing here")
+    line = _stop_lines(snakemake(empty, "-n"))
+    assert str(empty) in line and "_rate.fits" in line and "_cal.fits" in line and "_asn.json" in line
+
+
+def test_bad_association_and_non_fits_rate_are_named_when_planning(tmp_path):
+    prog = tmp_path / "prog"
+    fakeprog.make_program(prog, nexp=2)
+    bad_asn = prog / "jw01234-o001_spec3_00009_asn.json"
+    bad_asn.write_text('{"asn_type": "spec3", ')                    # JSON syntax error
+    (prog / "jw01234001001_03101_00009_nrs1_rate.fits").write_text("not FITS")
+    r = snakemake(prog, "-n")
+    assert r.returncode == 0, r.stderr[-3000:]                      # the good exposures are planned
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("webbspec: error: ")]
+    assert len(errors) == 2, r.stderr
+    assert any(bad_asn.name in ln and "malformed association JSON" in ln for ln in errors)
+    assert any("00009_nrs1_rate.fits" in ln and "not a readable FITS file" in ln for ln in errors)
+
+
+def test_saved_steps_must_be_stage2_steps(tmp_path):
+    prog = tmp_path / "prog"
+    fakeprog.make_program(prog, nexp=1)
+    over = prog / "save.yaml"
+    over.write_text("workflow: {spec2_jobs: exposure, save_intermediates: [flat_field, flatfield]}\n")
+    line = _stop_lines(snakemake(prog, "-n", "--configfile", over))
+    assert "workflow.save_intermediates" in line and "flatfield" in line
+
+
+def test_snakemake_lint_is_clean(tmp_path):
+    prog = tmp_path / "prog"
+    fakeprog.make_program(prog, nexp=1)
+    r = snakemake(prog, "--lint")
+    assert r.returncode == 0 and "Lints for" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-3000:]

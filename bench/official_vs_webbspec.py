@@ -170,7 +170,8 @@ def markdown(results, machine):
         lines.append(f"| {r['n_sources']} | {r['speedup_wall']:.1f}x | {r['speedup_cpu']:.1f}x | "
                      f"{w['peak_rss_max_process_mb'] / o['peak_rss_max_process_mb']:.2f} | "
                      f"{r['memory_ratio_peak_tree']:.2f} | "
-                     f"{_fmt(w.get('peak_pss_tree_mb', float('nan')) / o['peak_rss_max_process_mb'], 2)} | {ratio(r.get('x1d_flux_ratio_ours_over_official'))} | "
+                     f"{_fmt(w.get('peak_pss_tree_mb', float('nan')) / o['peak_rss_max_process_mb'], 2)} | "
+                     f"{ratio(r.get('x1d_flux_ratio_ours_over_official'))} | "
                      f"{ratio(r.get('x1d_surf_bright_ratio_ours_over_official'))} |")
     lines += ["", "Product sizes per source (bytes):", "",
               "| N | pipeline | " + " | ".join(KINDS) + " |", "|---|---|" + "---|" * len(KINDS)]

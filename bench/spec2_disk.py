@@ -87,7 +87,8 @@ def main():
           f"Full-scale simulated NIRSpec FS program: {len([f for f in os.listdir(src) if f.endswith('_rate.fits')])} "
           f"full-frame `_rate` files, {inputs / gb:.3f} GB of input; Stage 2 only, `webbspec run --cores 2`. "
           f"Machine: {machine()}.", "",
-          "| choice | webbspec/spec2 on disk | of it products | wall | CPU | re-run after a photom parameter change (wall / CPU) |",
+          "| choice | webbspec/spec2 on disk | of it products | wall | CPU "
+          "| re-run after a photom parameter change (wall / CPU) |",
           "|---|---|---|---|---|---|"]
     for r in rows:
         md.append(f"| {r['choice']} | {r['spec2_bytes'] / gb:.2f} GB ({r['spec2_bytes'] / inputs:.1f}x input) | "

@@ -14,7 +14,8 @@ the other on this machine:
    (tests/official/official_jwst.py ``spec2``, one process per exposure): wall, CPU, peak memory
    per exposure;
 3. the whole program from `_rate` to Level 3, ours (``webbspec run DIR --cores 2``: Stage 2 +
-   Stage 3, one job per exposure; and again with the default one job per step) against the official Spec2 on every exposure followed by calwebb_spec3 on the
+   Stage 3, one job per exposure; and again with the default one job per step) against the official
+   Spec2 on every exposure followed by calwebb_spec3 on the
    program's spec3 association (official_jwst.py ``spec3``).
 
 Targets (issue 17): our job for one exposure >= 10x faster than the official Spec2 per exposure;

@@ -1,6 +1,5 @@
 """Program discovery: what needs Stage 2, which spec3 products exist, errors name the file."""
 
-import json
 import os
 import sys
 

@@ -5,7 +5,6 @@ references, the noise and imprint model, and the 1000-source full-scale plan.
 (Official formats and the official assign_wcs on these files: tests/official/test_nrs_mos_sim_official.py.)"""
 
 import json
-import logging
 import os
 
 import numpy as np
@@ -31,7 +30,6 @@ REFTYPES = ("fpa", "camera", "collimator", "disperser", "fore", "msa", "ote", "w
 @pytest.fixture(scope="module")
 def prog(tmp_path_factory):
     root = tmp_path_factory.mktemp("mos") / "p"
-    logging.getLogger("webbspec").setLevel(logging.ERROR)     # the virtual slitlet's reader warning
     info = simulate("nrs_mos", str(root), seed=0)
     refdir = os.path.join(root, "refs", "references", "jwst", "nirspec")
     dets, plan, sky = nm.plan_program("small", None, 0, refdir)

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from test_realdata import CEERS, multislit_cal  # noqa: E402
 
-from webbspec.io import associations, datamodels
+from webbspec.io import associations, datamodels  # noqa: E402
 from webbspec.pipeline import compare  # noqa: E402
 from webbspec.algorithms import drizzle as dz  # noqa: E402
 from webbspec import dq as dqbits  # noqa: E402

@@ -5,7 +5,6 @@ see our msaoper and MSA files as we wrote them, and the official AssignWcsStep +
 msa.read_slitlets gives, with the cutouts and wavelengths of mos.exposure_slitlets."""
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -36,7 +35,6 @@ CLASSES = {"fpa": "FPAModel", "camera": "CameraModel", "collimator": "Collimator
 @pytest.fixture(scope="module")
 def prog(tmp_path_factory):
     root = tmp_path_factory.mktemp("mos_official") / "p"
-    logging.getLogger("webbspec").setLevel(logging.ERROR)
     info = simulate("nrs_mos", str(root), seed=1)
     refs = bestrefs(fits.getheader(info["rates"][0]), tuple(CLASSES) + ("msaoper", "extract1d"),
                     os.path.join(root, "refs"))

@@ -20,7 +20,6 @@ Run: ``pytest -m official tests/official/test_spec2_side_by_side.py -s`` (prints
 
 import glob
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

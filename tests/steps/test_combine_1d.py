@@ -1,6 +1,5 @@
 """combine_1d: the official algorithm on the jwst-spec-steps.md example and edge cases."""
 
-import os
 
 import numpy as np
 import pytest

@@ -12,7 +12,7 @@ from builders import make_nods, make_slit  # noqa: E402
 from webbspec.algorithms import drizzle as dz  # noqa: E402
 from webbspec.io.datamodels import Model  # noqa: E402
 from webbspec.errors import InputError  # noqa: E402
-from webbspec.steps import outlier_detection, resample_spec  # noqa: E402
+from webbspec.steps import resample_spec  # noqa: E402
 
 
 def bump(lam):
@@ -119,7 +119,7 @@ def test_stage2_multislit_gives_one_rectified_slit_per_slit():
 
 
 def test_blot_returns_the_input_scene():
-    m = make_nods(nods=(-0.43, 0.0, 0.37), tilt=0.3, curve=0.05, fwhm=0.6, amp=lambda l: 1 + 0 * l)
+    m = make_nods(nods=(-0.43, 0.0, 0.37), tilt=0.3, curve=0.05, fwhm=0.6, amp=lambda lam: 1 + 0 * lam)
     s2d = resample_spec.run(m).slits[0]
     slit = m.slits[1]
     grid = dz.Grid(wave=s2d["WAVELENGTH"][0].astype(float), ny=s2d.shape[0], ra0=s2d.header["S2DRA0"],

@@ -28,11 +28,6 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
     source table or references change), ``batches_run``: the batches among them holding affected
     sources, which are the ones that run once the source table is re-made.
     """
-    from ..pipeline import params as wsparams
-    from ..pipeline import program as wsprogram
-    from .. import steps as wssteps
-    from ..modes import MODES
-
     cfg = config if config is not None else wsparams.load([])
     nbatches, save_bsub = int(cfg["workflow"]["batches"]), bool(cfg["workflow"]["save_bsub"])
     p = wsprogram.discover(program_dir)

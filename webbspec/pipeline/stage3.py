@@ -2,7 +2,8 @@
 
 For each source: read its per-exposure slices (written by :mod:`webbspec.pipeline.exp_to_source`) into a
 ``layout="multi"`` Model (one slit per exposure, DATAMODL MultiExposureModel; assign_mtwcs puts a
-moving target's exposures on its mean position), run the Stage 3 steps in order, and write the official Level 3 products through :mod:`webbspec.io.officialio`:
+moving target's exposures on its mean position), run the Stage 3 steps in order, and write the
+official Level 3 products through :mod:`webbspec.io.officialio`:
 
     master_background -> <name>_cal.fits   (source-based MultiExposureModel)
     outlier_detection -> <name>_crf.fits   (MultiExposureModel with the outlier flags)

@@ -123,8 +123,8 @@ def write_sflat(det_name, path, fast_rows=None, exp_type=NIRSPEC_FIXED_SLIT, mod
 
 def write_dflat(det_name, pixel_flat, path, origin=(0, 0)):
     """``pixel_flat``: the detector flat D of the simulated region whose first pixel is the
-    0-based full-frame ``origin`` (y, x) (1.0 elsewhere). One SCI plane: D is achromatic, and the official code takes a single plane
-    as wavelength-independent (no interpolation, no range check), so a second plane would only
+    0-based full-frame ``origin`` (y, x) (1.0 elsewhere). One SCI plane: D is achromatic, and the
+    official code takes a single plane as wavelength-independent (no interpolation, no range check), so a second plane would only
     add 16 MB to every simulated program."""
     full = np.ones((flat_truth.FULL, flat_truth.FULL), np.float32)
     ny, nx = pixel_flat.shape

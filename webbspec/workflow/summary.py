@@ -9,7 +9,6 @@ import glob
 import os
 import re
 import time
-from collections import Counter
 
 from . import jobstatus
 

@@ -15,7 +15,8 @@ import numpy as np
 from ...errors import InputError
 from .optics import FS_ROWS, OPTICAL_REFTYPES, Optics
 
-__all__ = ["MODE", "EXP_TYPE", "REF_EXP_TYPES", "EXP_TYPES", "REFTYPES", "SLIT_NAMES", "FIXED_SLIT_NUMS", "source_id", "open_slits",
+__all__ = ["MODE", "EXP_TYPE", "REF_EXP_TYPES", "EXP_TYPES", "REFTYPES", "SLIT_NAMES", "FIXED_SLIT_NUMS", "source_id",
+           "open_slits",
            "exposure_coordinates", "SlitBox", "SOURCE_POSITION_WAVELENGTH"]
 
 MODE = "nrs_fs"                                # webbspec.modes row

@@ -35,6 +35,18 @@ def test_no_background_members_drops_bkg_subtract(tmp_path):
     assert "bkg_subtract" not in program.spec2_chain(e)
 
 
+def test_an_imprint_member_is_not_calibrated_on_its_own(tmp_path):
+    names = fakeprog.make_program(tmp_path, nexp=2, spec2_asn=False, spec3_asn=False)
+    imprint = fakeprog.exposure_name(9)
+    fakeprog.write_fits(tmp_path / f"{imprint}_rate.fits")
+    for n in names:
+        fakeprog.write_asn(tmp_path / f"{n}_spec2_asn.json", "spec2",
+                           [(n, [(f"{n}_rate.fits", "science"), (f"{imprint}_rate.fits", "imprint")])])
+    p = program.discover(tmp_path)
+    assert sorted(p.stage2) == names
+    assert all(p.exposures[n].imprints == [f"{imprint}_rate.fits"] for n in names)
+
+
 def test_delivered_cal_needs_no_stage2(tmp_path):
     names = fakeprog.make_program(tmp_path, nexp=2, suffix="cal")
     p = program.discover(tmp_path)

@@ -277,6 +277,10 @@ def discover(root=".", strict=False):
     for asn in (a for a in asns if a.level == 2):
         for prod in asn.products:
             guarded(_apply_spec2, asn, prod, exposures, root, strict)
+    # an imprint (leakcal) exposure is another exposure's member, not calibrated on its own
+    for name in {exposure_root(p) for e in exposures.values() for p in e.imprints}:
+        if name in exposures and exposures[name].asn is None:
+            del exposures[name]
 
     products = {}
     for asn in (a for a in asns if a.level == 3):

@@ -80,12 +80,15 @@ def test_fs_batch_products_numbers_and_skip(tmp_path):
     assert [r["status"] for r in man4.rows] == ["written", "written"]
 
 
-def test_bad_source_does_not_stop_the_batch(tmp_path):
+def test_bad_source_does_not_stop_the_batch(tmp_path, caplog):
     slices = _fs_program(tmp_path)
     slices["9"] = [str(tmp_path / "missing.fits")]
-    man = stage3.run_batch(FS, ["9", "7"], slices, str(tmp_path / "out"), {}, {},
-                           steps=("resample_spec", "extract_1d"))
+    with caplog.at_level("INFO", logger="webbspec.progress"):
+        man = stage3.run_batch(FS, ["9", "7"], slices, str(tmp_path / "out"), {}, {},
+                               steps=("resample_spec", "extract_1d"))
     assert [r["status"] for r in man.rows] == ["error", "written"]
+    assert [r.getMessage().split(": ")[-1] for r in caplog.records if r.name == "webbspec.progress"] == \
+        ["1 of 2 sources of this batch done", "2 of 2 sources of this batch done"]   # the terminal's progress
     assert "missing.fits: file does not exist" in man.rows[0]["message"]
     assert man["9"] == [] and len(man["7"]) == 3          # cal, s2d, x1d
     tsv = stage3.write_manifest(man.rows, str(tmp_path / "out" / "000.tsv"))

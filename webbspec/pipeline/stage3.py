@@ -39,6 +39,7 @@ __all__ = ["run_batch", "run_source", "product_name", "input_signature", "write_
            "Manifest", "DEFAULT_STEPS", "PRODUCT_OF"]
 
 log = logging.getLogger(__name__)
+progress = logging.getLogger("webbspec.progress")   # shown on the terminal by the workflow's jobs
 
 DEFAULT_STEPS = ("master_background", "outlier_detection", "resample_spec", "extract_1d")
 # which product each step's output is (the source-based _cal is written after master_background)
@@ -269,6 +270,8 @@ def run_batch(product_name_template=None, sources=None, slices=None, outdir=".",
         out.rows.append(row)
         out[key] = row["products"] if row["status"] != "error" else []
         log.info("source %s: %s (%d of %d sources)", key, row["status"], done, len(sources))
+        if done % max(1, len(sources) // 10) == 0 or done == len(sources):
+            progress.info("%s: %d of %d sources of this batch done", template, done, len(sources))
         gc.collect()   # one source's arrays at a time
         gc.freeze()    # ... and the next collection scans only what the next source makes
     return out

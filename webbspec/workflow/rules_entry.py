@@ -41,6 +41,10 @@ def _setup_logging(path):
     sh.setLevel(logging.WARNING)
     sh.setFormatter(fmt)
     root.addHandler(sh)
+    progress = logging.StreamHandler(sys.stderr)   # a long job's progress (e.g. sources in a batch)
+    progress.setFormatter(logging.Formatter("webbspec progress: %(message)s"))
+    progress.addFilter(lambda rec: rec.levelno < logging.WARNING)   # warnings: the handler above
+    logging.getLogger("webbspec.progress").addHandler(progress)
 
 
 def _step(a):

@@ -15,6 +15,8 @@ for _step in sorted({s for chain in CHAINS.values() for s in chain} if not CHAIN
             unpack(spec2_step_input(_step)),
         output:
             f"webbspec/spec2/{{exposure}}/{{exposure}}_{_step}.fits",
+        message:
+            "{rule} {wildcards.exposure}"
         log:
             f"webbspec/logs/{_step}/{{exposure}}.log",
         params:
@@ -44,6 +46,8 @@ for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
         # before running it, and the job skips the steps whose file records the same signature
         output:
             [spec2_staged("{exposure}", k) for k in _kinds],
+        message:
+            "Stage 2 of {wildcards.exposure} ({rule})"
         log:
             f"webbspec/logs/{_rule}/{{exposure}}.log",
         wildcard_constraints:
@@ -65,6 +69,8 @@ if not CHAIN_RULES:  # the per-exposure rules write the products themselves
             spec2_product_input,
         output:
             spec2_staged("{exposure}", "{kind}"),
+        message:
+            "product {wildcards.exposure}_{wildcards.kind}"
         log:
             "webbspec/logs/spec2_product/{exposure}_{kind}.log",
         params:
@@ -84,6 +90,8 @@ rule spec2_publish:
         spec2_staged("{exposure}", "{kind}"),
     output:
         "webbspec/spec2/{exposure}_{kind}.fits",
+    message:
+        "publish {output}"
     log:
         "webbspec/logs/spec2_publish/{exposure}_{kind}.log",
     localrule: True

@@ -17,6 +17,8 @@ rule exp_to_source:
         cal=spec3_cal,
     output:
         "webbspec/spec3/{product}/exp_to_source/{exposure}/sources.{part}-{nparts}.tsv",
+    message:
+        "exp_to_source {wildcards.exposure} (part {wildcards.part} of {wildcards.nparts}) for {wildcards.product}"
     log:
         "webbspec/logs/exp_to_source/{product}/{exposure}.{part}-{nparts}.log",
     threads: config["workflow"]["split_workers"]
@@ -34,6 +36,8 @@ checkpoint spec3_sources:
         spec3_exposure_tables,
     output:
         "webbspec/spec3/{product}/sources.tsv",
+    message:
+        "source table of {wildcards.product}"
     log:
         "webbspec/logs/spec3_sources/{product}.log",
     params:
@@ -49,6 +53,8 @@ rule spec3_batch:
         unpack(spec3_batch_input),
     output:
         "webbspec/spec3/{product}/batches/{batch}.tsv",
+    message:
+        "Stage 3 batch {wildcards.batch} of {wildcards.product}"
     log:
         "webbspec/logs/spec3_batch/{product}/{batch}.log",
     params:

@@ -45,6 +45,10 @@ _SLIT_S3 = ("master_background", "outlier_detection", "resample_spec", "extract_
 _FS_STEPS = ("assign_wcs", "bkg_subtract", "extract_2d", "srctype", "wavecorr", "flat_field", "pathloss",
              "photom", "resample_spec", "extract_1d") + _SLIT_S3
 
+_MOS_STEPS = ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "extract_2d", "srctype",
+              "master_background_mos", "wavecorr", "flat_field", "pathloss", "barshadow", "photom",
+              "resample_spec", "extract_1d") + _SLIT_S3
+
 MODES = {
     m.name: m for m in (
         Mode("nrs_fs", ("NRS_FIXEDSLIT",), "NIRSPEC",
@@ -58,7 +62,7 @@ MODES = {
               "resample_spec", "extract_1d"),
              _SLIT_S3, detectors=("NRS1", "NRS2"), source_rule="stellarity", msa=True,
              point_extraction=True, simulator="webbspec.simulate.nirspec_mos:simulate_nrs_mos",
-             implemented=_SLIT_S3),   # Stage 3 on delivered _cal files only
+             implemented=_MOS_STEPS),
         Mode("nrs_ifu", ("NRS_IFU",), "NIRSPEC",
              ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "srctype", "flat_field",
               "pathloss", "photom", "cube_build", "extract_1d"),

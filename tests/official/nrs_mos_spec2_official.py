@@ -15,8 +15,9 @@ saved: its output is the `_rate` plus a gwcs), in the official order
 where imprint_subtract (``imprint.fits``, its input ``imprint_member.fits``: a synthetic imprint
 exposure, 5% of the science plus a ramp, with a few DQ bits) is a side branch: extract_2d runs on
 the msa_flagging output, as the recipe's association has no imprint member. Also
-``masterbg1d.fits`` (the master background spectrum), ``slit_y.npz`` (per slitlet name the
-slit-frame y of every cutout pixel, from the extract_2d gwcs: what barshadow reads) and
+``masterbg1d.fits`` (the master background spectrum), ``coords.npz`` (per slitlet ``<name>_slit_y``,
+the slit-frame y of every cutout pixel, what barshadow reads, and ``<name>_ra``, ``<name>_dec``
+[deg], all from the extract_2d gwcs) and
 ``times.json`` (seconds per step). CRDS is never contacted.
 """
 
@@ -90,9 +91,9 @@ def main(workdir, outdir):
     for s in e.slits:
         ny, nx = s.data.shape
         y, x = np.mgrid[0:ny, 0:nx].astype(float)
-        _, ys, _ = s.meta.wcs.get_transform("detector", "slit_frame")(x, y)
-        arrays[str(s.name)] = ys
-    np.savez(os.path.join(outdir, "slit_y.npz"), **arrays)
+        _, arrays[f"{s.name}_slit_y"], _ = s.meta.wcs.get_transform("detector", "slit_frame")(x, y)
+        arrays[f"{s.name}_ra"], arrays[f"{s.name}_dec"], _ = s.meta.wcs(x, y)
+    np.savez(os.path.join(outdir, "coords.npz"), **arrays)
     e = step("srctype", SourceTypeStep.call, e)
     e = step("master_background_mos", MasterBackgroundMosStep.call, e, save_background=True,
              output_dir=outdir, steps=inner)

@@ -46,7 +46,7 @@ __all__ = ["simulate_nrs_mos", "plan_program", "exposure_root", "imprint_root", 
 PROGRAM, OBS, VISIT = "01234", "002", "001"
 TARG_RA, TARG_DEC = 53.1420, -27.8050       # the MSA centre at the first dither point
 # (detector, SUBARRAY, SUBSTRT1, SUBSTRT2, SUBSIZE1, SUBSIZE2) per scale
-FRAMES = {"small": (("NRS1", "SUB2048X640", 1, 713, 2048, 640), ("NRS2", "SUB2048X640", 1, 713, 2048, 640)),
+FRAMES = {"small": (("NRS1", "GENERIC", 1, 713, 2048, 640), ("NRS2", "GENERIC", 1, 713, 2048, 640)),
           "full": (("NRS1", "FULL", 1, 1, 2048, 2048), ("NRS2", "FULL", 1, 1, 2048, 2048))}
 DEFAULT_NSOURCES = {"small": 12, "full": None}       # None: one configuration filled
 N_CR = {"small": 40, "full": 80}

@@ -73,7 +73,8 @@ README = """# Simulator truth ({mode}, seed {seed}, scale {scale})
   extension SNR: the ray's added signal over the pixel's noise in the rate (0 elsewhere).
 - Known model effects not in the reference files: the point source sits {xoff} arcsec across
   the slit (SRCXPOS {xpos}); the pathloss reference tabulates PS against SRCXPOS (PS_XPOS).
-  Slit-end truncation of the PSF wing at the nod positions (+-0.9") is < 0.1%. Pixels at the slit ends are partly illuminated (sharp slit ends).
+  Slit-end truncation of the PSF wing at the nod positions (+-0.9") is < 0.1%. Pixels at the slit
+  ends are partly illuminated (sharp slit ends).
 """
 
 

@@ -4,7 +4,8 @@
   "target", "dispaxis", "spectral_order", "extract_width", "xstart", "xstop", "ystart", "ystop",
   "bkg_coeff", "bkg_fit", "bkg_order", "smoothing_length", "independent_var",
   "use_source_posn"}, ...]}; a top-level "reftype", when present, must be EXTRACT1D.
-* ``apcorr`` (NrsFsApcorrModel FITS, table APCORR: filter, grating, slit, wavelength (nwave),
+* ``apcorr`` (NrsFsApcorrModel FITS, or NrsMosApcorrModel without the slit column, table APCORR: filter,
+  grating, slit, wavelength (nwave),
   nelem_wl, size (nsize, nwave), nelem_size, pixphase, apcorr (nsize, nwave, npixphase) in numpy
   order; header SIZEUNIT). As the official ApCorrPhase: the row of the exposure's filter, grating
   (and slit), apcorr interpolated to pixel phase 0.5, then bilinear in (wavelength, size =
@@ -52,7 +53,7 @@ def aperture_for(apertures, slit_name, sporder=1):
 
 def read_apcorr(path):
     """{(FILTER, GRATING, SLIT): (wavelength (nw,), size (ns, nw), apcorr at PIXEL_PHASE (ns, nw))}."""
-    hdul = corr.open_reference(path, "apcorr", ("NrsFsApcorrModel",), ("APCORR",))
+    hdul = corr.open_reference(path, "apcorr", ("NrsFsApcorrModel", "NrsMosApcorrModel"), ("APCORR",))
     tab = hdul["APCORR"]
     unit = str(tab.header.get("SIZEUNIT", "pixels")).strip().lower()
     cols = {n.lower(): n for n in tab.data.columns.names}

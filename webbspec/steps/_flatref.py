@@ -5,6 +5,12 @@ full-frame region of SCI / DQ / ERR (``ImageHDU.section``), so a 50-67 MB full-f
 few milliseconds, not a full read. Fast-variation rows follow the official selection: for fixed
 slits the first row named like the slit or "ANY" (case-insensitive), otherwise the first row;
 NELEM-trimmed; NaN, non-positive wavelengths and zero values dropped; metres -> um.
+
+The MOS fore-optics flat is a NirspecQuadFlatModel (:class:`QuadFlatRef`): per MSA quadrant (EXTVER
+1-4) a cube SCI/ERR (planes, 171 columns, 365 rows) over the shutters with its WAVELENGTH per plane,
+and a FAST_VARIATION row. A slitlet's fast part is that row times its reference shutter's cube
+spectrum interpolated at the row's wavelengths (1 outside the planes' range); its image part is 1
+with the shutter's ERR spectrum interpolated at each pixel's wavelength (0 outside) as its error.
 """
 
 import os
@@ -16,10 +22,11 @@ from .. import dq as dqbits
 from ..errors import InputError
 from . import _correction as corr
 
-__all__ = ["FlatRef", "open_flat", "BADFLAT"]
+__all__ = ["FlatRef", "QuadFlatRef", "open_flat", "BADFLAT"]
 
 BADFLAT = dqbits.DO_NOT_USE | dqbits.NO_FLAT_FIELD | dqbits.FLAGS["UNRELIABLE_FLAT"]
 _MODELS = ("NirspecFlatModel",)
+_QUAD = "NirspecQuadFlatModel"
 
 
 class FlatRef:
@@ -36,7 +43,7 @@ class FlatRef:
             if reftype == "dflat" and self.ndim != 3:
                 raise InputError(path, "dflat SCI must be 3-D (planes, y, x)")
             self.plane_wl = self._plane_wavelengths() if self.ndim == 3 else None
-        self._table = self._read_table()
+        self._table = _read_table(hdul, self.path)
 
     def close(self):
         self.hdul.close()
@@ -53,39 +60,13 @@ class FlatRef:
             raise InputError(self.path, f"{self.reftype} WAVELENGTH has {wl.size} valid rows for {nz} planes")
         return wl * 1e6 if wl.max() < 1e-4 else wl
 
-    def _read_table(self):
-        data = self.hdul["FAST_VARIATION"].data
-        names = {n.lower(): n for n in data.columns.names}
-        missing = [c for c in ("wavelength", "data", "error") if c not in names]
-        if missing:
-            raise InputError(self.path, f"FAST_VARIATION has no column(s) {', '.join(missing)}")
-        out = {k: np.asarray(data[names[k]]) for k in ("wavelength", "data", "error")}
-        out["slit_name"] = (np.char.lower(np.char.strip(np.asarray(data[names["slit_name"]]).astype(str)))
-                            if "slit_name" in names else None)
-        out["nelem"] = np.asarray(data[names["nelem"]]) if "nelem" in names else None
-        return out
-
-    def fast(self, slit_name, by_slit):
+    def fast(self, slit_name, by_slit, shutter=None):
         """(wavelength [um], value, error) of the fast-variation row for ``slit_name``."""
-        t = self._table
-        row = 0
-        if by_slit and t["slit_name"] is not None and slit_name:
-            hit = np.flatnonzero((t["slit_name"] == "any") | (t["slit_name"] == slit_name.lower()))
-            if hit.size == 0:
-                raise InputError(self.path, f"FAST_VARIATION has no row for slit {slit_name!r} (nor 'ANY')")
-            row = int(hit[0])
-        wl, val, err = (np.atleast_1d(np.asarray(t[k][row] if t[k].ndim > 1 else t[k], float)).ravel()
-                        for k in ("wavelength", "data", "error"))
-        if t["nelem"] is not None and t["wavelength"].ndim > 1:
-            n = min(int(t["nelem"][row]), wl.size)
-            wl, val, err = wl[:n], val[:n], err[:n]
-        good = np.isfinite(wl) & np.isfinite(val) & (wl > 0) & (val != 0)
-        wl, val, err = wl[good], val[good], err[good]
-        if wl.size == 0:
-            raise InputError(self.path, f"empty FAST_VARIATION row for {slit_name or 'the exposure'!r}")
-        if wl.max() < 1e-4:
-            wl = wl * 1e6
-        return wl, val, err
+        return _fast_row(self._table, self.path, slit_name, by_slit)
+
+    def shutter_error(self, wl, shutter):
+        """The image part's error at wavelengths ``wl``: none for these flats."""
+        return np.zeros(wl.shape)
 
     def region(self, y0, x0, ny, nx):
         """(SCI (ny, nx) or (nz, ny, nx), DQ, ERR) of the full-frame region at 0-based (y0, x0);
@@ -99,6 +80,89 @@ class FlatRef:
         return sci, dq, err
 
 
+class QuadFlatRef:
+    """An opened MOS fore-optics flat (NirspecQuadFlatModel): see the module docstring."""
+
+    image = False
+
+    def __init__(self, path, hdul):
+        self.path, self.reftype, self.hdul = str(path), "fflat", hdul
+        self._quadrants = {}
+
+    def close(self):
+        self.hdul.close()
+
+    def _quadrant(self, q):
+        if q not in self._quadrants:
+            try:
+                sci, err = self.hdul["SCI", q], self.hdul["ERR", q]
+                wl = np.asarray(self.hdul["WAVELENGTH", q].data["wavelength"], float).ravel()
+                table = _read_table(self.hdul, self.path, ("FAST_VARIATION", q))
+            except KeyError:
+                raise InputError(self.path, f"quadrant flat has no SCI/ERR/WAVELENGTH/FAST_VARIATION "
+                                            f"for quadrant {q}") from None
+            if sci.data is None or sci.data.ndim != 3:
+                raise InputError(self.path, f"quadrant {q} SCI must be 3-D (planes, columns, rows)")
+            self._quadrants[q] = (sci, err, wl * 1e6 if wl.max() < 1e-4 else wl, table)
+        return self._quadrants[q]
+
+    def _spectra(self, shutter):
+        """(plane wavelengths [um], SCI and ERR of the shutter per plane)."""
+        q, row, col = shutter
+        sci, err, wl, _ = self._quadrant(q)
+        nz, ncol, nrow = sci.data.shape
+        if not (1 <= row <= nrow and 1 <= col <= ncol):
+            raise InputError(self.path, f"quadrant {q} has no shutter at row {row}, column {col}")
+        return wl, np.asarray(sci.data[:, col - 1, row - 1], float), np.asarray(err.data[:, col - 1, row - 1], float)
+
+    def fast(self, slit_name, by_slit, shutter=None):
+        if shutter is None:
+            raise InputError(self.path, "a quadrant (MOS) fflat; fixed slits need a NirspecFlatModel fflat")
+        wl, val, err = _fast_row(self._quadrant(shutter[0])[3], self.path, slit_name, False)
+        plane_wl, spec, _ = self._spectra(shutter)
+        return wl, val * np.interp(wl, plane_wl, spec, left=1.0, right=1.0), err
+
+    def shutter_error(self, wl, shutter):
+        plane_wl, _, err = self._spectra(shutter)
+        return np.interp(wl, plane_wl, err, left=0.0, right=0.0)
+
+
+def _read_table(hdul, path, ext="FAST_VARIATION"):
+    """{wavelength, data, error, slit_name, nelem} columns of a FAST_VARIATION table."""
+    data = hdul[ext].data
+    names = {n.lower(): n for n in data.columns.names}
+    missing = [c for c in ("wavelength", "data", "error") if c not in names]
+    if missing:
+        raise InputError(path, f"FAST_VARIATION has no column(s) {', '.join(missing)}")
+    out = {k: np.asarray(data[names[k]]) for k in ("wavelength", "data", "error")}
+    out["slit_name"] = (np.char.lower(np.char.strip(np.asarray(data[names["slit_name"]]).astype(str)))
+                        if "slit_name" in names else None)
+    out["nelem"] = np.asarray(data[names["nelem"]]) if "nelem" in names else None
+    return out
+
+
+def _fast_row(t, path, slit_name, by_slit):
+    """(wavelength [um], value, error) of a FAST_VARIATION table's row (see module docstring)."""
+    row = 0
+    if by_slit and t["slit_name"] is not None and slit_name:
+        hit = np.flatnonzero((t["slit_name"] == "any") | (t["slit_name"] == slit_name.lower()))
+        if hit.size == 0:
+            raise InputError(path, f"FAST_VARIATION has no row for slit {slit_name!r} (nor 'ANY')")
+        row = int(hit[0])
+    wl, val, err = (np.atleast_1d(np.asarray(t[k][row] if t[k].ndim > 1 else t[k], float)).ravel()
+                    for k in ("wavelength", "data", "error"))
+    if t["nelem"] is not None and t["wavelength"].ndim > 1:
+        n = min(int(t["nelem"][row]), wl.size)
+        wl, val, err = wl[:n], val[:n], err[:n]
+    good = np.isfinite(wl) & np.isfinite(val) & (wl > 0) & (val != 0)
+    wl, val, err = wl[good], val[good], err[good]
+    if wl.size == 0:
+        raise InputError(path, f"empty FAST_VARIATION row for {slit_name or 'the exposure'!r}")
+    if wl.max() < 1e-4:
+        wl = wl * 1e6
+    return wl, val, err
+
+
 def _section(hdu, y0, x0, ny, nx, fill, dtype):
     """hdu.data[..., y0:y0+ny, x0:x0+nx] read through ``section`` (only those rows), padded."""
     shape = tuple(hdu.shape)
@@ -110,9 +174,10 @@ def _section(hdu, y0, x0, ny, nx, fill, dtype):
     return out
 
 
-def open_flat(path, reftype):
-    """A :class:`FlatRef`; InputError naming the file if missing, unreadable or not a
-    NirspecFlatModel ``reftype`` reference (REFTYPE, DATAMODL, SCI / FAST_VARIATION)."""
+def open_flat(path, reftype, quadrants=False):
+    """A :class:`FlatRef` (``quadrants``, for MOS slitlets: the fflat is a :class:`QuadFlatRef`);
+    InputError naming the file if missing, unreadable or not a NirspecFlatModel (NirspecQuadFlatModel)
+    ``reftype`` reference (REFTYPE, DATAMODL, SCI / FAST_VARIATION)."""
     path = str(path)
     if not os.path.exists(path):
         raise InputError(path, f"{reftype} reference file does not exist")
@@ -122,8 +187,13 @@ def open_flat(path, reftype):
     except Exception as exc:
         raise InputError(path, f"not a readable {reftype} reference file ({type(exc).__name__}: {exc})") from None
     try:
-        if reftype == "fflat" and str(hdul[0].header.get("DATAMODL", "")).strip() == "NirspecQuadFlatModel":
-            raise InputError(path, "a quadrant (MOS) fflat; fixed slits need a NirspecFlatModel fflat")
+        quad = str(hdul[0].header.get("DATAMODL", "")).strip() == _QUAD
+        if reftype == "fflat" and quad != bool(quadrants):
+            raise InputError(path, "a quadrant (MOS) fflat; fixed slits need a NirspecFlatModel fflat" if quad
+                             else f"not a quadrant fflat; MOS slitlets need a {_QUAD}")
+        if reftype == "fflat" and quad:
+            corr.check_reference(hdul, path, reftype, (_QUAD,), ("SCI", "ERR", "WAVELENGTH", "FAST_VARIATION"))
+            return QuadFlatRef(path, hdul)
         corr.check_reference(hdul, path, reftype, _MODELS,
                              ("FAST_VARIATION",) if reftype == "fflat" else ("SCI", "FAST_VARIATION"))
         return FlatRef(path, reftype, hdul)

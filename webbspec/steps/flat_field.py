@@ -25,6 +25,10 @@ VR + VF); DQ |= flat DQ; then NaN and DO_NOT_USE made to agree. ``inverse``: S *
 VF = 0. POINT slits also carry FLATFIELD_PS and FLATFIELD_UN (both the flat applied: one
 WAVELENGTH array serves both here).
 
+MOS slitlets (the mode's ``msa`` flag): the fflat is the official quadrant flat (NirspecQuadFlatModel,
+``_flatref.QuadFlatRef``) read at the slitlet's reference shutter (MSAQUAD, XCEN/YCEN or SHUTTRID);
+sflat and dflat as above with their first FAST_VARIATION row.
+
 ``user_supplied_flat``: an interpolated flat (a Model or path; what :func:`interpolated_flat`
 returns, the official ``_interpolatedflat``): its slits' SCI (+DQ, ERR) matched by SLTNAME or order.
 """
@@ -39,6 +43,7 @@ from ..errors import InputError
 from ..modes import known_mode
 from ..io import datamodels
 from ..io.datamodels import Model, Slit
+from ..instruments.nirspec import mos_table
 from . import _correction as corr
 from ._call import accepts_files
 from ._flatref import BADFLAT, open_flat
@@ -56,7 +61,7 @@ _GL = ((-math.sqrt(0.6) / 2, 5 / 18), (0.0, 8 / 18), (math.sqrt(0.6) / 2, 5 / 18
 def run(model, refs, *, user_supplied_flat=None, inverse=False):
     """Flat-field ``model`` (a copy); S_FLAT = SKIPPED without any flat."""
     out = model.copy()
-    with _Flats(refs, user_supplied_flat) as flats:
+    with _Flats(refs, user_supplied_flat, _is_msa(out)) as flats:
         if flats.empty:
             corr.mark(out, "FLAT", "SKIPPED")
             return out
@@ -74,7 +79,7 @@ def run(model, refs, *, user_supplied_flat=None, inverse=False):
 def interpolated_flat(model, refs, *, user_supplied_flat=None):
     """The flat applied to each slit as a Model (SCI = flat, ERR = its error, DQ = its flags)."""
     slits = []
-    with _Flats(refs, user_supplied_flat) as flats:
+    with _Flats(refs, user_supplied_flat, _is_msa(model)) as flats:
         if flats.empty:
             raise InputError(model.path or "flat_field", "no flat reference file to interpolate")
         for slit in model.slits:
@@ -91,11 +96,16 @@ def interpolated_flat(model, refs, *, user_supplied_flat=None):
     return out
 
 
-class _Flats:
-    """The opened references (or a user-supplied interpolated flat) for one step run."""
+def _is_msa(model):
+    return getattr(known_mode(model.exp_type), "msa", False)
 
-    def __init__(self, refs, user):
-        self.refs, self.user = {}, None
+
+class _Flats:
+    """The opened references (or a user-supplied interpolated flat) for one step run; ``msa``:
+    MOS slitlets (the fflat is the quadrant flat, read at each slitlet's reference shutter)."""
+
+    def __init__(self, refs, user, msa=False):
+        self.refs, self.user, self.msa = {}, None, msa
         if user is not None:
             self.user = user if isinstance(user, Model) else datamodels.read(str(user))
             return
@@ -103,7 +113,7 @@ class _Flats:
             for rt in REFTYPES:
                 path = corr.ref_path(refs, rt)
                 if path is not None:
-                    self.refs[rt] = open_flat(path, rt)
+                    self.refs[rt] = open_flat(path, rt, quadrants=msa)
         except Exception:
             self.close()
             raise
@@ -139,11 +149,12 @@ class _Flats:
         dispaxis = int(slit.header.get("DISPAXIS", model.primary.get("DISPAXIS", 1)) or 1)
         by_slit = getattr(known_mode(model.exp_type), "fixed_slits", False)   # rows per slit name
         name = corr.slit_label(slit, model)
+        shutter = mos_table.shutter_of(slit.header, model.path or "flat_field") if self.msa else None
         parts = []
         for rt in REFTYPES:
             ref = self.refs.get(rt)
             if ref is not None:
-                parts.append(_component(ref, wl, dispaxis, name, by_slit, (y0, x0, ny, nx)))
+                parts.append(_component(ref, wl, dispaxis, name, by_slit, (y0, x0, ny, nx), shutter))
         return _combine(parts, (ny, nx))
 
 
@@ -155,8 +166,9 @@ def _origin(slit, model):
             key("SUBSTRT1") + int(slit.header.get("SLTSTRT1", 1) or 1) - 1)
 
 
-def _component(ref, wl, dispaxis, name, by_slit, box):
-    """(flat, DQ, err) of one reference at the slit's pixels."""
+def _component(ref, wl, dispaxis, name, by_slit, box, shutter=None):
+    """(flat, DQ, err) of one reference at the slit's pixels (``shutter``: a MOS slitlet's
+    reference shutter (quadrant, row, column), for the quadrant fflat)."""
     shape = wl.shape
     if ref.image:
         sci, dq, err = ref.region(*box)
@@ -166,8 +178,8 @@ def _component(ref, wl, dispaxis, name, by_slit, box):
         dq[np.isnan(sci) | (sci == 0)] |= np.uint32(_NOFLAT)
         image = np.where((dq & dqbits.DO_NOT_USE) != 0, 1.0, sci)
     else:
-        image, dq, err = 1.0, np.zeros(shape, np.uint32), np.zeros(shape)
-    values, ferr, missing = _fast_part(wl, dispaxis, *ref.fast(name, by_slit))
+        image, dq, err = 1.0, np.zeros(shape, np.uint32), ref.shutter_error(wl, shutter)
+    values, ferr, missing = _fast_part(wl, dispaxis, *ref.fast(name, by_slit, shutter))
     dq = dq | np.where(missing, np.uint32(_NOFLAT), np.uint32(0))
     with np.errstate(invalid="ignore"):
         err = np.sqrt(np.nansum([(ferr * image) ** 2, (err * values) ** 2], axis=0))

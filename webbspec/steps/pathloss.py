@@ -17,11 +17,19 @@ CRPIX/CRVAL/CDELT 1-3; wavelength axis 3 in metres; header APERTURE = slit name)
 
 A slit the reference has no aperture for is an InputError naming the file (the official step
 warns and skips it). ``user_slit_loc`` (MIRI LRS only) is accepted for parameter compatibility.
+
+MOS slitlets (the mode's ``msa`` flag): the aperture is chosen by the slitlet's shutters (SHUTSTA,
+"x" the source's shutter), as the official step does: the one-shutter aperture (header SHUTTERS = 1)
+when the shutters above and below the source's are both closed or absent, else the three-shutter
+one; with only the one below closed the source position along the slit (SRCYPOS) is taken 1 lower,
+with only the one above closed 1 higher (the 1x3 grid spans -1.5..1.5). A two-shutter slitlet's
+uniform throughput is the mean of the MOS1x1 and MOS1x3 apertures' (same grid).
 """
 
 import numpy as np
 
 from ..errors import InputError
+from ..modes import known_mode
 from . import _correction as corr
 from ._call import accepts_files
 
@@ -72,6 +80,7 @@ def read_pathloss(path):
             raise InputError(path, f"aperture {name or h.ver!r} needs a 3-D PS and a 1-D UNI of EXTVER {h.ver}")
         try:
             out[name] = {"ps": np.asarray(h.data, np.float64), "uni": np.asarray(uni[h.ver].data, np.float64).ravel(),
+                         "shutters": h.header.get("SHUTTERS"),
                          "ps_wcs": {k: float(h.header[k]) for k in _WCS3},
                          "uni_wcs": {k: float(uni[h.ver].header[k]) for k in _WCS1}}
         except KeyError as exc:
@@ -110,16 +119,20 @@ def correction_arrays(slit, model, apertures, path):
     source lies outside the aperture's tabulated positions."""
     if "WAVELENGTH" not in slit:
         raise InputError(model.path or "pathloss", f"slit {slit.name or '(unnamed)'!r} has no WAVELENGTH array")
-    name = corr.slit_label(slit, model)
-    ap = apertures.get(str(name).strip().upper())
-    if ap is None:
-        raise InputError(path, f"no pathloss aperture for slit {name or '(unnamed)'!r}")
     pos = [slit.header.get(k, 0.0) for k in ("SRCXPOS", "SRCYPOS")]
     pos = [float(v) if v is not None and np.isfinite(float(v)) else 0.0 for v in pos]
+    if getattr(known_mode(model.exp_type), "msa", False):
+        ap, pos[1], un = _mos_aperture(apertures, str(slit.header.get("SHUTSTA", "") or "").strip(), pos[1], path)
+    else:
+        name = corr.slit_label(slit, model)
+        ap = apertures.get(str(name).strip().upper())
+        if ap is None:
+            raise InputError(path, f"no pathloss aperture for slit {name or '(unnamed)'!r}")
+        un = ap["uni"]
     ps_vec = point_vector(ap, *pos)
     if ps_vec is None:
         return None
-    un_vec = (_axis(ap["uni_wcs"], ap["uni"].size, 1), ap["uni"])
+    un_vec = (_axis(ap["uni_wcs"], un.size, 1), un)
     lam = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
     out = []
     for wave, vec in (ps_vec, un_vec):
@@ -128,3 +141,28 @@ def correction_arrays(slit, model, apertures, path):
         with np.errstate(invalid="ignore"):
             out.append(np.where(c > 0, c, np.nan))
     return out[0], out[1]
+
+
+def _closed_beside(state):
+    """(below closed, above closed): the neighbours of the source's shutter ("x") in SHUTSTA."""
+    i = state.find("x")
+    return i <= 0 or state[i - 1] == "0", i == len(state) - 1 or state[i + 1] == "0"
+
+
+def _mos_aperture(apertures, state, ypos, path):
+    """(aperture, source y in its grid, uniform throughput) of a MOS slitlet (module docstring)."""
+    below, above = _closed_beside(state)
+    want = 1 if below and above else 3
+    ap = next((a for a in apertures.values() if a["shutters"] is not None and int(a["shutters"]) == want), None)
+    if ap is None:
+        raise InputError(path, f"no {want}-shutter aperture (header SHUTTERS) for shutter state {state!r}")
+    if below and not above:
+        ypos -= 1.0
+    elif above and not below:
+        ypos += 1.0
+    uni = ap["uni"]
+    one, three = apertures.get("MOS1X1"), apertures.get("MOS1X3")
+    if len(state) == 2 and one is not None and three is not None and one["uni"].size == three["uni"].size \
+            and one["uni_wcs"] == three["uni_wcs"]:
+        uni = 0.5 * (one["uni"] + three["uni"])
+    return ap, ypos, uni

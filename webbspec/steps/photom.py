@@ -17,17 +17,28 @@ Slit keywords: BUNIT ("MJy" POINT, else "MJy/sr"), PIXAR_SR, PIXAR_A2, PHOTMJSR 
 factor) and PHOTUJA2. POINT slits also carry PHOTOM_PS (the conversion applied) and PHOTOM_UN
 (the uniform-source one, / PIXAR_SR), which master_background uses.
 
+MOS slitlets (the mode's ``msa`` flag): the PHOTOM row of the filter and grating
+(NrsMosPhotomModel), and the area reference is a NirspecMosAreaModel (AREA table: quadrant, shutter_x
+= row, shutter_y = column, pixarea), matched on the slitlet's reference shutter (MSAQUAD and
+XCEN/YCEN, or SHUTTRID). A shutter the table lacks (the official step silently takes 1 sr) is a
+warning naming the slitlet, and the photom file's nominal pixel area is used.
+
 ``apply_time_correction``: our references carry no TIMECOEFF tables, so there is nothing to
 apply; the parameter is accepted for compatibility with the official step.
 """
+
+import logging
 
 import numpy as np
 
 from .. import dq as dqbits
 from ..errors import InputError
 from ..modes import known_mode
+from ..instruments.nirspec import mos_table
 from . import _correction as corr
 from ._call import accepts_files
+
+log = logging.getLogger(__name__)
 
 REFTYPES = ("photom", "area")
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
@@ -49,7 +60,8 @@ def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=T
         return out
     hdul = corr.open_reference(path, "photom", _PHOTOM_MODELS, ("PHOTOM",))
     area_path = corr.ref_path(refs, "area")
-    areas = read_area(area_path) if area_path is not None else None
+    msa = getattr(known_mode(out.exp_type), "msa", False)
+    areas = read_area(area_path, msa) if area_path is not None else None
     for slit in out.slits:
         kind = corr.source_type(slit, out, source_type)
         sr, a2 = _pixel_area(slit, out, areas, area_path, hdul[0].header)
@@ -82,8 +94,11 @@ def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=T
     return out
 
 
-def read_area(path):
-    """{slit_id (upper case): pixel area [arcsec^2]} of a NirspecSlitAreaModel file."""
+def read_area(path, msa=False):
+    """{slit_id (upper case): pixel area [arcsec^2]} of a NirspecSlitAreaModel file; ``msa``:
+    {(quadrant, shutter_x, shutter_y): pixel area} of a NirspecMosAreaModel."""
+    if msa:
+        return _read_mos_area(path)
     hdul = corr.open_reference(path, "area", ("NirspecSlitAreaModel",), ("AREA",))
     data = hdul["AREA"].data
     cols = {n.lower(): n for n in data.columns.names}
@@ -93,8 +108,26 @@ def read_area(path):
     return {i: float(a) for i, a in zip(ids, np.asarray(data[cols["pixarea"]], float))}
 
 
+def _read_mos_area(path):
+    hdul = corr.open_reference(path, "area", ("NirspecMosAreaModel",), ("AREA",))
+    data = hdul["AREA"].data
+    cols = {n.lower(): n for n in data.columns.names}
+    need = ("quadrant", "shutter_x", "shutter_y", "pixarea")
+    if any(c not in cols for c in need):
+        raise InputError(path, f"AREA table needs {', '.join(need)} columns")
+    q, x, y, a = (np.asarray(data[cols[c]]) for c in need)
+    return dict(zip(zip(q.astype(int).tolist(), x.astype(int).tolist(), y.astype(int).tolist()), a.astype(float).tolist()))
+
+
 def _pixel_area(slit, model, areas, area_path, photom_header):
     """(PIXAR_SR, PIXAR_A2) of a slit: the area reference, else the slit's, else the photom's."""
+    if areas is not None and getattr(known_mode(model.exp_type), "msa", False):
+        shutter = mos_table.shutter_of(slit.header, model.path or "photom")
+        if shutter in areas:
+            return areas[shutter] * A2_TO_SR, areas[shutter]
+        log.warning("%s: no pixel area for slitlet %s (quadrant %d, shutter row %d, column %d); the photom "
+                    "file's nominal area is used", area_path, slit.name, *shutter)
+        areas = None
     if areas is not None:
         name = str(corr.slit_label(slit, model)).strip().upper()
         if name not in areas:

@@ -14,7 +14,7 @@ SLTYMIN/SLTYMAX (the slit-frame extent) and WSREFRA/WSREFDE (the XI/ETA referenc
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["table", "rows", "slit_keywords", "is_mos_table"]
+__all__ = ["table", "rows", "slit_keywords", "is_mos_table", "shutter_of"]
 
 # (column, FITS format, SlitletBox -> value)
 _COLUMNS = (
@@ -91,3 +91,22 @@ def slit_keywords(row):
         "WSREFRA": (float(row["REF_RA"]), "[deg] RA of the XI/ETA reference"),
         "WSREFDE": (float(row["REF_DEC"]), "[deg] Dec of the XI/ETA reference"),
     }
+
+
+def shutter_of(header, where="slit"):
+    """(quadrant, row, column) of a MOS slitlet's reference shutter from its keywords: MSAQUAD
+    and XCEN/YCEN, or the official SHUTTRID = row + (column - 1) * 365 when XCEN/YCEN are absent
+    (official products keep those in their ASDF tree only)."""
+    from ...errors import InputError
+    from .msa import SHUTTERS_PER_COLUMN
+
+    q = header.get("MSAQUAD")
+    if q is None:
+        raise InputError(where, f"slitlet {header.get('SLTNAME', '?')} has no MSAQUAD keyword")
+    if header.get("XCEN") is not None and header.get("YCEN") is not None:
+        return int(q), int(header["XCEN"]), int(header["YCEN"])
+    sid = header.get("SHUTTRID")
+    if sid is None:
+        raise InputError(where, f"slitlet {header.get('SLTNAME', '?')} has neither XCEN/YCEN nor SHUTTRID")
+    row, col = (int(sid) - 1) % SHUTTERS_PER_COLUMN + 1, (int(sid) - 1) // SHUTTERS_PER_COLUMN + 1
+    return int(q), row, col

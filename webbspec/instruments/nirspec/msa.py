@@ -44,7 +44,7 @@ from ...errors import InputError
 from .optics import FS_ROWS
 
 __all__ = ["Slitlet", "read_slitlets", "exposure_slitlets", "msa_file_path", "write_msa_file",
-           "SHUTTERS_PER_COLUMN", "FIXED_SLIT_NAMES"]
+           "SHUTTERS_PER_COLUMN", "FIXED_SLIT_NAMES", "is_background_name"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,13 @@ _SHUTTER_COLUMNS = ("slitlet_id", "msa_metadata_id", "shutter_quadrant", "shutte
                     "source_id", "background", "estimated_source_in_shutter_x",
                     "estimated_source_in_shutter_y", "dither_point_index", "primary_source")
 _SOURCE_COLUMNS = ("source_id", "source_name", "alias", "ra", "dec", "stellarity")
+
+
+def is_background_name(source_name):
+    """Whether a slitlet's source name marks a background slitlet (official rule: "BKG" or
+    "BACKGROUND" in it, as the background slitlets are named ``<program>_BKG<slitlet_id>``)."""
+    name = str(source_name or "").upper()
+    return "BKG" in name or "BACKGROUND" in name
 
 
 @dataclass(frozen=True)

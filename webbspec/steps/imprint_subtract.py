@@ -1,0 +1,84 @@
+"""imprint_subtract: subtract the MSA imprint (leakcal) exposure from a NIRSpec full-frame image.
+
+``imprints``: the association's imprint members (models). Which one, as the official step: a
+single imprint is used as it is; of several, those with the science's BKGDTARG are kept, then the
+one with the science's OBSERVTN and PATT_NUM, else the only one left; otherwise S_IMPRNT = SKIPPED.
+SCI -= imprint SCI, DQ |= imprint DQ (the imprint cut to the science's subarray when both carry
+SUBSTRT/SUBSIZE); ERR and the variances are not changed (official). S_IMPRNT = COMPLETE.
+"""
+
+import logging
+
+import numpy as np
+
+from ..errors import InputError
+from . import _correction as corr
+from ._call import accepts_files
+
+log = logging.getLogger(__name__)
+
+REFTYPES = ()
+# steps that must have run on the input first, where its mode runs them (pipeline.steprun
+# .check_needs): the image must not be cut into slits yet
+NEEDS = ("assign_wcs",)
+
+
+def _true(value):
+    return value is True or str(value).strip().upper() in ("T", "TRUE", "1")
+
+
+def _same(a, b, key):
+    return str(a.get(key, "")).strip() == str(b.get(key, "")).strip()
+
+
+def choose(science, imprints):
+    """The imprint model to subtract from ``science`` (official rule), or None."""
+    if len(imprints) == 1:
+        return imprints[0]
+    p = science.primary
+    kept = [m for m in imprints if _true(m.primary.get("BKGDTARG", False)) == _true(p.get("BKGDTARG", False))]
+    match = [m for m in kept if _same(m.primary, p, "OBSERVTN") and _same(m.primary, p, "PATT_NUM")]
+    if match:
+        return match[0]
+    return kept[0] if len(kept) == 1 else None
+
+
+@accepts_files
+def run(model, refs=None, *, imprints=()):
+    """Subtract the matching imprint from a copy of the full-frame ``model``."""
+    where = model.path or "imprint_subtract"
+    out = model.copy(arrays=False)
+    imprints = [imprints] if not isinstance(imprints, (list, tuple)) else list(imprints)
+    chosen = choose(model, imprints) if imprints else None
+    if chosen is None:
+        if imprints:
+            log.warning("%s: no imprint exposure matches; imprint_subtract skipped", where)
+        corr.mark(out, "IMPRNT", "SKIPPED")
+        return out
+    if out.layout != "single" or len(out.slits) != 1:
+        raise InputError(where, "imprint_subtract needs the full-frame image (run it before extract_2d)")
+    img, imp = out.slits[0], chosen.slits[0]
+    sci, dq = _on_science_grid(imp, chosen.primary, model.primary, img.shape, chosen.path or "imprint")
+    img["SCI"] = (np.asarray(img["SCI"], np.float64) - sci).astype(np.float32)
+    img["DQ"] = np.asarray(img.get("DQ", np.zeros(img.shape, np.uint32)), np.uint32) | dq
+    corr.mark(out, "IMPRNT", "COMPLETE")
+    return out
+
+
+def _on_science_grid(imp, imp_primary, sci_primary, shape, where):
+    """The imprint's SCI and DQ on the science image's pixels."""
+    sci = np.asarray(imp["SCI"], np.float64)
+    dq = np.asarray(imp.get("DQ", np.zeros(sci.shape, np.uint32)), np.uint32)
+    if sci.shape[-2:] == tuple(shape[-2:]):
+        return sci, dq
+    # different subarrays: the science's window of the imprint (both 1-based SUBSTRT)
+    try:
+        dx = int(sci_primary["SUBSTRT1"]) - int(imp_primary["SUBSTRT1"])
+        dy = int(sci_primary["SUBSTRT2"]) - int(imp_primary["SUBSTRT2"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(where, f"imprint shape {sci.shape} differs from the science {shape} "
+                                "and SUBSTRT1/2 do not place it") from None
+    ny, nx = shape[-2:]
+    if dx < 0 or dy < 0 or dy + ny > sci.shape[-2] or dx + nx > sci.shape[-1]:
+        raise InputError(where, "the imprint exposure does not cover the science subarray")
+    return sci[..., dy:dy + ny, dx:dx + nx], dq[..., dy:dy + ny, dx:dx + nx]

@@ -93,6 +93,7 @@ def spec2_step_input(step):
         out = {"data": exp.path if i == 0 else spec2_path(exp.name, chain[i - 1]),
                "refs": ref_files(bestrefs_for(exp.name, "spec2", (step,)))}
         out.update({k: v for k, v in spec2_extra(exp, step).items()})
+        out.update(spec2_metadata(exp, step))
         return out
 
     return inputs
@@ -105,6 +106,14 @@ def spec2_extra(exp, step):
     if step == "imprint_subtract" and exp.imprints:
         return {"imprints": exp.imprints}
     return {}
+
+
+def spec2_metadata(exp, step):
+    """Files a step reads that the input's header names (the MSA metadata file, MSAMETFL, beside
+    the exposure): inputs, so a new one re-runs the step; a missing one is the step's own error."""
+    name = exp.header.get("MSAMETFL") if exp.mode and MODES[exp.mode].msa and step == "assign_wcs" else None
+    path = os.path.join(os.path.dirname(exp.path), name) if name else None
+    return {"msa_metadata": path} if path and os.path.exists(path) else {}
 
 
 def spec2_step_params(step):
@@ -136,6 +145,7 @@ def spec2_chain_input(wildcards):
     out = {"data": exp.path, "refs": ref_files(bestrefs_for(exp.name, "spec2", tuple(chain)))}
     for step in chain:
         out.update(spec2_extra(exp, step))
+        out.update(spec2_metadata(exp, step))
     return out
 
 

@@ -4,9 +4,11 @@
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(__file__))
 import fakeprog  # noqa: E402
-from test_workflow import snakemake  # noqa: E402
+from test_workflow import planned, snakemake  # noqa: E402
 
 
 def _stop_lines(result):
@@ -59,3 +61,19 @@ def test_snakemake_lint_is_clean(tmp_path):
     fakeprog.make_program(prog, nexp=1)
     r = snakemake(prog, "--lint")
     assert r.returncode == 0 and "Lints for" not in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_the_msa_metadata_file_is_an_input_of_a_mos_exposure(tmp_path):
+    """A new MSA file (MSAMETFL) re-runs assign_wcs and what follows (stand-in science)."""
+    prog = tmp_path / "mos"
+    fakeprog.make_program(prog, nexp=1, spec2_asn=False, spec3_asn=False, EXP_TYPE="NRS_MSASPEC",
+                          MSAMETFL="jw01234001001_01_msa.fits")
+    (prog / "jw01234001001_01_msa.fits").write_text("MSA metadata stand-in")
+    r = snakemake(prog, "--nolock")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert planned(snakemake(prog, "-n")) == {}
+    (prog / "jw01234001001_01_msa.fits").write_text("another MSA configuration")   # (Snakemake
+    # compares the checksums of small files: a touch alone is not a change)
+    jobs = planned(snakemake(prog, "-n"))
+    assert jobs["assign_wcs"] == 1 and jobs["extract_1d"] == 1, jobs

@@ -166,3 +166,13 @@ def test_workers_die_with_a_killed_job(tmp_path):
         assert not alive
     finally:
         job.kill()
+
+
+def test_a_slit_without_a_catalogued_source_is_referenced_to_itself():
+    """MOS background and virtual slitlets carry SRCRA = SRCDEC = 0 in official products: no position
+    (re-referencing their sky coordinates to (0, 0) stretched their Stage 3 grid 3.3x)."""
+    from webbspec.pipeline.exp_to_source import _source_position
+
+    assert _source_position(fits.Header({"SRCRA": 0.0, "SRCDEC": 0.0})) is None
+    assert _source_position(fits.Header({"SRCRA": 53.1, "SRCDEC": -27.8})) == (53.1, -27.8)
+    assert _source_position(fits.Header({"SRCRA": 53.1})) is None

@@ -156,6 +156,63 @@ def test_outlier_detection_against_injected_rays(program):
     assert false / clean < 1e-3, (false, clean)
 
 
+def test_nod_traces_not_flagged_and_rays_are(program):
+    """Per source, clean pixels flagged <= 1e-3 (the point source's slit holds the negative copies
+    of the source that the nodded background subtraction leaves in each nod; before the fix
+    416-458 clean pixels along one negative trace of each outer nod were flagged, 4.4e-3 of the
+    slit, which the pooled count of the test above dilutes below 1e-3), and >= 95% of the rays
+    > 10 sigma of the noise of the nod-subtracted `_cal` (the rate's noise and the subtracted
+    nods': sqrt(1.5) x the rate's on sky, up to ~6x on a negative trace) at sky positions every
+    nod sees."""
+    masks = _crmasks(program)
+    roots = {float(fits.getval(str(program / f"{r}_rate.fits"), "YOFFSET")): r for r in masks}
+    rate_err = {r: fits.getdata(str(program / f"{r}_rate.fits"), "ERR").astype(float) for r in masks}
+    union = np.logical_or.reduce([m for m, _ in masks.values()])
+    strong = hit = 0
+    per_source = {}
+    for crf in glob.glob(str(program / "webbspec" / "spec3" / "*_crf.fits")):
+        cal = datamodels.read(crf.replace("_crf", "_cal"))
+        flagged = datamodels.read(crf)
+        valids = [np.isfinite(np.asarray(s["WAVELENGTH"])) & np.isfinite(np.asarray(s["SCI"]))
+                  for s in cal.slits]
+        clean = false = 0
+        for k, (s, s_out, valid) in enumerate(zip(cal.slits, flagged.slits, valids)):
+            h = s.header
+            x0, y0 = h["SLTSTRT1"] - 1, h["SLTSTRT2"] - 1
+            ny, nx = s.shape
+            sub = (slice(y0, y0 + ny), slice(x0, x0 + nx))
+            own = _exposure_of(s, roots)
+            mask, snr = masks[own]
+            others = [r for r in masks if r != own]
+            # the subtracted background is the mean of the other nods at the same detector pixels
+            bvar = sum(rate_err[r][sub] ** 2 for r in others) / len(others) ** 2
+            snr_cal = snr[sub] * rate_err[own][sub] / np.sqrt(rate_err[own][sub] ** 2 + bvar)
+            covered = valid.copy()
+            for j, other in enumerate(cal.slits):
+                if j == k:
+                    continue
+                shift = int(round((h["YOFFSET"] - other.header["YOFFSET"]) / fs.PSCALE))
+                rows = np.arange(ny) - shift
+                ok = (rows >= 0) & (rows < ny)
+                seen = np.zeros_like(valid)
+                seen[ok] = valids[j][rows[ok]]
+                covered &= seen
+            out = (np.asarray(s_out["DQ"]) & dq.OUTLIER) > 0
+            rays = (snr_cal > 10) & covered
+            quiet = ~union[sub] & valid
+            strong += rays.sum()
+            hit += (rays & out).sum()
+            clean += quiet.sum()
+            false += (quiet & out).sum()
+        per_source[int(cal.slits[0].header["SOURCEID"])] = (int(false), int(clean))
+    print(f"rays > 10 sigma of the _cal noise flagged {hit}/{strong}; clean pixels flagged per "
+          f"source: {per_source}")
+    assert strong > 30
+    assert hit / strong >= 0.95, (hit, strong)
+    for sid, (false, clean) in per_source.items():
+        assert false <= 1e-3 * clean, (sid, false, clean)
+
+
 def test_stage3_products_open_as_official_models(program):
     from stdatamodels.jwst import datamodels as dm
     classes = {"cal": "MultiExposureModel", "crf": "MultiExposureModel", "s2d": "SlitModel",

@@ -94,11 +94,13 @@ def rereference(slit, ra0, dec0):
 
 
 def _source_position(header):
+    """The source's (SRCRA, SRCDEC), or None: the official products write 0, 0 for a slit without
+    a catalogued source (MOS background and virtual slitlets), which is no position at all."""
     try:
         ra, dec = float(header.get("SRCRA")), float(header.get("SRCDEC"))
     except (TypeError, ValueError):
         return None
-    return (ra, dec) if np.isfinite(ra) and np.isfinite(dec) else None
+    return (ra, dec) if np.isfinite(ra) and np.isfinite(dec) and (ra, dec) != (0.0, 0.0) else None
 
 
 class _InMemory:

@@ -21,12 +21,23 @@ Nod-subtracted exposures (S_BKDSUB = COMPLETE, several exposures of the source o
 detector): each carries negative copies of the source where the other nods put it, at sky
 positions that differ per exposure, so the plain median test flags them (and the clean pixels
 of an exposure without a copy there) by the hundred (measured: 2.7% of the pixels of a nodded
-point-source slit). Here the subtraction is undone before the test: a first median (leaving out
-pixels significantly below zero, SCI < -snr1 * ERR) is blotted to every exposure, and each
-exposure gets back the mean of what the other nods of its detector saw at the same detector
+point-source slit; the official step, jwst 3.0 with its defaults on the official calwebb_spec2
+`_cal` of simulated FS seed 0, flags 2.1-2.5% of the point-source slit's clean pixels per nod, on
+the rows of the negative traces, of the nod's own trace core and of the slit ends). Here the
+subtraction is undone before the test: a first median (leaving out pixels significantly below
+zero, SCI < -snr1 * ERR, and floored at zero: see _restore_nods) is blotted to every exposure, and
+each exposure gets back the mean of what the other nods of its detector saw at the same detector
 pixels (SLTSTRT1/2), i.e. the source part of its background. The test then runs on these restored
 images: negative copies are gone, while a cosmic ray of one nod, imprinted negatively on the
-others through their background, is flagged where it is and where it is imprinted.
+others through their background, is flagged where it is and where it is imprinted. On a restored
+pixel the model is "median at its sky position minus the mean of the median at the other nods'
+sky positions of that detector pixel", so (a) both terms get the derivative allowance (the second
+one is as much a blotted median as the first: an undersampled trace is sampled differently by
+each nod: on the simulated FS program the restored negative traces differ from the median by 2%
+of the restored signal for the median pixel, 14% at the 90th percentile, most on the flanks),
+and (b) the noise is at least the pixel's own ERR (which holds its background's noise: on a
+negative trace, the shot noise of the other nod's source, up to 1.7x the median's error there
+where the median comes from exposures that see plain sky, e.g. the far end of an outer nod).
 """
 
 import warnings
@@ -54,14 +65,16 @@ _OVERSAMPLE = 4.0
 # error; the median lives on the fine grid, so it is measured there (then blotted), not on the
 # blotted image at the data's pixel spacing. On the wings of a bright point source this cuts the
 # threshold several-fold: rays of 11-27 sigma two pixels from the core were missed before.
-# The restored nod background is a blotted median too, but a mean of (n-1) of them, built on
-# the fine grid: its error, measured on the restored negative traces of the simulated FS
-# program, is under 2% of the trace (|restored - median| <= 1.4 sigma where the full derivative
-# term of the restored image is ~30 sigma), so 0.15 of that term is added.
-# Measured over five simulated FS programs (seeds 0-4; 212 rays > 10 sigma seen by every nod):
-#   grid 2x: recall 92.7-98.2% per program, false flags 4.2-6.7e-4;
-#   grid 4x: recall 97.1-100% per program (98.1% pooled), false flags 4.7-7.2e-4 (this setting).
-_BACK_DERIV_SCALE = 0.15
+# Recall on the earlier analytic simulator (five FS programs, seeds 0-4; 212 rays > 10 sigma seen
+# by every nod): grid 2x 92.7-98.2% per program, grid 4x 97.1-100% (this setting).
+# The restored nod background (mean of the first median blotted at the other nods' sky positions)
+# gets the same derivative allowance as the median (see the module docstring). It had 0.15 of it,
+# tuned on that analytic simulator (restored traces within 2% of the median); on the optical-model
+# simulator the restored negative traces of the point source missed the median by ~4-6 sigma on
+# their flanks and the test flagged 410-458 clean pixels of each outer nod, most along one
+# negative trace (seeds 0-4: 889-920 clean pixels per program, 4.2-4.4e-3 of the point source's
+# slit). With the full allowance and the floor of _restore_nods 31-58; with the pixel's own ERR
+# as well 5-8 (<= 3e-5 of that slit); rays > 10 sigma flagged 270/277 (269 before).
 # maskpt is meant to drop output pixels an exposure covers only partly (slit ends). Applied to
 # the ivm weight it also drops fully covered pixels whose read-noise variance is high: in the real
 # CEERS MOS slits VAR_RNOISE varies 5x from row to row, so the median was undefined (NaN) at
@@ -135,6 +148,9 @@ def run(model, refs=None, *, weight_type="ivm", pixfrac=1.0, kernel="square", fi
     else:
         blot_sci, blot_err = _median_direct(work, goods)
         blot_der = [None] * len(work)
+    # a restored (nod-subtracted) pixel's noise is at least its own ERR (module docstring)
+    blot_err = [be if b is None or "ERR" not in s else np.fmax(be, np.asarray(s["ERR"], float))
+                for s, be, b in zip(work, blot_err, backs)]
     masks = [flag_outliers(np.asarray(s["SCI"], float), bs, be, snr1, snr2, scl1, scl2, backg,
                            resample_data, model_deriv=b, deriv=bd) & g
              for s, g, bs, be, b, bd in zip(work, goods, blot_sci, blot_err, backs, blot_der)]
@@ -176,12 +192,19 @@ def _shifted(img, src, dst, shape):
 
 def _restore_nods(model, slits, goods, nodded, snr1, weight_type, pixfrac, kernel, maskpt):
     """Copies of ``slits`` with the source part of their nod background added back (docstring),
-    and the derivative term of what was added (None where nothing was)."""
+    and the derivative term of what was added (None where nothing was).
+
+    The first median is floored at zero: what a background holds of the other nods, once their
+    sky cancels, is sources, never below zero. Below zero the median is noise, the wings of a
+    negative copy that the SCI < -snr1 * ERR cut leaves in, or the imprint (-ray/2) of a ray of
+    another nod where only two exposures overlap and the lower stands for the median; restored, such
+    an imprint lands on the ray itself, and with its derivative allowance it hid rays of 10-15
+    sigma (1-2 per simulated FS program)."""
     with np.errstate(invalid="ignore"):
         negative = [np.asarray(s["SCI"], float) < -snr1 * np.nan_to_num(np.asarray(s["ERR"], float))
                     if "ERR" in s else np.zeros(s.shape, bool) for s in slits]
     first, _, first_der = _median_blots(slits, [g & ~n for g, n in zip(goods, negative)],
-                                        weight_type, pixfrac, kernel, maskpt)
+                                        weight_type, pixfrac, kernel, maskpt, floor=0.0)
     out, back_derivs = [], []
     for k, s in enumerate(slits):
         others = [j for j in range(len(slits)) if j != k and nodded[k] is not None
@@ -206,10 +229,11 @@ def _mean_shifted(images, origins, dst, shape):
         return np.nan_to_num(np.nanmean(np.stack(seen), axis=0), nan=0.0)
 
 
-def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column=True):
+def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column=True, floor=None):
     """Blotted median SCI and median ERR for each exposure (steps 1-4 of the module docstring).
 
-    ``per_column=False`` is the official global-mean weight mask (kept for comparison tests).
+    ``per_column=False`` is the official global-mean weight mask (kept for comparison tests);
+    ``floor``: a lower bound of the median (on its fine grid, before the derivative and the blot).
     """
     masked = []
     for s, g in zip(slits, goods):
@@ -252,6 +276,8 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
         med = np.where(count == 2, np.nanmin(sci, axis=0), med)
         # where one exposure alone sees the sky, its own running median along the slit
         med = _along_slit_median(med, int(_SINGLE_WINDOW * _OVERSAMPLE), count == 1)
+    if floor is not None:
+        med = np.maximum(med, floor)
     blots_s = [dz.blot(med, x, y) for x, y in maps]
     blots_e = [dz.blot(med_err, x, y) for x, y in maps]
     fine = _max_neighbour_diff(med)     # the derivative term on the median's own fine grid
@@ -311,7 +337,7 @@ def flag_outliers(sci, blot_sci, blot_err, snr1, snr2, scl1, scl2, backg=0.0, re
             return diff > snr1 * err
         deriv = _max_neighbour_diff(blot_sci) if deriv is None else np.nan_to_num(deriv, nan=0.0)
         if model_deriv is not None:
-            deriv = deriv + _BACK_DERIV_SCALE * model_deriv
+            deriv = deriv + model_deriv
         m1 = diff > scl1 * deriv + snr1 * err
         m2 = diff > scl2 * deriv + snr2 * err
     m1 = ndimage.binary_dilation(m1, structure=np.ones((3, 3), bool))

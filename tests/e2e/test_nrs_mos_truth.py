@@ -1,0 +1,433 @@
+"""Issue 18's truth bars on a simulated NIRSpec MOS program (the small one: 3 nods x NRS1/NRS2, 12
+sources, 2 background slitlets, 1 virtual one, failed-open shutters, an imprint per detector).
+
+One module-scoped run (``webbspec simulate nrs_mos`` then ``webbspec run`` with one Stage 2 job
+per exposure, ~3 min on 2 cores); every check reads its products against ``truth/``.
+
+What is compared with what:
+
+* Point sources: Stage 3 x1d FLUX [Jy] against the truth's ``flux`` averaged over each x1d
+  pixel's wavelength bin (what a pixel measures; matters at the emission lines and for chi^2).
+* Extended sources: the truth's ``surf_bright`` is the surface brightness at the profile *peak*
+  (truth README); extract_1d reports, as the official extract_1d does, SURF_BRIGHT = the mean
+  calibrated surface brightness over the pixels of the extraction aperture (sum / NPIXELS; here
+  the extract1d reference's 7 rows about the s2d's nominal centre). The two differ by the
+  aperture mean of the source's along-slit profile (0.55-0.9 for these sizes), so the test
+  integrates the truth's profile (Gaussian ``size`` about the source's sky position, projected
+  on the s2d rows) over the same pixels, column by column, with the s2d's valid pixels.
+* Background slitlets: the sky the master background removes; Stage 3 SURF_BRIGHT must be
+  consistent with zero (mean over the central range / its error).
+"""
+
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from scipy.special import erf
+
+from webbspec import dq
+from webbspec.io import datamodels
+from webbspec.algorithms.drizzle import source_row
+
+pytestmark = pytest.mark.slow
+
+SEED = 0
+C_KMS = 299792.458
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mos") / "prog"
+    exe = os.path.join(os.path.dirname(sys.executable), "webbspec")
+    subprocess.run([exe, "simulate", "nrs_mos", str(root), "--seed", str(SEED)], check=True,
+                   capture_output=True)
+    cfg = root.parent / "exp.yaml"
+    cfg.write_text("workflow: {spec2_jobs: exposure}\n")
+    run = subprocess.run([exe, "run", str(root), "--cores", "2", "--configfile", str(cfg)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return root
+
+
+# ------------------------------------------------------------------------------- helpers
+def sources(root):
+    return Table.read(os.path.join(root, "truth", "sources.ecsv"))
+
+
+def stage3(root, sid, kind):
+    hits = glob.glob(os.path.join(root, "webbspec", "spec3", f"*_[sbv]{abs(sid):09d}_*_{kind}.fits"))
+    assert len(hits) == 1, (sid, kind, hits)
+    return hits[0]
+
+
+def truth_spectrum(root, row):
+    prefix = {"point": "s", "extended": "s", "background": "b", "virtual": "v"}[row["kind"]]
+    t = Table.read(os.path.join(root, "truth", "spectra", f"{prefix}{abs(int(row['source_id'])):09d}.ecsv"))
+    col = "flux" if row["kind"] == "point" else "surf_bright"
+    return np.asarray(t["wavelength"], float), np.asarray(t[col], float)
+
+
+def bin_average(tw, tf, wave):
+    """The truth averaged over each pixel's wavelength bin (from the midpoints to the neighbouring
+    pixel centres; across the NRS1/NRS2 gap, where the x1d jumps, the bin takes the step on its
+    other side instead of half the gap)."""
+    d = np.diff(wave)
+    gap = d > 1.5 * np.minimum(np.r_[d[0], d[:-1]], np.r_[d[1:], d[-1]])
+    dl = np.r_[d[0], np.where(gap, np.nan, d)]           # step to the left neighbour
+    dr = np.r_[np.where(gap, np.nan, d), d[-1]]
+    dl = np.where(np.isfinite(dl), dl, dr)
+    dr = np.where(np.isfinite(dr), dr, dl)
+    lo, hi = wave - 0.5 * dl, wave + 0.5 * dr
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (tf[1:] + tf[:-1]) * np.diff(tw))])
+    return (np.interp(hi, tw, cum) - np.interp(lo, tw, cum)) / (hi - lo)
+
+
+def x1d(root, sid):
+    t = Table.read(stage3(root, sid, "x1d"), hdu="EXTRACT1D")
+    return {c: np.asarray(t[c], float) for c in t.colnames}
+
+
+def _phi(z):
+    return 0.5 * (1.0 + erf(z / np.sqrt(2.0)))
+
+
+def aperture_profile_mean(root, row, wave):
+    """Aperture mean of an extended source's along-slit profile (peak 1) at each x1d wavelength:
+    the truth Gaussian (sigma ``size`` arcsec about the source's sky position, projected on the
+    Stage 3 s2d's rows), averaged over each row pixel, weighted by the fraction of the row inside
+    the x1d's aperture (EXTRYSTR..EXTRYSTP, inclusive pixel centres) and by the s2d's valid pixels."""
+    path = stage3(root, int(row["source_id"]), "s2d")
+    with fits.open(path) as h:
+        hdr = h["SCI"].header
+        sci, lam2d = h["SCI"].data.astype(float), h["WAVELENGTH"].data.astype(float)
+    with fits.open(path.replace("_s2d", "_x1d")) as h:
+        lo, hi = h["EXTRACT1D"].header["EXTRYSTR"] - 1, h["EXTRACT1D"].header["EXTRYSTP"] - 1
+    ny, nx = sci.shape
+    scale = abs(float(hdr["S2DCDLT2"]))
+    r0 = source_row(hdr, float(row["ra"]), float(row["dec"]))
+    r = np.arange(ny, dtype=float)
+    sig = float(row["size"]) / scale                               # rows
+    gpix = (_phi((r + 0.5 - r0) / sig) - _phi((r - 0.5 - r0) / sig)) * sig * np.sqrt(2 * np.pi)
+    frac = np.clip(np.minimum(hi + 0.5, r + 0.5) - np.maximum(lo - 0.5, r - 0.5), 0.0, 1.0)
+    p = frac[:, None] * (np.isfinite(sci) & np.isfinite(lam2d))
+    with np.errstate(all="ignore"):
+        g = (p * gpix[:, None]).sum(0) / p.sum(0)
+        lam = np.nanmedian(lam2d, axis=0)
+    ok = np.isfinite(g) & np.isfinite(lam)
+    order = np.argsort(lam[ok])
+    return np.interp(wave, lam[ok][order], g[ok][order])
+
+
+def compare(root, row):
+    """(wave, measured, error, bin-averaged truth [aperture-mean for extended], central slice)."""
+    s = x1d(root, int(row["source_id"]))
+    w = s["WAVELENGTH"]
+    tw, tf = truth_spectrum(root, row)
+    truth = bin_average(tw, tf, w)
+    if row["kind"] == "point":
+        f, e = s["FLUX"], s["FLUX_ERROR"]
+    else:
+        f, e = s["SURF_BRIGHT"], s["SB_ERROR"]
+        if row["kind"] == "extended":
+            truth = truth * aperture_profile_mean(root, row, w)
+    n = w.size
+    return w, f, e, truth, slice(int(0.1 * n), int(0.9 * n))
+
+
+def ratio(root, row):
+    w, f, e, truth, c = compare(root, row)
+    return float(np.nanmedian(f[c] / truth[c]))
+
+
+def chi2(root, row):
+    w, f, e, truth, c = compare(root, row)
+    z = ((f - truth) / e)[c]
+    return float(np.nanmean(z[np.isfinite(z)] ** 2))
+
+
+def plan(root):
+    from webbspec.simulate import nirspec_mos
+    _, p, _ = nirspec_mos.plan_program("small", None, SEED, _refdir(root))
+    return p
+
+
+def line_shift(w, f, tw, tf, centre, sigma, model_scale=None):
+    """Shift [pixels] of an emission line against the truth: least-squares fit, within +-4 sigma,
+    of the bin-averaged truth (x ``model_scale``) seen at shifted wavelengths times a linear
+    continuum factor, on a 1/200 pixel grid."""
+    pixel = np.interp(centre, w[1:], np.diff(w))
+    win = (np.abs(w - centre) < max(4 * sigma, 3 * pixel)) & np.isfinite(f)
+    if np.any(np.diff(w[win]) > 1.5 * pixel):
+        return np.nan                                   # the line falls in the detector gap
+    best = (np.inf, 0.0)
+    for d in np.linspace(-1, 1, 401):
+        model = bin_average(tw, tf, w - d * pixel)[win]
+        if model_scale is not None:
+            model = model * model_scale[win]
+        a = np.column_stack([model, model * (w[win] - centre)])
+        coef = np.linalg.lstsq(a, f[win], rcond=None)[0]
+        best = min(best, (float(np.sum((a @ coef - f[win]) ** 2)), float(d)))
+    return best[1]
+
+
+def lines_of(src, w, min_peak=1.0):
+    """(centre, sigma) [um] of the source's emission lines at least ``min_peak`` x continuum,
+    4 sigma clear of the x1d's ends."""
+    from webbspec.simulate import mos_scene
+    out = []
+    for rest, peak in zip(mos_scene.LINES_REST, src.lines):
+        c = rest * (1 + src.redshift)
+        s = c * src.sigma_kms / C_KMS
+        if peak >= min_peak and w[0] + 4 * s < c < w[-1] - 4 * s:
+            out.append((c, s))
+    return out
+
+
+def all_line_shifts(root):
+    srcs = {s.source_id: s for s in plan(root).sources}
+    out = {}
+    for row in sources(root):
+        if row["kind"] not in ("point", "extended"):
+            continue
+        sid = int(row["source_id"])
+        w, f, e, truth, c = compare(root, row)
+        tw, tf = truth_spectrum(root, row)
+        scale = aperture_profile_mean(root, row, w) if row["kind"] == "extended" else None
+        for centre, sigma in lines_of(srcs[sid], w):
+            out[(sid, round(centre, 4))] = line_shift(w, f, tw, tf, centre, sigma, scale)
+    return out
+
+
+def _rows(root, kind):
+    return [r for r in sources(root) if r["kind"] == kind]
+
+
+# ------------------------------------------------------------------------------- tests
+def pathloss_convention_excess(root, row, lam=4.0):
+    """PS(y / R) / PS(y) - 1 at ``lam`` [um] from the simulator's model: what pathloss reading
+    SRCYPOS (open heights) on the PS grid's pitch axis, as the official step does, adds to the
+    flux of this point source (R = pitch / open height)."""
+    from webbspec.simulate import mos_scene
+    x, y = float(row["xpos"]), float(row["ypos"])
+    ps = [mos_scene.point_transmission(x, yy, lam, (-1.0, 0.0, 1.0)) for yy in (y / mos_scene.R, y)]
+    return float(ps[0] / ps[1] - 1)
+
+
+def test_point_flux_within_2_percent(program):
+    """The point sources the SRCYPOS convention (see the xfail below) moves by < 0.5%."""
+    rows = [r for r in _rows(program, "point") if abs(pathloss_convention_excess(program, r)) < 0.005]
+    got = {int(r["source_id"]): ratio(program, r) for r in rows}
+    print("point FLUX / truth (near-centred):", {k: round(v, 4) for k, v in got.items()})
+    assert len(got) >= 4
+    assert all(abs(v - 1) < 0.02 for v in got.values()), got
+
+
+def failed_open_light(root):
+    """{detector: bool frame} of the pixels the simulator lit through failed-open shutters (light
+    from inside the shutter, |slit y| <= 0.5, at F290LP/G395M wavelengths), and the rate there."""
+    from webbspec.simulate import nirspec_mos, mos_render
+    dets, p, _ = nirspec_mos.plan_program("small", None, SEED, _refdir(root))
+    out = {}
+    for det in dets:
+        frame = np.zeros((det.ny, det.nx), bool)
+        for key in p.failed_open:
+            img = mos_render.shutter_image(det.optics, det, key, 1)
+            if img is None:
+                continue
+            y0, y1, x0, x1 = img.box
+            with np.errstate(invalid="ignore"):
+                core = img.lit & (np.abs(img.ys) <= 0.5)
+            frame[y0:y1 + 1, x0:x1 + 1] |= core
+        out[det.name] = frame
+    return out
+
+
+def _refdir(root):
+    return os.path.join(root, "refs", "references", "jwst", "nirspec")
+
+
+def failed_open_flags(root):
+    """(failed-open light pixels inside Stage 2 _cal slitlets, of them flagged MSA_FAILED_OPEN,
+    flagged pixels outside the light) over every science exposure."""
+    light = failed_open_light(root)
+    inside = flagged = spurious = 0
+    for path in sorted(glob.glob(os.path.join(root, "webbspec", "spec2", "*_cal.fits"))):
+        cal = datamodels.read(path)
+        det = str(cal.primary["DETECTOR"]).upper()
+        for slit in cal.slits:
+            hd = slit.header
+            x0, y0 = int(hd["SLTSTRT1"]) - 1, int(hd["SLTSTRT2"]) - 1
+            d = np.asarray(slit["DQ"])
+            ny, nx = d.shape
+            lit = light[det][y0:y0 + ny, x0:x0 + nx]
+            fo = (d & dq.FLAGS["MSA_FAILED_OPEN"]) > 0
+            inside += lit.sum()
+            flagged += (lit & fo).sum()
+            spurious += (fo & ~lit).sum()
+    return int(inside), int(flagged), int(spurious)
+
+
+def sky_residuals(root, kinds=("background", "virtual"), bins=((0.05, 0.3), (0.3, 0.95), (0.95, 1.01))):
+    """Stage 2 `_cal` residual of the sky-only slitlets after imprint subtraction and the master
+    background, per bin of the bar-shadow correction applied (BARSHADOW): {(kind, bin):
+    (sum SCI / sum truth sky, its error, pixels)}. The truth sky at each pixel's wavelength (sky
+    slitlets are uniform: no profile)."""
+    rows = {int(r["source_id"]): r for r in sources(root)}
+    acc = {}
+    for path in sorted(glob.glob(os.path.join(root, "webbspec", "spec2", "*_cal.fits"))):
+        for s in datamodels.read(path).slits:
+            r = rows.get(int(s.header["SOURCEID"]))
+            if r is None or r["kind"] not in kinds:
+                continue
+            sci, lam = np.asarray(s["SCI"], float), np.asarray(s["WAVELENGTH"], float)
+            bs, err, d = np.asarray(s["BARSHADOW"], float), np.asarray(s["ERR"], float), np.asarray(s["DQ"])
+            ok = np.isfinite(sci) & np.isfinite(lam) & np.isfinite(bs) & ((d & dq.DO_NOT_USE) == 0)
+            tw, tf = truth_spectrum(root, r)
+            sky = np.interp(np.where(ok, lam, tw[0]), tw, tf)
+            for b in bins:
+                m = ok & (bs >= b[0]) & (bs < b[1])
+                t = acc.setdefault((r["kind"], b), np.zeros(4))
+                t += (sci[m].sum(), sky[m].sum(), (err[m] ** 2).sum(), m.sum())
+    return {k: (t[0] / t[1], np.sqrt(t[2]) / t[1], int(t[3])) for k, t in acc.items() if t[3]}
+
+
+def stage3_sky_z(root, row):
+    """(mean Stage 3 SURF_BRIGHT over the central range / its error, mean / truth sky, chi^2 of
+    SB / SB_ERROR) of a sky-only slitlet."""
+    w, f, e, truth, c = compare(root, row)
+    ok = np.isfinite(f[c]) & np.isfinite(e[c])
+    mean = f[c][ok].mean()
+    err = np.sqrt(np.sum(e[c][ok] ** 2)) / ok.sum()
+    return float(mean / err), float(mean / np.median(truth[c])), float(np.mean((f[c][ok] / e[c][ok]) ** 2))
+
+
+# ------------------------------------------------------------------------------- more tests
+@pytest.mark.xfail(strict=True, reason=(
+    "Stage 3 point-source FLUX/truth (central 80%) 0.998-1.028: s100006 (SRCYPOS 0.26) 1.028, "
+    "s100009 1.014, s100001 1.008, others 0.998-1.000. Cause: pathloss reads SRCYPOS (open heights) "
+    "directly on the PS grid's pitch axis, as the official step does, while the simulator's PS is "
+    "physical (pitches = open heights / 1.152): mos_scene.point_transmission predicts PS(y/R)/PS(y) "
+    "= 1.018/1.028/1.033 at 3.2/4.0/4.8 um for s100006, 1.007-1.019 for s100009; Stage 2 x1d of "
+    "s100006 is 1.020-1.043 per exposure"))
+def test_point_flux_within_2_percent_all(program):
+    got = {int(r["source_id"]): ratio(program, r) for r in _rows(program, "point")}
+    print("point FLUX / truth:", {k: round(v, 4) for k, v in got.items()})
+    assert all(abs(v - 1) < 0.02 for v in got.values()), got
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Stage 3 point-source chi^2 of (FLUX - truth)/FLUX_ERROR 12-64 (s100005 12.1, s100001 15.3, "
+    "s100006 19.7, s100007 20.4, s100010 25.5, s100002 36.8, s100009 64.4) while Stage 2 per-exposure "
+    "x1d chi^2 are 0.84-2.2 for centred sources. Cause: Stage 3 outlier_detection flags the PSF core "
+    "of one nod over 0.1 um stretches (s100010: 132 px at 3.1-3.2 um in nod 1 NRS1, 150 at 3.5 um "
+    "in nod 3, 210 at 4.0-4.2 um in nod 2 NRS2) and the combined FLUX drops by 5-9% exactly there "
+    "(0.94/0.95/0.955 vs 1.000-1.002 per exposure); plus the SRCYPOS pathloss offset (s100006/9)"))
+def test_point_reduced_chi2(program):
+    got = {int(r["source_id"]): chi2(program, r) for r in _rows(program, "point")}
+    print("point chi^2:", {k: round(v, 2) for k, v in got.items()})
+    assert all(0.7 < v < 1.5 for v in got.values()), got
+
+
+def test_extended_surface_brightness_within_3_percent(program):
+    got = {int(r["source_id"]): ratio(program, r) for r in _rows(program, "extended")}
+    print("extended SURF_BRIGHT / aperture-mean truth:", {k: round(v, 4) for k, v in got.items()})
+    assert len(got) >= 4
+    assert all(abs(v - 1) < 0.03 for v in got.values()), got
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Stage 3 extended-source chi^2 of (SURF_BRIGHT - aperture-mean truth)/SB_ERROR 1.45-2.08 "
+    "(s100011 1.45, s100003 1.91, s100004 1.91, s100012 2.00, s100008 2.08); not diagnosed: "
+    "outlier_detection flags ~2800 pixels (about one per column) in each of nods 2 and 3 of s100003, "
+    "and the s2d edge rows carry |SB| up to 1e3-1e6 from "
+    "bar-shadow divisions by ~0 (see test_bar_shadow_residual)"))
+def test_extended_reduced_chi2(program):
+    got = {int(r["source_id"]): chi2(program, r) for r in _rows(program, "extended")}
+    print("extended chi^2:", {k: round(v, 2) for k, v in got.items()})
+    assert all(0.7 < v < 1.5 for v in got.values()), got
+
+
+def test_point_wavelengths_within_a_tenth_of_a_pixel(program):
+    """Emission-line centroids of the point sources (off-centre in their shutters: wavecorr)."""
+    shifts = {k: v for k, v in all_line_shifts(program).items()
+              if k[0] in {int(r["source_id"]) for r in _rows(program, "point")} and np.isfinite(v)}
+    print("point line shifts [pixels]:", {k: round(v, 3) for k, v in shifts.items()})
+    assert len(shifts) >= 8
+    assert all(abs(v) < 0.1 for v in shifts.values()), shifts
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "extended-source emission-line centroids against the aperture-mean truth: 9 of 13 lines within "
+    "0.15 pixel, but s100008 3.318/3.888 um -0.635/-0.96, s100003 4.694 um -0.57, s100004 4.906 um "
+    "+0.86 pixel (line S/N 10-20 per pixel; a 3.318 um fit error of ~0.13 pixel makes -0.635 about "
+    "5 sigma); Stage 2 per-exposure fits scatter as much (nod 1 s100008 -0.40): not diagnosed"))
+def test_extended_wavelengths_within_a_tenth_of_a_pixel(program):
+    shifts = {k: v for k, v in all_line_shifts(program).items()
+              if k[0] in {int(r["source_id"]) for r in _rows(program, "extended")} and np.isfinite(v)}
+    print("extended line shifts [pixels]:", {k: round(v, 3) for k, v in shifts.items()})
+    assert all(abs(v) < 0.1 for v in shifts.values()), shifts
+
+
+def test_failed_open_pixels_flagged(program):
+    """Every `_cal` slitlet pixel the simulator lit through a failed-open shutter carries
+    MSA_FAILED_OPEN; few flags land off that light (the official footprint is a bit wider)."""
+    inside, flagged, spurious = failed_open_flags(program)
+    print(f"failed-open light pixels in slitlets: {flagged}/{inside} flagged, {spurious} flagged off it")
+    assert inside > 1000
+    assert flagged == inside
+    assert spurious < 0.05 * inside
+
+
+def test_master_background_residuals_consistent_with_zero(program):
+    """Background slitlets (which make the master background) and the virtual one (which does
+    not): Stage 3 SURF_BRIGHT mean over the central range within 3 sigma of zero."""
+    got = {int(r["source_id"]): stage3_sky_z(program, r)
+           for r in _rows(program, "background") + _rows(program, "virtual")}
+    print("sky slitlets (z, mean/sky, chi^2):", {k: tuple(round(x, 4) for x in v) for k, v in got.items()})
+    assert len(got) >= 3
+    assert all(abs(z) < 3 for z, _, _ in got.values()), got
+    assert all(abs(frac) < 0.01 for _, frac, _ in got.values()), got
+
+
+def test_imprint_residual_below_1_percent(program):
+    """The virtual slitlet is not in the master background: its Stage 2 `_cal` pixels (open,
+    BARSHADOW >= 0.95) after imprint subtraction (the imprint held the MSA leakage, ~30% of the
+    sky at a shutter centre) and the master background: mean residual < 1% of its sky."""
+    res = sky_residuals(program, kinds=("virtual",), bins=((0.95, 1.01),))
+    (frac, err, n), = res.values()
+    print(f"virtual slitlet open-pixel residual / sky: {frac:.4f} +- {err:.4f} ({n} px)")
+    assert n > 10000
+    assert abs(frac) < 0.01
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "sky-only slitlets' Stage 2 residual / sky, partially shadowed pixels (0.3 <= BARSHADOW < "
+    "0.95): background slitlets +0.0082 +- 0.0021 (passes), virtual slitlet +0.0227 +- 0.0030 (open "
+    "pixels +0.0016 / +0.0038); extended sources "
+    "against their truth profile +0.039 at 0.3-0.7, +0.001 at 0.7-0.95, +0.010 open. The shadowed "
+    "pixels are over-corrected by ~1-4%: not diagnosed (SLTYSCL = the simulator's 1.1522). Also "
+    "163060 unflagged `_cal` pixels with |SCI| > 1e3 where BARSHADOW < 0.05 (divisions by ~0; "
+    "barshadow leaves the zero divisor to the caller)"))
+def test_bar_shadow_residual(program):
+    res = sky_residuals(program, bins=((0.3, 0.95), (0.95, 1.01)))
+    print("sky residual / sky by BARSHADOW bin:", {k: tuple(round(x, 4) for x in v) for k, v in res.items()})
+    assert all(abs(v[0]) < 0.01 for k, v in res.items() if k[1] == (0.3, 0.95)), res
+
+
+def test_sky_slitlet_stage3_grid(program):
+    """Background and virtual slitlets (SRCRA = SRCDEC = 0: no position) keep their own sky grid
+    (they were re-referenced to (0, 0), 60 deg away: 0.332 arcsec/row, a 3.3x stretch)."""
+    got = {}
+    for r in _rows(program, "background") + _rows(program, "virtual"):
+        hdr = fits.getheader(stage3(program, int(r["source_id"]), "s2d"), "SCI")
+        got[int(r["source_id"])] = (float(hdr["S2DCDLT2"]), float(hdr["S2DRA0"]), float(hdr["S2DDEC0"]))
+    print("sky slitlets' Stage 3 grid (CDELT2, RA0, DEC0):", got)
+    for sid, (cdelt, ra0, dec0) in got.items():
+        row = [r for r in sources(program) if int(r["source_id"]) == sid][0]
+        assert abs(cdelt - 0.1) < 0.005, (sid, cdelt)
+        assert abs(ra0 - float(row["ra"])) < 2e-3 and abs(dec0 - float(row["dec"])) < 2e-3, (sid, ra0, dec0)

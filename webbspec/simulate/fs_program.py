@@ -116,9 +116,10 @@ def sci_header(ra_ref, dec_ref):
     return hdr
 
 
-def _asn(asn_type, rule, products):
-    tree = {"asn_type": asn_type, "asn_rule": rule, "asn_id": "o001", "program": PROGRAM,
-            "asn_pool": f"jw{PROGRAM}_20240102t000000_pool", "version_id": "20240102t000000",
+def association(asn_type, rule, products, obs="001", version="20240102t000000"):
+    """An association tree as the official generator writes it (the simulators' spec2 / spec3)."""
+    tree = {"asn_type": asn_type, "asn_rule": rule, "asn_id": f"o{obs}", "program": PROGRAM,
+            "asn_pool": f"jw{PROGRAM}_{version}_pool", "version_id": version,
             "code_version": "webbspec-sim", "degraded_status": "No known degraded exposures in association.",
             "constraints": "simulated", "products": products}
     if asn_type == "spec3":
@@ -126,10 +127,11 @@ def _asn(asn_type, rule, products):
     return tree
 
 
-def _write_json(tree, path):
+def write_json(tree, path):
     with open(path, "w") as fh:
         json.dump(tree, fh, indent=2)
         fh.write("\n")
+    return path
 
 
 def simulate_nrs_fs(outdir, seed=0, scale="small"):
@@ -166,13 +168,13 @@ def simulate_nrs_fs(outdir, seed=0, scale="small"):
             members += [{"expname": f"{r}_rate.fits", "exptype": "background"} for r in roots if r != root]
             n = len(asns) + 1
             path = os.path.join(outdir, f"jw{PROGRAM}-o001_20240102t000000_spec2_{n:05d}_asn.json")
-            _write_json(_asn("spec2", "candidate_Asn_Lv2NRSFSS", [{"name": root, "members": members}]), path)
+            write_json(association("spec2", "candidate_Asn_Lv2NRSFSS", [{"name": root, "members": members}]), path)
             asns.append(path)
     cal_members = [{"expname": f"{exposure_root(k, d.name)}_cal.fits", "exptype": "science"}
                    for d in dets for k in range(1, len(NODS) + 1)]
     product = f"jw{PROGRAM}-o001_t001_nirspec_{fs.FILTER.lower()}-{fs.GRATING.lower()}"
     path3 = os.path.join(outdir, f"jw{PROGRAM}-o001_spec3_00001_asn.json")
-    _write_json(_asn("spec3", "candidate_Asn_Lv3NRSFSS", [{"name": product, "members": cal_members}]), path3)
+    write_json(association("spec3", "candidate_Asn_Lv3NRSFSS", [{"name": product, "members": cal_members}]), path3)
     asns.append(path3)
 
     context = refstore.write_store(refdir, dets, flats, optical=optical)

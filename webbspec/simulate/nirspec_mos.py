@@ -20,7 +20,6 @@ for NRS_MSASPEC exposures. Truth under ``truth/`` in the FS layout (``truth.py``
 columns of ``sources.ecsv``. Same seed -> same bytes.
 """
 
-import json
 import os
 
 import numpy as np
@@ -36,7 +35,7 @@ from . import mos_calrefs, mos_optics_refs, mos_plan, mos_render, noise, refstor
 from . import mos_scene as scene
 from . import nirspec_fs as fs
 from .fs_geometry import Detector
-from .fs_program import PA_APER, ROLL_REF, pointing, sci_header
+from .fs_program import PA_APER, ROLL_REF, association, pointing, sci_header, write_json
 from .mos_optics_refs import PITCH
 from .nirspec_optics_refs import GWA_TILT_READINGS
 
@@ -223,20 +222,7 @@ def _optical_match(reftype, dets):
 
 
 def _asn(asn_type, rule, products):
-    tree = {"asn_type": asn_type, "asn_rule": rule, "asn_id": f"o{OBS}", "program": PROGRAM,
-            "asn_pool": f"jw{PROGRAM}_20240203t000000_pool", "version_id": "20240203t000000",
-            "code_version": "webbspec-sim", "degraded_status": "No known degraded exposures in association.",
-            "constraints": "simulated", "products": products}
-    if asn_type == "spec3":
-        tree["target"] = "t001"
-    return tree
-
-
-def _write_json(tree, path):
-    with open(path, "w") as fh:
-        json.dump(tree, fh, indent=2)
-        fh.write("\n")
-    return path
+    return association(asn_type, rule, products, obs=OBS, version="20240203t000000")
 
 
 def _write_asns(outdir, plan, dets, imprints):
@@ -250,12 +236,12 @@ def _write_asns(outdir, plan, dets, imprints):
                 members = [{"expname": f"{root}_rate.fits", "exptype": "science"},
                            {"expname": os.path.basename(imprints[(c, det.name)]), "exptype": "imprint"}]
                 path = os.path.join(outdir, f"jw{PROGRAM}-o{OBS}_20240203t000000_spec2_{len(asns) + 1:05d}_asn.json")
-                asns.append(_write_json(_asn("spec2", "candidate_Asn_Lv2NRSMSA", [{"name": root, "members": members}]),
+                asns.append(write_json(_asn("spec2", "candidate_Asn_Lv2NRSMSA", [{"name": root, "members": members}]),
                                         path))
                 cal.append({"expname": f"{root}_cal.fits", "exptype": "science"})
     product = f"jw{PROGRAM}-o{OBS}_{{source_id}}_nirspec_{fs.FILTER.lower()}-{fs.GRATING.lower()}"
     path3 = os.path.join(outdir, f"jw{PROGRAM}-o{OBS}_spec3_00001_asn.json")
-    asns.append(_write_json(_asn("spec3", "candidate_Asn_Lv3SpectralSource", [{"name": product, "members": cal}]),
+    asns.append(write_json(_asn("spec3", "candidate_Asn_Lv3SpectralSource", [{"name": product, "members": cal}]),
                             path3))
     return asns
 

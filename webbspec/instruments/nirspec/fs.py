@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import InputError
-from .optics import FS_ROWS, OPTICAL_REFTYPES, Optics
+from .optics import FS_ROWS, OPTICAL_REFTYPES, Optics, require_pointing
 
 __all__ = ["MODE", "EXP_TYPE", "REF_EXP_TYPES", "EXP_TYPES", "REFTYPES", "SLIT_NAMES", "FIXED_SLIT_NUMS", "source_id",
            "open_slits",
@@ -109,9 +109,7 @@ def exposure_coordinates(header, shape, refs, y_range=(-0.55, 0.55), where="assi
     exp_type = str(header.get("EXP_TYPE", "")).strip().upper()
     if exp_type not in EXP_TYPES:
         raise InputError(where, f"no fixed-slit model for EXP_TYPE {exp_type!r}")
-    for key in ("RA_REF", "DEC_REF", "ROLL_REF", "V2_REF", "V3_REF"):
-        if header.get(key) is None:
-            raise InputError(where, f"missing pointing keyword {key}")
+    require_pointing(header, where)
     optics = Optics(refs, header, where)
     ny, nx = shape
     sx, sy = optics.xstart, optics.ystart

@@ -30,7 +30,7 @@ import numpy as np
 
 from ...errors import InputError
 from . import msa
-from .optics import OPTICAL_REFTYPES, Optics
+from .optics import OPTICAL_REFTYPES, Optics, require_pointing
 
 __all__ = ["MODE", "EXP_TYPE", "EXP_TYPES", "REFTYPES", "SlitletBox", "shutter_key", "slit_scales",
            "slitlet_box", "exposure_slitlets", "reference_point", "cutout_coordinates", "shutter_footprint",
@@ -202,9 +202,7 @@ def exposure_slitlets(header, shape, refs, exposure_path, slit_y_range=(-0.55, 0
     exp_type = str(header.get("EXP_TYPE", "")).strip().upper()
     if exp_type not in EXP_TYPES:
         raise InputError(where, f"no MOS model for EXP_TYPE {exp_type!r}")
-    for key in ("RA_REF", "DEC_REF", "ROLL_REF", "V2_REF", "V3_REF"):
-        if header.get(key) is None:
-            raise InputError(where, f"missing pointing keyword {key}")
+    require_pointing(header, where)
     slitlets = msa.exposure_slitlets(header, exposure_path)
     optics = Optics(refs, header, where)
     slitlets = sorted(slitlets, key=lambda s: s.quadrant)          # stable: file order within

@@ -37,12 +37,23 @@ import numpy as np
 from ...errors import InputError
 from ..transforms import UnsupportedTransform, build, open_tree
 
-__all__ = ["Optics", "Prism", "OPTICAL_REFTYPES", "OPTICAL_REF_EXP_TYPES", "load_refs", "v2v3_to_sky"]
+__all__ = ["Optics", "Prism", "OPTICAL_REFTYPES", "OPTICAL_REF_EXP_TYPES", "POINTING_KEYS", "load_refs",
+           "require_pointing", "v2v3_to_sky"]
 
 # P_EXP_TY of the optical-model references: every NIRSpec exposure type reads the same set
 OPTICAL_REF_EXP_TYPES = "NRS_FIXEDSLIT|NRS_BRIGHTOBJ|NRS_MSASPEC|NRS_IFU|NRS_LAMP|NRS_AUTOWAVE|NRS_AUTOFLAT|"
 
 OPTICAL_REFTYPES = ("camera", "collimator", "disperser", "fore", "fpa", "msa", "ote", "wavelengthrange")
+POINTING_KEYS = ("RA_REF", "DEC_REF", "ROLL_REF", "V2_REF", "V3_REF")
+
+
+def require_pointing(header, where):
+    """The pointing keywords every slit model needs before the optics are loaded (one line)."""
+    for key in POINTING_KEYS:
+        if header.get(key) is None:
+            raise InputError(where, f"missing pointing keyword {key}")
+
+
 # the stdatamodels class each reftype is (meta.model_type)
 _MODEL_TYPES = {"camera": "CameraModel", "collimator": "CollimatorModel", "disperser": "DisperserModel",
                 "fore": "FOREModel", "fpa": "FPAModel", "msa": "MSAModel", "ote": "OTEModel",

@@ -144,19 +144,26 @@ def write_pathloss(path):
         w = _WIDTH[name]
         ps = fs.point_throughput(w, lam[:, None], PATHLOSS_XPOS[None, :] * w)        # (nwave, nx)
         cube = np.repeat(ps[:, None, :], 2, axis=1).astype(np.float32)             # y: -0.5, 0.5
-        ps_hdu = fits.ImageHDU(cube, name="PS", ver=k)
-        for key, val in (("APERTURE", name), ("SHUTTERS", 1),
-                         ("CRPIX1", 1.0), ("CRVAL1", float(PATHLOSS_XPOS[0])), ("CDELT1", float(dx)),
-                         ("CRPIX2", 1.0), ("CRVAL2", -0.5), ("CDELT2", 1.0),
-                         ("CRPIX3", 1.0), ("CRVAL3", float(lam[0]) * 1e-6), ("CDELT3", float(dlam) * 1e-6)):
-            ps_hdu.header[key] = val
         un = fs.uniform_throughput(name, lam).astype(np.float32)
-        un_hdu = fits.ImageHDU(un, name="UNI", ver=k)
-        for key, val in (("CRPIX1", 1.0), ("CRVAL1", float(lam[0]) * 1e-6), ("CDELT1", float(dlam) * 1e-6)):
-            un_hdu.header[key] = val
-        hdus += [ps_hdu, fits.ImageHDU(np.zeros_like(cube), name="PSVAR", ver=k), un_hdu,
-                 fits.ImageHDU(np.zeros_like(un), name="UNIVAR", ver=k)]
+        hdus += pathloss_aperture(k, name, 1, cube, (float(PATHLOSS_XPOS[0]), float(dx)), (-0.5, 1.0),
+                                  un, (float(lam[0]), float(dlam)))
     return _write(hdus, path)
+
+
+def pathloss_aperture(k, name, shutters, ps, x_axis, y_axis, uni, lam_axis):
+    """The PS, PSVAR, UNI, UNIVAR extensions (EXTVER k) of one pathloss aperture: ``ps`` (nwave,
+    ny, nx) on (start, step) axes x, y and wavelength [um] (written in metres), ``uni`` (nwave,)."""
+    ps_hdu = fits.ImageHDU(ps, name="PS", ver=k)
+    for key, val in (("APERTURE", name), ("SHUTTERS", shutters),
+                     ("CRPIX1", 1.0), ("CRVAL1", x_axis[0]), ("CDELT1", x_axis[1]),
+                     ("CRPIX2", 1.0), ("CRVAL2", y_axis[0]), ("CDELT2", y_axis[1]),
+                     ("CRPIX3", 1.0), ("CRVAL3", lam_axis[0] * 1e-6), ("CDELT3", lam_axis[1] * 1e-6)):
+        ps_hdu.header[key] = val
+    un_hdu = fits.ImageHDU(uni, name="UNI", ver=k)
+    for key, val in (("CRPIX1", 1.0), ("CRVAL1", lam_axis[0] * 1e-6), ("CDELT1", lam_axis[1] * 1e-6)):
+        un_hdu.header[key] = val
+    return [ps_hdu, fits.ImageHDU(np.zeros_like(ps), name="PSVAR", ver=k), un_hdu,
+            fits.ImageHDU(np.zeros_like(uni), name="UNIVAR", ver=k)]
 
 
 def write_photom(path):

@@ -38,7 +38,7 @@ from ..instruments.nirspec.mos import EXP_TYPE as MSA_SPEC
 from . import flat_truth, fs_calrefs
 from . import mos_scene as scene
 from . import nirspec_fs as fs
-from .fs_calrefs import WAVE_FAST, _fast_table, _plane_wavelengths, _primary, _write
+from .fs_calrefs import WAVE_FAST, _fast_table, _plane_wavelengths, _primary, _write, pathloss_aperture
 from .mos_optics_refs import N_COLUMNS, N_ROWS, OPEN
 
 __all__ = ["write_all", "write_msaoper", "PATHLOSS_X", "PATHLOSS_Y", "BAR_ROWS", "BAR_WAVE"]
@@ -135,18 +135,9 @@ def write_pathloss(path):
         centres = (0.0,) if n == 1 else (-1.0, 0.0, 1.0)
         ps = scene.point_transmission(PATHLOSS_X[None, None, :], yv[None, :, None], lam[:, None, None],
                                       centres).astype(np.float32)                 # (nwave, ny, nx)
-        ps_hdu = fits.ImageHDU(ps, name="PS", ver=k)
-        for key, val in (("APERTURE", name), ("SHUTTERS", n),
-                         ("CRPIX1", 1.0), ("CRVAL1", float(PATHLOSS_X[0])), ("CDELT1", float(dx)),
-                         ("CRPIX2", 1.0), ("CRVAL2", float(yv[0])), ("CDELT2", float(dy)),
-                         ("CRPIX3", 1.0), ("CRVAL3", float(lam[0]) * 1e-6), ("CDELT3", float(dlam) * 1e-6)):
-            ps_hdu.header[key] = val
         un = scene.uniform_throughput(lam, n).astype(np.float32)
-        un_hdu = fits.ImageHDU(un, name="UNI", ver=k)
-        for key, val in (("CRPIX1", 1.0), ("CRVAL1", float(lam[0]) * 1e-6), ("CDELT1", float(dlam) * 1e-6)):
-            un_hdu.header[key] = val
-        hdus += [ps_hdu, fits.ImageHDU(np.zeros_like(ps), name="PSVAR", ver=k), un_hdu,
-                 fits.ImageHDU(np.zeros_like(un), name="UNIVAR", ver=k)]
+        hdus += pathloss_aperture(k, name, n, ps, (float(PATHLOSS_X[0]), float(dx)), (float(yv[0]), float(dy)),
+                                  un, (float(lam[0]), float(dlam)))
     return _write(hdus, path)
 
 

@@ -92,8 +92,10 @@ def test_config_export_round_trip(tmp_path):
 def test_step_param_parsing():
     assert cli._step_args(["--pixfrac", "0.5", "--kernel=point", "--override-flat", "f.fits"]) == {
         "pixfrac": "0.5", "kernel": "point", "override_flat": "f.fits"}
-    assert cli._yaml_value("null") is None and cli._yaml_value("[1, 2]") == [1, 2]
-    assert cli._yaml_value("5.0 4.0") == "5.0 4.0"
+    # the values, as `webbspec step` parses them (params.step_value; cli._yaml_value did it before)
+    assert params.step_value("resample_spec", "output_shape", "null") is None
+    assert params.step_value("resample_spec", "output_shape", "[1, 2]") == [1, 2]
+    assert params.step_value("outlier_detection", "snr", "5.0 4.0") == "5.0 4.0"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["step", "--help"]])

@@ -26,16 +26,6 @@ from .errors import InputError
 __all__ = ["main"]
 
 
-def _yaml_value(text):
-    """A command-line value as YAML (``5`` -> 5, ``null`` -> None, ``[1, 2]`` -> list)."""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 # ------------------------------------------------------------------ simulate
 
 

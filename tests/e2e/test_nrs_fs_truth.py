@@ -60,6 +60,22 @@ def spectrum(program):
     return w, f, e, _truth_binned(program, w), central
 
 
+def _seen_by_every_nod(slits, valids, k):
+    """Pixels of slit ``k`` valid there and at the same sky position in every other nod's slit."""
+    h, ny = slits[k].header, slits[k].shape[0]
+    covered = valids[k].copy()
+    for j, other in enumerate(slits):
+        if j == k:
+            continue
+        shift = int(round((h["YOFFSET"] - other.header["YOFFSET"]) / fs.PSCALE))
+        rows = np.arange(ny) - shift
+        ok = (rows >= 0) & (rows < ny)
+        seen = np.zeros_like(valids[k])
+        seen[ok] = valids[j][rows[ok]]
+        covered &= seen
+    return covered
+
+
 def test_flux_within_2_percent_of_truth(spectrum):
     w, f, e, truth, central = spectrum
     ratio = np.nanmedian(f[central] / truth[central])
@@ -133,16 +149,7 @@ def test_outlier_detection_against_injected_rays(program):
             ny, nx = s.shape
             sub = (slice(y0, y0 + ny), slice(x0, x0 + nx))
             mask, snr = masks[_exposure_of(s, roots)]
-            covered = valid.copy()
-            for j, other in enumerate(cal.slits):       # the same sky seen by every other nod
-                if j == k:
-                    continue
-                shift = int(round((h["YOFFSET"] - other.header["YOFFSET"]) / fs.PSCALE))
-                rows = np.arange(ny) - shift
-                ok = (rows >= 0) & (rows < ny)
-                seen = np.zeros_like(valid)
-                seen[ok] = valids[j][rows[ok]]
-                covered &= seen
+            covered = _seen_by_every_nod(cal.slits, valids, k)
             out = (np.asarray(s_out["DQ"]) & dq.OUTLIER) > 0
             rays = (snr[sub] > 10) & covered
             quiet = ~union[sub] & valid
@@ -187,16 +194,7 @@ def test_nod_traces_not_flagged_and_rays_are(program):
             # the subtracted background is the mean of the other nods at the same detector pixels
             bvar = sum(rate_err[r][sub] ** 2 for r in others) / len(others) ** 2
             snr_cal = snr[sub] * rate_err[own][sub] / np.sqrt(rate_err[own][sub] ** 2 + bvar)
-            covered = valid.copy()
-            for j, other in enumerate(cal.slits):
-                if j == k:
-                    continue
-                shift = int(round((h["YOFFSET"] - other.header["YOFFSET"]) / fs.PSCALE))
-                rows = np.arange(ny) - shift
-                ok = (rows >= 0) & (rows < ny)
-                seen = np.zeros_like(valid)
-                seen[ok] = valids[j][rows[ok]]
-                covered &= seen
+            covered = _seen_by_every_nod(cal.slits, valids, k)
             out = (np.asarray(s_out["DQ"]) & dq.OUTLIER) > 0
             rays = (snr_cal > 10) & covered
             quiet = ~union[sub] & valid

@@ -225,7 +225,7 @@ def main(argv=None):
         _report(args, f"{what} (traceback in {args.log})" if args.log else what)
         jobstatus.record(args.log, what)
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
-    jobstatus.record(args.log, getattr(args, "failure", None) if rc else None)
+    jobstatus.record(args.log, (getattr(args, "failure", None) or f"exit status {rc}") if rc else None)
     return rc
 
 

@@ -217,7 +217,7 @@ def test_point_source_light_is_the_truth_spectrum_through_the_references(prog):
             lx = np.interp(cols + det.x0, xc, lam * 1e6, left=np.nan, right=np.nan)
             ok = np.isfinite(lx)
             ytrace = np.round(np.interp(cols + det.x0, xc, yc)).astype(int)
-            where = np.stack([lx[ok], np.full(ok.sum(), src.ypos / scene.R + shift), np.full(ok.sum(), src.xpos)], -1)
+            where = np.stack([lx[ok], np.full(ok.sum(), src.ypos + shift), np.full(ok.sum(), src.xpos)], -1)
             want = (scene.spectrum(src, lx[ok]) * 1e-6 * t["ps"](where) / t["conv"](lx[ok]) * t["fast"](lx[ok])
                     * t["fore"][p.column + shift - 1, p.row - 1] * t["simage"][ytrace[ok], cols[ok] + det.x0])
             ratio = rate[ok] / want

@@ -17,9 +17,13 @@ traps):
   holds, so a shutter's own offset departs from it (by at most 0.1 pixel for the simulated point
   sources, |xpos| <= 0.25).
 * ``pathloss`` (PathlossModel): apertures MOS1x1 (shutters 1) and MOS1x3 (shutters 3): PS on
-  x -0.5..0.5 (open widths) by y -0.5..0.5 / -1.5..1.5 (shutter pitches, the middle shutter at
-  0: the official step moves y by one per closed neighbour) and UNI = uniform_throughput;
-  wavelengths in metres.
+  x -0.5..0.5 (open widths) by y -0.5..0.5 / -1.5..1.5 and UNI = uniform_throughput; wavelengths
+  in metres. The y axis is what the pipelines index it with: the source's shutter (k = -1, 0, 1
+  from the middle one: the official step adds 1 per closed neighbour) plus SRCYPOS, its offset
+  from that shutter's centre in open heights (the MSA file's estimated_source_in_shutter_y - 0.5).
+  So PS at y = k + v is the light of a source k + v / R pitches from the middle shutter's centre
+  (R = pitch / open height). Tabulated in plain pitches, the official step (and ours) read it at R
+  = 1.152 times the source's offset: +0.8-2.8% flux for the sources 0.1-0.26 off centre.
 * ``barshadow`` (BarshadowModel): data1x1 / data1x3 (1001 y from -1 to 1 pitch, 101 wavelengths
   in metres) = bar_shadow of one and three open shutters.
 * ``photom`` (NrsMosPhotomModel): PHOTMJ, RELRESPONSE per (filter, grating).
@@ -133,7 +137,9 @@ def write_pathloss(path):
         yv = PATHLOSS_Y[n]
         dy = (yv[-1] - yv[0]) / (yv.size - 1)
         centres = (0.0,) if n == 1 else (-1.0, 0.0, 1.0)
-        ps = scene.point_transmission(PATHLOSS_X[None, None, :], yv[None, :, None], lam[:, None, None],
+        shutter = np.round(yv)
+        pitches = shutter + (yv - shutter) / scene.R                              # see the module docstring
+        ps = scene.point_transmission(PATHLOSS_X[None, None, :], pitches[None, :, None], lam[:, None, None],
                                       centres).astype(np.float32)                 # (nwave, ny, nx)
         un = scene.uniform_throughput(lam, n).astype(np.float32)
         hdus += pathloss_aperture(k, name, n, ps, (float(PATHLOSS_X[0]), float(dx)), (float(yv[0]), float(dy)),

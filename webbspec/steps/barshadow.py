@@ -12,11 +12,18 @@ As the official step, for each slitlet that is not a POINT source (SRCTYPE, or `
   character per shutter from the bottom, "0" closed, "1"/"x" open): the first half from DATA1X1
   rows 0-500, then per next shutter open->open DATA1X3 rows 0-500, open->closed DATA1X1 rows
   500-1000, closed->open DATA1X1 rows 0-500, closed->closed the minimum of DATA1X1; the last half
-  DATA1X1 rows 501-1000; each seam row is the mean of the two pieces;
-* a pixel's row in it is nrows - 500 (n - i) + 500 y_slit / SLTYSCL (n shutters, i the index of
-  "x", y_slit the SLIT_Y array in units of the open shutter height, SLTYSCL the pitch / height
+  DATA1X1 rows 500-1000; each seam row is the mean of the two pieces;
+* a pixel's row in it is 500 (n + 1) - 500 (n - i) + 500 y_slit / SLTYSCL (n shutters, i the index
+  of "x", y_slit the SLIT_Y array in units of the open shutter height, SLTYSCL the pitch / height
   ratio, 1.15 if absent), its column (lambda - CRVAL1) / CDELT1; the shadow is interpolated there
   bilinearly, coordinates outside the array taken at its edge (NaN stays NaN);
+
+One departure: the official assembly starts the last half at DATA1X1 row 501 on the last shutter's
+centre row, so everything above that centre sits one reference row (0.002 pitch) too low. With the
+simulated MOS bars (edges blurred by 0.035" x lambda / 4 um) the top outer edge of a slitlet was
+over-corrected by 0.7% (0.3-0.4 pitch beyond the last centre) to 2.6% (beyond 0.4): the sky-only
+slitlets' Stage 2 residual / sky there +3.6% / +6.9% (+-1.2 / 1.7%) while every other edge was
+within 1 sigma of zero. Here the last half is DATA1X1 rows 500-1000 from that centre on.
 * SCI, ERR /= shadow, VAR_* /= shadow^2 (``inverse`` multiplies); BARSHADOW = the shadow,
   BARSHDW = T. POINT slitlets: BARSHADOW = 1, BARSHDW = F. No reference: S_BARSHA = SKIPPED.
 """
@@ -87,14 +94,14 @@ def shadow_array(ref, state):
     pieces = {("open", "open"): three[:half + 1], ("open", "closed"): one[half:],
               ("closed", "open"): one[:half + 1],
               ("closed", "closed"): np.full((half + 1, one.shape[1]), np.nanmin(one))}
-    shadow = np.zeros((half * (len(state) + 1), one.shape[1]))
+    shadow = np.zeros((half * (len(state) + 1) + 1, one.shape[1]))
     shadow[:half + 1] = one[:half + 1]
     row, last = half, "open"
     for c in state[1:]:
         now = "closed" if c == "0" else "open"
         row = _append(shadow, pieces[(last, now)], row)
         last = now
-    _append(shadow, one[half + 1:], row)
+    _append(shadow, one[half:], row)                      # the official takes rows half + 1.. (docstring)
     return shadow
 
 
@@ -110,7 +117,8 @@ def correction(ref, state, slit_y, wavelength, yscale=SLIT_RATIO):
     """The bar shadow at each pixel (slit_y in open-shutter heights, wavelength [um])."""
     shadow = shadow_array(ref, state)
     per_pitch = 1.0 / ref["cdelt2"]                       # rows per shutter pitch
-    row = shadow.shape[0] - per_pitch * (len(state) - state.find("x")) + slit_y / yscale * per_pitch
+    top = (ref["1x1"].shape[0] // 2) * (len(state) + 1)    # the row one pitch above the last centre
+    row = top - per_pitch * (len(state) - state.find("x")) + slit_y / yscale * per_pitch
     col = (wavelength - ref["crval1"]) / ref["cdelt1"]
     return bilinear(shadow, row, col)
 

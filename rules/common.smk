@@ -102,7 +102,8 @@ def spec2_step_input(step):
 def spec2_extra(exp, step):
     """Files a step takes besides its input: the association's background/imprint members."""
     if step == "bkg_subtract" and exp.backgrounds:
-        return {"backgrounds": exp.backgrounds}
+        # the imprint members too: the official pipeline subtracts each background's imprint first
+        return {"backgrounds": exp.backgrounds, **({"imprints": exp.imprints} if exp.imprints else {})}
     if step == "imprint_subtract" and exp.imprints:
         return {"imprints": exp.imprints}
     return {}

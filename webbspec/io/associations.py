@@ -8,6 +8,17 @@ association file's directory.
 
 Every problem is an :class:`~webbspec.errors.InputError` naming the association file (and the
 member when one is at fault), so the workflow and the command line print one line.
+
+How Stage 2 uses a Level 2 product's members (as calwebb_spec2; ``pipeline.program`` reads them,
+the steps apply them): the first science member is the exposure; ``imprint`` members are
+subtracted by imprint_subtract (MOS and NIRSpec IFU only) from the science and, before the
+backgrounds are combined, from each ``background`` member too (bkg_subtract ``imprints=``), each
+exposure taking its own imprint (one imprint: that one; several: the one with its BKGDTARG, then
+OBSERVTN and PATT_NUM); ``background`` members make bkg_subtract run (it is left out without them,
+except for modes with a reference background); imprint exposures are not calibrated on their own.
+Departure: with several imprint members in an NRS_MSASPEC product, calwebb_spec2 3.0 means to use
+the first for everything ("Wrong number of imprint members") but hands ImprintStep one path where
+it expects a list, and the step fails; we apply the choice above instead.
 """
 
 import json

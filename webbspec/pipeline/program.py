@@ -3,11 +3,13 @@
 Inputs as MAST delivers them: ``*_rate.fits`` (Stage 2 to run), ``*_cal.fits`` / ``*_x1d.fits``
 (Stage 2 already done: no Stage 2 for that exposure), ``*_asn.json`` (Level 2 ``spec2`` and
 Level 3 ``spec3`` associations). A directory mixing both gets what each exposure needs. Only
-PRIMARY headers are read (the Snakefile calls this on every invocation).
+PRIMARY headers are read (the Snakefile calls this on every invocation), and each MOS MSA metadata
+file's list of configurations, once.
 
 Bad input does not stop discovery (unless ``strict``): an exposure whose header cannot be read or
 whose EXP_TYPE is unknown, and an association that is malformed or names a member that does not
-exist, become an :class:`Exposure` with ``error`` set. Its Stage 2 chain is the single step
+exist, and a MOS exposure whose MSA metadata file is missing or lacks its MSAMETID, become an
+:class:`Exposure` with ``error`` set. Its Stage 2 chain is the single step
 ``assign_wcs`` run on the bad file itself (the association file, for a bad association), so the
 workflow has one job that fails with the one-line error in its log while ``--keep-going`` builds
 everything else. A Level 3 product of a bad association is left out.
@@ -222,7 +224,25 @@ def _exposure(name, path, root, stage2, strict):
         if strict:
             raise
         return _bad_exposure(name, path, exc)   # stage2: one job reports it, even for a _cal
-    return Exposure(name, path, mode, stage2, hdr)
+    error = _metadata_error(hdr, mode, path, root) if stage2 else None
+    if error is not None and strict:
+        raise error
+    return Exposure(name, path, mode, stage2, hdr, error=None if error is None else str(error))
+
+
+def _metadata_error(hdr, mode, path, root):
+    """What is wrong with the file a MOS exposure's header names (its MSA metadata file: missing,
+    or without its MSAMETID / PATT_NUM), or None. Found here, when the run is planned; the
+    exposure's assign_wcs job then fails with the same line."""
+    if not MODES[mode].msa:
+        return None
+    from ..instruments.nirspec import msa
+
+    try:
+        msa.check_exposure(hdr, os.path.join(root, path))
+    except InputError as exc:
+        return exc
+    return None
 
 
 def _asn_name(path):

@@ -22,10 +22,18 @@ Note on the clip: with one outlier among N equal values its deviation is N/sqrt(
 deviations (2.5 for N=5), so sigma=3 clips a single outlier only from N >= 10 frames on.
 
 ``backgrounds`` holds the background models (the association's `background` members);
-``bkg_list`` (paths) is read only when no models are given. Slit-layout inputs (after extract_2d)
-are matched slit by slit on SLTNAME. WFSS/SOSS reference-background scaling is not implemented:
-those exposures without background members are SKIPPED (the wfss_* parameters are accepted for
-compatibility). :func:`combined_background` returns the official `_combinedbackground` product.
+``bkg_list`` (paths) is read only when no models are given. ``imprints`` (the association's
+`imprint` members, models or paths): as calwebb_spec2 does in the modes that run imprint_subtract
+(MOS, NIRSpec IFU), each background first has its own imprint subtracted (imprint_subtract's
+choice, made for that background: its BKGDTARG, OBSERVTN, PATT_NUM), so that the science's
+imprint, removed by imprint_subtract, is not removed again through the backgrounds (nods share
+one imprint: science - mean(background) then holds no imprint at all). With ``propagate_error``
+an imprint shared by the science and backgrounds counts in the variance with its net weight
+squared (none for nods sharing one; :func:`_imprint_surplus`), not once per exposure.
+Slit-layout inputs (after extract_2d) are matched slit by slit on SLTNAME. WFSS/SOSS
+reference-background scaling is not implemented: those exposures without background members are
+SKIPPED (the wfss_* parameters are accepted for compatibility). :func:`combined_background`
+returns the official `_combinedbackground` product.
 """
 
 import warnings
@@ -37,21 +45,23 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..io import datamodels
 from ..io.datamodels import Model, Slit
 from ..errors import InputError
+from ..modes import known_mode
 from . import _correction as corr
+from . import imprint_subtract
 from ._call import accepts_files
 
 REFTYPES = ()
 
 
 @accepts_files
-def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
+def run(model, refs, *, backgrounds=(), bkg_list=None, imprints=(), sigma=3.0, maxiters=None,
         wfss_mmag_extract=None, wfss_mask=None, wfss_maxiter=5, wfss_rms_stop=0,
         wfss_outlier_percent=1, propagate_error=True):
     """Background-subtract ``model`` (a copy); S_BKDSUB = SKIPPED without backgrounds.
 
     The arrays the step changes are new; the others (WAVELENGTH, ...) are shared with ``model``.
     """
-    bkgs = _background_models(backgrounds, bkg_list)
+    bkgs, shared = _without_imprint(model, _background_models(backgrounds, bkg_list), imprints)
     if not bkgs or _tilts_differ(model, bkgs):
         out = model.copy()
         corr.mark(out, "BKDSUB", "SKIPPED")
@@ -64,6 +74,8 @@ def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
         names = [n for n in names if n in slit]
         for name in names:
             new[name] = np.empty(slit[name].shape, slit[name].dtype.newbyteorder("="))
+        terms = [(_on_science_grid(imp, imp.slits[0], slit, model), members, of_science)
+                 for imp, members, of_science in shared] if "ERR" in names else []
         # Row blocks keep the float64 temporaries small (the full-frame ones cost more in fresh
         # memory than in arithmetic); every operation is per pixel, so the result is the same.
         for rows in _row_blocks(slit.shape):
@@ -72,20 +84,24 @@ def run(model, refs, *, backgrounds=(), bkg_list=None, sigma=3.0, maxiters=None,
             new["SCI"][blk] = np.asarray(slit["SCI"][blk], dtype=np.float64) - bkg
             if "ERR" in names:
                 bvar = np.nan_to_num(berr, nan=0.0) ** 2
-                new["ERR"][blk] = np.sqrt(np.asarray(slit["ERR"][blk], np.float64) ** 2 + bvar)
                 rn = np.minimum(brn, bvar)
+                if terms:               # shared imprints: take off what independent sums over-count
+                    extra, extra_rn = _imprint_surplus([g[0][blk] for g in groups],
+                                                       [((e[blk], vr[blk]), m, sci) for (_, e, _, vr), m, sci in terms])
+                    bvar, rn = bvar - extra, rn - extra_rn
+                new["ERR"][blk] = np.sqrt(np.maximum(np.asarray(slit["ERR"][blk], np.float64) ** 2 + bvar, 0.0))
                 for name, add in (("VAR_RNOISE", rn), ("VAR_POISSON", bvar - rn)):
                     if name in names:
-                        new[name][blk] = slit[name][blk] + add
+                        new[name][blk] = np.maximum(slit[name][blk] + add, 0.0)
             if "DQ" in names:
                 new["DQ"][blk] = slit["DQ"][blk] | bdq
     corr.mark(out, "BKDSUB", "COMPLETE")
     return out
 
 
-def combined_background(model, backgrounds=(), *, bkg_list=None, sigma=3.0, maxiters=None):
+def combined_background(model, backgrounds=(), *, bkg_list=None, imprints=(), sigma=3.0, maxiters=None):
     """The combined background on the science grid (SCI, ERR, DQ per slit) as a Model."""
-    bkgs = _background_models(backgrounds, bkg_list)
+    bkgs, _ = _without_imprint(model, _background_models(backgrounds, bkg_list), imprints)
     if not bkgs:
         raise InputError(model.path or "bkg_subtract", "no background exposures")
     slits = []
@@ -120,6 +136,47 @@ def _background_models(backgrounds, bkg_list):
         if not isinstance(b, Model):
             raise InputError(getattr(b, "path", None) or "backgrounds", "background is not an image product")
     return bkgs
+
+
+def _without_imprint(model, bkgs, imprints):
+    """(the backgrounds with their imprint subtracted, the imprints shared between exposures): see
+    the module docstring; only in the modes whose chain subtracts imprints (the official rule),
+    and only with imprint members. The second item lists (imprint, which backgrounds took it,
+    whether the science took it too) for the variance bookkeeping (:func:`_imprint_surplus`)."""
+    imprints = [imprints] if isinstance(imprints, (str, Model)) else list(imprints or ())
+    mode = known_mode(model.primary.get("EXP_TYPE"))
+    if not bkgs or not imprints or mode is None or "imprint_subtract" not in mode.spec2:
+        return bkgs, []
+    imprints = [datamodels.read(i) if isinstance(i, str) else i for i in imprints]
+    chosen = [imprint_subtract.choose(b, imprints) for b in bkgs]
+    done = str(model.primary.get("S_IMPRNT", "")).strip().upper() == "COMPLETE"
+    science = imprint_subtract.choose(model, imprints) if done else None
+    used = {id(i): i for i in chosen + [science] if i is not None}
+    shared = [(i, tuple(c is i for c in chosen), i is science) for i in used.values()]
+    return [imprint_subtract.run(b, None, imprints=imprints) for b in bkgs], shared
+
+
+def _imprint_surplus(datas, terms):
+    """(ERR**2, VAR_RNOISE) by which science + mean of backgrounds over-counts the variance of
+    imprints the exposures share. imprint_subtract adds its imprint's variance to each exposure
+    (its documented departure), and the step adds the N backgrounds' variances / N**2, as if
+    independent. An imprint that n of them and (``of_science``) the science took enters the
+    result with the weight n/N - 1 (else n/N): its variance counts (n/N - 1)**2 (or (n/N)**2)
+    times, not 1 + n/N**2 (or n/N**2) times; for nods sharing one imprint it cancels. ``datas``:
+    the backgrounds' data on the grid (N counts the finite ones per pixel; sigma clipping, which
+    removes nothing below 10 backgrounds at sigma=3, is not followed); ``terms``: ((ERR, VAR_RNOISE)
+    of the imprint on the grid, which backgrounds took it, of_science)."""
+    finite = [np.isfinite(d) if d.ndim == 2 else np.isfinite(d).any(axis=0) for d in datas]
+    total = np.sum(finite, axis=0, dtype=np.float64)
+    err2 = rn = 0.0
+    for (err, vr), members, of_science in terms:
+        n = np.sum([f for f, m in zip(finite, members) if m], axis=0, dtype=np.float64) if any(members) else 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            excess = np.where(total > 0, (n - n * n) / total ** 2 + (2 * n / total if of_science else 0.0), 0.0)
+        e2 = np.nan_to_num(np.asarray(err, np.float64), nan=0.0) ** 2
+        err2 = err2 + excess * e2
+        rn = rn + excess * np.minimum(np.nan_to_num(np.asarray(vr, np.float64), nan=0.0), e2)
+    return err2, rn
 
 
 def _tilts_differ(model, bkgs):

@@ -16,13 +16,16 @@ and virtual sources included, in the table's (official) order: the cutout of SCI
 and WAVELENGTH, XI, ETA, SLIT_Y evaluated on it through the optical model
 (:func:`webbspec.instruments.nirspec.mos.cutout_coordinates`; hence the optical REFTYPES), with the
 official MOS slit keywords (:func:`webbspec.instruments.nirspec.mos_table.slit_keywords`). A
-slitlet without one pixel inside the wavelength range is left out with a warning naming it.
+slitlet without one pixel inside the wavelength range, or without one valid pixel there (finite
+SCI, no DO_NOT_USE), is left out with a warning naming the file and the slitlet; the others are cut
+(departure: the official keeps such a slitlet, all NaN, until extract_1d skips it as empty).
 """
 
 import logging
 
 import numpy as np
 
+from ..dq import DO_NOT_USE
 from ..io.datamodels import Model, Slit
 from ..errors import InputError
 from ..instruments.nirspec import mos, mos_table
@@ -72,6 +75,8 @@ def run(model, refs=None, *, slit_names=None, source_ids=None, source_ra=None, s
         slits = _slitlets(model, refs, want_names, want_ids, where)
     else:
         slits = _fixed_slits(img, p, boxes, want_names, want_ids, where)
+    if not slits and want_names is None and want_ids is None:
+        raise InputError(where, "no slit left: every slit lacks valid pixels or a wavelength (see the warnings)")
     if not slits:
         raise InputError(where, "no slit selected (slit_names/source_ids match nothing)")
     primary = p.copy()
@@ -118,6 +123,10 @@ def _slitlets(model, refs, want_names, want_ids, where):
                         where, row["SLIT_NAME"], row["SOURCE_ID"])
             continue
         arrays = {k: np.array(img[k][..., y0:y1 + 1, x0:x1 + 1], copy=True) for k in _ARRAYS[:6] if k in img}
+        if not _has_valid_pixel(arrays, coords["WAVELENGTH"]):
+            log.warning("%s: slitlet %s (source %s) has no valid pixel (all NaN or DO_NOT_USE); left out",
+                        where, row["SLIT_NAME"], row["SOURCE_ID"])
+            continue
         arrays.update(coords)
         h = img.header.copy()
         for key in _COPY:
@@ -133,6 +142,16 @@ def _slitlets(model, refs, want_names, want_ids, where):
         h["SPORDER"] = 1
         slits.append(Slit(h, arrays))
     return slits
+
+
+def _has_valid_pixel(arrays, wavelength):
+    """Whether a cutout holds a pixel with a wavelength, a finite SCI and no DO_NOT_USE flag (in
+    any integration): one without (a slitlet lost to bad pixels or to a broken exposure) would fail
+    the exposure's later steps."""
+    ok = np.isfinite(arrays["SCI"]) & np.isfinite(wavelength)
+    if "DQ" in arrays:
+        ok &= (arrays["DQ"] & DO_NOT_USE) == 0
+    return bool(ok.any())
 
 
 def _as_list(value):

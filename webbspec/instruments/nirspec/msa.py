@@ -29,10 +29,14 @@ order they first appear), with the official rules (jwst ``get_open_msa_slits``):
 Departures: rows of fixed slits (fixed_slit not NONE) are skipped with a warning (the official
 reader turns a primary one into a slit of quadrant 5); a slitlet with more than one primary
 shutter is dropped with a warning (the official reader fails the whole exposure). Problems that
-concern the whole file are :class:`~webbspec.errors.InputError`; those of one slitlet are logged
-warnings naming the file and the slitlet.
+concern the whole file are :class:`~webbspec.errors.InputError` (naming the file, and the exposure
+whose MSAMETFL it is when read for one); those of one slitlet are logged warnings naming the file
+and the slitlet (a source id SOURCE_INFO lacks: a warning for a positive id, which should be there,
+an info line for the planning tool's negative ones). :func:`check_exposure` is the planning-time
+check of an exposure's MSA metadata, so that a missing file is reported before any job runs.
 """
 
+import functools
 import logging
 import os
 import warnings
@@ -43,7 +47,7 @@ import numpy as np
 from ...errors import InputError
 from .optics import FS_ROWS
 
-__all__ = ["Slitlet", "read_slitlets", "exposure_slitlets", "msa_file_path", "write_msa_file",
+__all__ = ["Slitlet", "read_slitlets", "exposure_slitlets", "check_exposure", "msa_file_path", "write_msa_file",
            "SHUTTERS_PER_COLUMN", "FIXED_SLIT_NAMES", "is_background_name"]
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,7 @@ SHUTTER_PITCH_Y = 1.15
 _SHUTTER_COLUMNS = ("slitlet_id", "msa_metadata_id", "shutter_quadrant", "shutter_row", "shutter_column",
                     "source_id", "background", "estimated_source_in_shutter_x",
                     "estimated_source_in_shutter_y", "dither_point_index", "primary_source")
+_MISSING = "MSA metadata file (MSAMETFL) does not exist"
 _SOURCE_COLUMNS = ("source_id", "source_name", "alias", "ra", "dec", "stellarity")
 
 
@@ -140,7 +145,7 @@ def _open(path):
     from astropy.io import fits
 
     if not os.path.isfile(path):
-        raise InputError(path, "MSA metadata file (MSAMETFL) does not exist")
+        raise InputError(path, _MISSING)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -180,17 +185,29 @@ def read_slitlets(path, msa_metadata_id, dither_position, program=None):
     return out
 
 
-def _rows_of(shutters, path, metadata_id, dither):
-    mid = np.asarray(shutters["msa_metadata_id"])
-    if not (mid == metadata_id).any():
-        ids = ", ".join(str(v) for v in sorted(set(mid.tolist())))
+def _configurations(shutters):
+    """{msa_metadata_id: sorted dither_point_index values} of a SHUTTER_INFO table."""
+    mid = np.asarray(shutters["msa_metadata_id"]).astype(int)
+    dpi = np.asarray(shutters["dither_point_index"]).astype(int)
+    return {int(m): sorted(set(dpi[mid == m].tolist())) for m in np.unique(mid)}
+
+
+def _check_configuration(configs, path, metadata_id, dither):
+    """InputError unless SHUTTER_INFO (``configs``, :func:`_configurations`) holds shutters of
+    MSA configuration ``metadata_id`` at dither point ``dither``."""
+    if metadata_id not in configs:
+        ids = ", ".join(str(v) for v in sorted(configs))
         raise InputError(path, f"MSAMETID {metadata_id} is not in SHUTTER_INFO (configurations: {ids})")
-    dpi = np.asarray(shutters["dither_point_index"])
-    sel = (mid == metadata_id) & (dpi == dither)
-    if not sel.any():
-        pts = ", ".join(str(v) for v in sorted(set(dpi[mid == metadata_id].tolist())))
+    if dither not in configs[metadata_id]:
+        pts = ", ".join(str(v) for v in configs[metadata_id])
         raise InputError(path, f"MSAMETID {metadata_id} has no shutters at PATT_NUM {dither} "
                                f"(dither points: {pts})")
+
+
+def _rows_of(shutters, path, metadata_id, dither):
+    _check_configuration(_configurations(shutters), path, metadata_id, dither)
+    sel = (np.asarray(shutters["msa_metadata_id"]) == metadata_id) & \
+        (np.asarray(shutters["dither_point_index"]) == dither)
     return shutters[sel]
 
 
@@ -237,8 +254,10 @@ def _slitlet(sid, rows, catalog, prog, path, metadata_id, dither):
     ref = next((r for r in rows if _text(r["background"]).upper() == "N"), primary[0])
     src = catalog.get(source_id)
     if src is None:
-        log.warning("%s: slitlet %d: source %d is not in SOURCE_INFO; kept as virtual source %s_VRT%d",
-                    path, sid, source_id, prog, sid)
+        # negative ids are the planning tool's virtual sources (empty slitlets): expected there
+        log.log(logging.INFO if source_id < 0 else logging.WARNING,
+                "%s: slitlet %d: source %d is not in SOURCE_INFO; kept as virtual source %s_VRT%d",
+                path, sid, source_id, prog, sid)
         name, alias, stellarity, ra, dec = f"{prog}_VRT{sid}", f"VRT{sid}", 0.0, 0.0, 0.0
     else:
         name, alias = _text(src["source_name"]), _text(src["alias"])
@@ -259,13 +278,47 @@ def msa_file_path(header, exposure_path):
     return os.path.join(os.path.dirname(os.path.abspath(str(exposure_path))), name)
 
 
-def exposure_slitlets(header, exposure_path):
-    """The slitlets of an exposure: its MSAMETFL file, MSAMETID, PATT_NUM and PROGRAM keywords."""
+def _exposure_keys(header, exposure_path):
+    """(MSA metadata file path, MSAMETID, PATT_NUM) an exposure's keywords name."""
     for key in ("MSAMETID", "PATT_NUM"):
         if header.get(key) is None:
             raise InputError(exposure_path, f"missing keyword {key} (needed to read the MSA metadata file)")
-    return read_slitlets(msa_file_path(header, exposure_path), int(header["MSAMETID"]),
-                         int(header["PATT_NUM"]), header.get("PROGRAM", ""))
+    return msa_file_path(header, exposure_path), int(header["MSAMETID"]), int(header["PATT_NUM"])
+
+
+def _for_exposure(exc, exposure_path):
+    """``exc`` (about the MSA metadata file) naming the exposure whose MSAMETFL it is, too."""
+    return InputError(exc.path, f"{exc.problem} (MSAMETFL of {os.path.basename(str(exposure_path))})")
+
+
+def exposure_slitlets(header, exposure_path):
+    """The slitlets of an exposure: its MSAMETFL file, MSAMETID, PATT_NUM and PROGRAM keywords.
+    Errors about the MSA metadata file name it and the exposure."""
+    path, metadata_id, dither = _exposure_keys(header, exposure_path)
+    try:
+        return read_slitlets(path, metadata_id, dither, header.get("PROGRAM", ""))
+    except InputError as exc:
+        raise (_for_exposure(exc, exposure_path) if exc.path == path else exc) from None
+
+
+def check_exposure(header, exposure_path):
+    """The planning-time check of an exposure's MSA metadata (before any job runs): the keywords,
+    the file beside the exposure, and shutters of its MSAMETID at its PATT_NUM; the same
+    InputError its assign_wcs would raise. Cheap: each file's configurations are read once."""
+    path, metadata_id, dither = _exposure_keys(header, exposure_path)
+    try:
+        if not os.path.isfile(path):
+            raise InputError(path, _MISSING)
+        st = os.stat(path)
+        _check_configuration(_file_configurations(path, st.st_size, st.st_mtime_ns), path, metadata_id, dither)
+    except InputError as exc:
+        raise (_for_exposure(exc, exposure_path) if exc.path == path else exc) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _file_configurations(path, size, mtime_ns):
+    with _open(path) as hdul:
+        return _configurations(_table(hdul, "SHUTTER_INFO", _SHUTTER_COLUMNS, path))
 
 
 # ---------------------------------------------------------------------------------------- writer

@@ -147,3 +147,15 @@ def test_spec2_chain_rules_one_rule_per_distinct_chain():
     assert rules == program.spec2_chain_rules(dict(reversed(stage2.items())))     # stable names
     pub = program.spec2_published(rules["a"][1])
     assert set(pub) == {"cal", "s2d", "x1d"} and "bsub" in program.spec2_published(rules["a"][1], save_bsub=True)
+
+
+def test_spec3_product_is_made_without_a_bad_member(tmp_path):
+    """A science member found bad when the run is planned fails its own job; the Level 3 product
+    is made from the other members, and the planning says which were left out."""
+    names = fakeprog.make_program(tmp_path, nexp=3)
+    fakeprog.write_fits(tmp_path / f"{names[0]}_rate.fits", EXP_TYPE="NRS_FOO")
+    p = program.discover(tmp_path)
+    (prod,) = p.products.values()
+    assert prod.science == names[1:] and sorted(prod.cal) == names[1:] and prod.left_out == [names[0]]
+    assert p.warnings == [f"{prod.asn}: product {prod.name} is made without {names[0]} (bad input)"]
+    assert len(p.errors) == 1 and names[0] in p.errors[0]

@@ -12,7 +12,8 @@ exist, and a MOS exposure whose MSA metadata file is missing or lacks its MSAMET
 :class:`Exposure` with ``error`` set. Its Stage 2 chain is the single step
 ``assign_wcs`` run on the bad file itself (the association file, for a bad association), so the
 workflow has one job that fails with the one-line error in its log while ``--keep-going`` builds
-everything else. A Level 3 product of a bad association is left out.
+everything else. A Level 3 product of a bad association is left out; one whose science members
+include bad inputs is made from the others (``Program.warnings`` names them).
 
 All paths are relative to the program directory (the workflow's working directory).
 """
@@ -73,6 +74,7 @@ class Spec3Product:
     science: list             # exposure names, in association order
     cal: dict                 # exposure name -> _cal path (delivered, or our Stage 2 product)
     backgrounds: list         # background _x1d paths (delivered, or our Stage 2 products)
+    left_out: list = field(default_factory=list)      # science members that are bad inputs
 
     @property
     def key(self):
@@ -94,6 +96,12 @@ class Program:
     def errors(self):
         """The one-line errors of the bad inputs found (each also fails its exposure's first job)."""
         return [e.error for e in self.exposures.values() if e.error]
+
+    @property
+    def warnings(self):
+        """One line per Level 3 product built without some of its science members (bad inputs)."""
+        return [f"{p.asn}: product {p.name} is made without {', '.join(p.left_out)} (bad input)"
+                for p in self.products.values() if p.left_out]
 
 
 def product_key(name):
@@ -369,10 +377,14 @@ def _apply_spec2(asn, prod, exposures, root, strict=True):
 
 def _spec3_product(asn, prod, exposures, x1ds, root, strict=True):
     where = _rel(asn.path, root)
-    cal, science = {}, []
+    cal, science, left_out = {}, [], []
     for m in prod.science:
         name = exposure_root(m.expname)
         exp = exposures.get(name)
+        if exp is not None and exp.error:
+            # a bad input found now (its own job fails): the product is made from the others
+            left_out.append(name)
+            continue
         if os.path.exists(m.path):
             cal[name] = _rel(m.path, root)
             if exp is None:
@@ -387,7 +399,8 @@ def _spec3_product(asn, prod, exposures, x1ds, root, strict=True):
     if len(modes) > 1:
         raise InputError(where, f"product {prod.name} mixes modes {sorted(modes)}")
     if not modes:
-        raise InputError(where, f"product {prod.name}: no science member with a known EXP_TYPE")
+        raise InputError(where, f"product {prod.name}: no science member with a known EXP_TYPE"
+                         + (" and no member left that is not a bad input" if left_out else ""))
     backgrounds = []
     for m in prod.of("background"):
         name = exposure_root(m.expname)
@@ -399,4 +412,4 @@ def _spec3_product(asn, prod, exposures, x1ds, root, strict=True):
             backgrounds.append(x1ds[name])
         else:
             raise InputError(where, f"member {m.expname} does not exist and no {name}_rate.fits to make it from")
-    return Spec3Product(prod.name, where, modes.pop(), science, cal, backgrounds)
+    return Spec3Product(prod.name, where, modes.pop(), science, cal, backgrounds, left_out)

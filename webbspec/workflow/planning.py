@@ -54,6 +54,8 @@ def _check_saved_steps(save):
 def report_bad_inputs(prog, out=sys.stderr):
     for err in prog.errors:
         print(f"webbspec: error: {err} (its jobs will fail; everything else is built)", file=out)
+    for note in prog.warnings:
+        print(f"webbspec: warning: {note}", file=out)
 
 
 def record_context(name):

@@ -47,6 +47,7 @@ from scipy import ndimage
 
 from .. import dq as dqbits
 from ..algorithms import drizzle as dz
+from ..algorithms import ifu_outliers
 from ..errors import InputError
 from ._call import accepts_files
 
@@ -137,8 +138,15 @@ def _good_mask(slit, good_bits):
 def run(model, refs=None, *, weight_type="ivm", pixfrac=1.0, kernel="square", fillval="NAN",
         maskpt=0.7, snr="5.0 4.0", scale="1.2 0.7", backg=0.0, kernel_size="7 7",
         threshold_percent=99.8, rolling_window_width=25, ifu_second_check=False,
-        resample_data=True, good_bits="~DO_NOT_USE", pixmap_stepsize=1.0, pixmap_order=1):
-    """Flag outliers in the exposures of one source (``layout="multi"``); returns a new Model."""
+        resample_data=True, good_bits="~DO_NOT_USE", pixmap_stepsize=1.0, pixmap_order=1,
+        ifu_method="webbspec"):
+    """Flag outliers in the exposures of one source (``layout="multi"``); returns a new Model.
+
+    IFU exposures (members with a SLICE map; a multi Model or a list of Models) go to
+    :mod:`webbspec.algorithms.ifu_outliers`: ``ifu_method`` "webbspec" (default, cosmic rays and
+    hot pixels of each exposure) or "official" (kernel_size, threshold_percent, ifu_second_check)."""
+    if ifu_outliers.is_ifu(model):
+        return _run_ifu(model, snr, kernel_size, threshold_percent, ifu_second_check, good_bits, ifu_method)
     snr1, snr2 = _pair(snr, "outlier_detection.snr")
     scl1, scl2 = _pair(scale, "outlier_detection.scale")
     out = model.copy()
@@ -163,6 +171,7 @@ def run(model, refs=None, *, weight_type="ivm", pixfrac=1.0, kernel="square", fi
     masks = [flag_outliers(np.asarray(s["SCI"], float), bs, be, snr1, snr2, scl1, scl2, backg,
                            resample_data, model_deriv=b, deriv=bd) & g
              for s, g, bs, be, b, bd in zip(work, goods, blot_sci, blot_err, backs, blot_der)]
+    masks = [m if b is not None else m & ~_dark(s, bs, snr2) for m, s, bs, b in zip(masks, work, blot_sci, backs)]
     for s, mask in zip(slits, masks):
         s["DQ"] = (np.asarray(s["DQ"], np.uint32) if "DQ" in s else np.zeros(s.shape, np.uint32)) \
             | np.where(mask, np.uint32(_FLAG), np.uint32(0))
@@ -172,6 +181,33 @@ def run(model, refs=None, *, weight_type="ivm", pixfrac=1.0, kernel="square", fi
                 a[mask] = np.nan
                 s[name] = a
     out.primary["S_OUTLIR"] = "COMPLETE"
+    return out
+
+
+def _dark(slit, blot_sci, snr):
+    """Pixels below the median yet consistent with no light (|SCI| < snr x their own ERR): where
+    an exposure's slit edge or bar hides light the other exposures see at that sky position (a
+    MOS nod puts the source in another shutter). Not outliers: flagging them let the combination
+    fill them from the other nods (the brightest simulated point source's FLUX +0.17%). Cosmic rays
+    and hot pixels are positive; a subtracted ray (imprint) is significantly negative."""
+    if "ERR" not in slit:
+        return np.zeros(slit.shape, bool)
+    sci = np.asarray(slit["SCI"], float)
+    with np.errstate(invalid="ignore"):
+        return (sci < blot_sci) & (np.abs(sci) < snr * np.asarray(slit["ERR"], float))
+
+
+def _run_ifu(model, snr, kernel_size, threshold_percent, ifu_second_check, good_bits, ifu_method):
+    n = len(model) if isinstance(model, (list, tuple)) else len(model.slits)
+    if n < 2:
+        out = [m.copy() for m in model] if isinstance(model, (list, tuple)) else model.copy()
+        for m in (out if isinstance(out, list) else [out]):
+            m.primary["S_OUTLIR"] = "SKIPPED"
+        return out
+    ksize = [int(round(v)) for v in _pair(kernel_size, "outlier_detection.kernel_size")]
+    out, _ = ifu_outliers.flag_exposures(model, lambda s: _good_mask(s, good_bits), ifu_method,
+                                         _pair(snr, "outlier_detection.snr"), ksize, float(threshold_percent),
+                                         bool(ifu_second_check))
     return out
 
 

@@ -159,8 +159,8 @@ def test_unknown_and_unsimulated_modes(tmp_path):
     assert "nrs_fs" in simulated_modes()
     with pytest.raises(InputError, match="nrs_nope"):
         simulate("nrs_nope", str(tmp_path))
-    with pytest.raises(InputError, match="nrs_ifu.*not simulated"):
-        simulate("nrs_ifu", str(tmp_path))
+    with pytest.raises(InputError, match="nis_soss.*not simulated"):
+        simulate("nis_soss", str(tmp_path))
     with pytest.raises(InputError, match="huge"):
         simulate("NRS_FIXEDSLIT", str(tmp_path), scale="huge")
 

@@ -210,3 +210,40 @@ def test_sky_only_slits_get_a_reason_not_a_ratio(tmp_path):
 def test_compare_help_has_an_example():
     text = compare.parser().format_help()
     assert "Example" in text and "A/B" in text
+
+
+def test_cal_sci_err_ratios_on_the_common_detector_pixels(tmp_path):
+    """Stage 2 `_cal` slits (e.g. MOS, ours against the official from the same `_rate`): the median
+    SCI / ERR ratios on the detector pixels both cutouts hold, placed by SLTSTRT1/2, and the
+    DO_NOT_USE pixels that differ there."""
+    from builders import make_slit
+
+    def model(slits):
+        return Model(fits.Header(dict(HDR, DATAMODL="MultiSlitModel")), slits, "multi")
+
+    a = make_slit(name="7", seed=1)
+    a.header["SLTSTRT1"], a.header["SLTSTRT2"] = 101, 51
+    b = make_slit(name="7", seed=1)
+    # B's cutout starts 3 columns later; its SCI is half A's, its ERR A's; one pixel DO_NOT_USE
+    b.header["SLTSTRT1"], b.header["SLTSTRT2"] = 104, 51
+    for k in list(b.arrays):
+        b[k] = np.asarray(b[k])[:, 3:].copy()
+    b["SCI"] = b["SCI"] * np.float32(0.5)
+    b["DQ"][4, 10] = 1
+    pa = datamodels.write(model([a]), str(tmp_path / "a_cal.fits"))
+    pb = datamodels.write(model([b]), str(tmp_path / "b_cal.fits"))
+    item, = compare.compare(pa, pb)["items"]
+    assert item["sci_ratio"] == pytest.approx(2.0, rel=1e-6) and item["err_ratio"] == pytest.approx(1.0, rel=1e-6)
+    assert item["pixels"] == a.shape[0] * (a.shape[1] - 3) and item["dnu_differ"] == 1
+    assert "SCI A/B 2.0000, ERR A/B 1.0000, DO_NOT_USE differs on 1" in compare.report(compare.compare(pa, pb))
+
+
+def test_s2d_row_offset_between_grids(tmp_path):
+    """Where B's rows fall among A's on the sky: 0 for the same grid, the shift of B's S2DCRPX2."""
+    a = _s2d_file(tmp_path / "a_s2d.fits", [_s2d_slit("S200A1", 2.0)])
+    s = _s2d_slit("S200A1", 2.0)
+    s.header["S2DCRPX2"] = float(s.header["S2DCRPX2"]) + 0.3     # B's reference row 0.3 row later
+    b = _s2d_file(tmp_path / "b_s2d.fits", [s])
+    assert compare.compare(a, a)["items"][0]["row_offset_pix"] == pytest.approx(0.0, abs=1e-6)
+    # B's row r sits where A's row r - 0.3 is
+    assert compare.compare(a, b)["items"][0]["row_offset_pix"] == pytest.approx(-0.3, abs=1e-3)

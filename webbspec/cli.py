@@ -575,13 +575,16 @@ Example:
     s = _sub(sub, "simulate", "write a simulated program directory (_rate exposures, associations, "
              "reference store, truth)", """\
 Example:
-  webbspec simulate nrs_fs demo --seed 3     # then: webbspec run demo""")
+  webbspec simulate nrs_fs demo --seed 3     # then: webbspec run demo
+  webbspec simulate nrs_ifu ifu --scale full # NIRSpec IFU: 4 dithers x NRS1+NRS2, background, imprint
+  webbspec simulate mir_mrs mrs              # MIRI MRS: 4 dithers x 2 detectors, SHORT (full: x 3 sub-bands)""")
     s.add_argument("mode", help="observing mode (nrs_fs: NIRSpec fixed slit, the one simulated so far)")
     s.add_argument("outdir", help="program directory to write (created)")
     s.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same bytes "
                    "(default: 0)")
     s.add_argument("--scale", choices=("small", "full"), default="small",
-                   help="small: a subarray; full: full-frame exposures (default: small)")
+                   help="small: a subarray (nrs_ifu: NRS1 alone); full: full-frame exposures (nrs_ifu: NRS1 + "
+                   "NRS2; mir_mrs: SHORT alone / SHORT, MEDIUM, LONG) (default: small)")
     s.add_argument("--nsources", type=int, default=None, metavar="K",
                    help="nrs_mos: number of sources (default: 12 small, one MSA configuration full)")
     s.set_defaults(func=_simulate)

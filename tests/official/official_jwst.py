@@ -101,10 +101,23 @@ def _with_asdf(path, outdir):
     return dst
 
 
+def _copy_msa_file(rate, indir, outdir):
+    """MOS: the MSA metadata file the `_rate` names (MSAMETFL) copied from INDIR to OUTDIR, where
+    the copied `_rate` is (assign_wcs resolves it against its input's directory)."""
+    import shutil
+
+    from astropy.io import fits
+
+    name = fits.getheader(rate).get("MSAMETFL")
+    if name and os.path.exists(os.path.join(indir, name)):
+        shutil.copy(os.path.join(indir, name), os.path.join(outdir, name))
+
+
 def spec2(inp, store, outdir):
     """The official Spec2Pipeline with our reference files, on a `_rate` or a spec2 association
-    (its members copied into OUTDIR with an ASDF extension); writes _cal, _s2d, _x1d to OUTDIR and
-    OUTDIR/official_refs.json (what each reftype was given)."""
+    (its members copied into OUTDIR with an ASDF extension); writes _cal, _s2d, _x1d (MOS: and the
+    master background _masterbg1d, _masterbg2d) to OUTDIR and OUTDIR/official_refs.json (what each
+    reftype was given)."""
     import json
 
     from jwst.pipeline import Spec2Pipeline
@@ -128,6 +141,13 @@ def spec2(inp, store, outdir):
     refs = our_selection(rate, store, sorted(types))
     for name in pipe.step_defs:
         with_references(getattr(pipe, name), refs)
+        # MOS: master_background_mos does not hand the overrides to its inner steps (all-NaN
+        # slitlets otherwise; ../shared/docs/official-refs.md), so they get them here too
+        for inner in getattr(getattr(pipe, name), "step_defs", ()):
+            with_references(getattr(getattr(pipe, name), inner), refs)
+    _copy_msa_file(rate, os.path.dirname(os.path.abspath(inp)), outdir)
+    pipe.master_background_mos.save_background = True       # MOS: <name>_masterbg1d.fits
+    pipe.master_background_mos.output_dir = outdir
     pipe.output_dir = outdir
     pipe.save_results = True
     pipe.resample_spec.save_results = True

@@ -8,7 +8,11 @@ WSREFRA/WSREFDE), so no WCS is evaluated here:
   extended by the other inputs' column medians beyond its range, near-duplicates dropped); the
   spatial axis is the principal axis of the pooled (XI, ETA) cloud (the slit is narrow, so its
   pixels lie along a line on the sky), sampled at the median along-slit pixel spacing /
-  ``pixel_scale_ratio`` (or ``pixel_scale`` arcsec) and spanning all inputs.
+  ``pixel_scale_ratio`` (or ``pixel_scale`` arcsec). As the official grid, it spans every input
+  pixel with coordinates (whatever its data: the footprint of each input's WCS), ny =
+  ceil(span / step) + 1 rows, with the middle of the span at row ny/2; the rows of ours and of the
+  official s2d then fall on the same sky positions (within 0.01 row on the MOS side by side),
+  which an extended source's fixed-row extraction aperture depends on.
 * :func:`pixel_map` gives every input pixel centre's fractional output (x, y): x by interpolating
   lambda on the output wavelength grid, y by projecting (XI, ETA) on the slit axis.
 * :func:`drizzle` spreads each input pixel, as an axis-aligned box of the local pixel-map
@@ -166,14 +170,13 @@ def build_grid(slits, pixel_scale_ratio=1.0, pixel_scale=None, output_shape=None
         if spacing.size == 0 or not np.isfinite(np.median(spacing)) or np.median(spacing) <= 0:
             raise InputError(slits[0].name or "slit", "cannot measure the along-slit pixel scale")
         cdelt2 = float(np.median(spacing)) / float(pixel_scale_ratio)
-    s_all = pts @ u - np.dot(p0, u)
+    placed = [np.isfinite(xi) & np.isfinite(eta) & np.isfinite(s["WAVELENGTH"]) for (xi, eta), s in zip(coords, slits)]
+    s_all = np.concatenate([xi[m] * u[0] + eta[m] * u[1] for (xi, eta), m in zip(coords, placed)]) - np.dot(p0, u)
     smin, smax = float(s_all.min()), float(s_all.max())
     ny = int(np.ceil((smax - smin) / cdelt2)) + 1
-    crpix2 = -smin / cdelt2
     if output_shape is not None:
-        ny_req = int(list(output_shape)[1])
-        crpix2 += (ny_req - ny) / 2.0
-        ny = ny_req
+        ny = int(list(output_shape)[1])
+    crpix2 = ny / 2.0 - 0.5 * (smin + smax) / cdelt2
     return Grid(wave=wave, ny=ny, ra0=float(ra0), dec0=float(dec0), pa=pa, cdelt2=cdelt2,
                 crpix2=float(crpix2))
 

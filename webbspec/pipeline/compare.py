@@ -4,13 +4,16 @@ Ours against the official pipeline's, or two runs of ours. Ratios are A/B on A's
 (B interpolated), medians over the central 80% of the common wavelength range.
 
 * s2d: per-wavelength median-down-the-slit surface brightness ratio; ratio of the column sums of
-  SCI*PIXAR_SR over the stretch of sky both cover (rows placed on the sky with each product's
-  gwcs, else all rows); wavelength grid offset in pixels.
+  SCI*PIXAR_SR over the stretch of sky both cover (rows placed on the sky with each slit's gwcs,
+  else all rows); wavelength grid offset in pixels; where B's rows fall among A's on the sky (an
+  extended source's fixed-row extraction aperture depends on it).
 * x1d / c1d: FLUX and FLUX_ERROR (c1d: ERROR) ratios, wavelength offset in pixels; spectra paired
   by SOURCEID when both have it, else by position.
 * cal (Stage 2: the slits of one exposure, paired by name) / crf (Stage 3 ``_cal`` or ``_crf``:
   the exposures of one source, paired by position): OUTLIER flag counts side by side, and the
-  pixels both flag.
+  pixels both flag; cal also the median SCI and ERR ratios on the detector pixels both cutouts
+  hold (SLTSTRT1/2) and the DO_NOT_USE pixels that differ there (e.g. MOS slitlets, ours and
+  the official's from the same `_rate`).
 
 Wavelength offset: B's grid is aligned to A's by an integer column shift, then the median of
 (fractional column of A's wavelength in B - aligned column) is the sub-pixel offset.
@@ -173,22 +176,50 @@ def _compare_spec(a, b):
     return out
 
 
-def _row_positions(path, shape):
-    """Tangent-plane position [arcsec] along the slit of each row (central column), or None."""
+def _row_positions(path, shapes):
+    """Per slit of the product (``shapes``: their (ny, nx)): (RA, Dec) [deg] of each row at the
+    central column from the slit's gwcs (a single-slit product: the model's), or None. One open of
+    the file for all slits (building the gwcs is the slow part)."""
     try:
         from stdatamodels.jwst import datamodels as dm
 
         with dm.open(path) as m:
-            wcs = m.meta.wcs
-            if wcs is None:
-                return None
-            ny, nx = shape
-            y = np.arange(ny, dtype=float)
-            ra, dec, _ = wcs(np.full(ny, (nx - 1) / 2.0), y, with_bounding_box=False)
-            return np.asarray(ra, float), np.asarray(dec, float)
+            slits = list(getattr(m, "slits", None) or [])
+            wcss = [s.meta.wcs for s in slits] if slits else [m.meta.wcs]
+            out = []
+            for wcs, (ny, nx) in zip(wcss, shapes):
+                if wcs is None:
+                    out.append(None)
+                    continue
+                ra, dec, _ = wcs(np.full(ny, (nx - 1) / 2.0), np.arange(ny, dtype=float), with_bounding_box=False)
+                out.append((np.asarray(ra, float), np.asarray(dec, float)))
+            return out + [None] * (len(shapes) - len(out))
     except Exception as exc:   # a product without a usable gwcs: fall back to all rows
         log.warning("%s: no usable gwcs (%s); using all rows", path, exc)
-        return None
+        return [None] * len(shapes)
+
+
+def _row_offset(pa, pb):
+    """Where B's rows fall among A's: median over B's rows r of (A's fractional row at B's row r's
+    sky position - r); nan without both positions. 0: the two grids sample the same sky."""
+    if pa is None or pb is None or len(pa[0]) < 2:
+        return np.nan
+    from ..io.skycoords import radec_to_xieta
+
+    ra0, dec0 = float(np.nanmedian(pa[0])), float(np.nanmedian(pa[1]))
+    xa, ya = radec_to_xieta(*pa, ra0, dec0)
+    xb, yb = radec_to_xieta(*pb, ra0, dec0)
+    d = np.array([np.nanmedian(np.diff(xa)), np.nanmedian(np.diff(ya))])
+    step = np.hypot(*d)
+    if not np.isfinite(step) or step == 0:
+        return np.nan
+    sa, sb = (xa * d[0] + ya * d[1]) / step ** 2, (xb * d[0] + yb * d[1]) / step ** 2   # in A's rows
+    row_a = np.arange(sa.size, dtype=float)
+    ok = np.isfinite(sa)
+    if ok.sum() < 2:
+        return np.nan
+    fit = np.polyfit(sa[ok], row_a[ok], 1)            # A's row of an along-slit position
+    return float(np.nanmedian(np.polyval(fit, sb) - np.arange(sb.size)))
 
 
 def _common_rows(pa, pb, na, nb):
@@ -238,15 +269,16 @@ def _column_sum(slit, rows):
 
 def _compare_s2d(a, b):
     out = []
-    for k, (sa, sb) in enumerate(_pair_slits(a, b)):
+    pos_a = _row_positions(a.path, [s.shape for s in a.slits])
+    pos_b = _row_positions(b.path, [s.shape for s in b.slits])
+    for sa, sb in _pair_slits(a, b):
         for m, s in ((a, sa), (b, sb)):
             if "WAVELENGTH" not in s:
                 raise InputError(m.path, f"{_slit_label(m, s, 's2d')} has no WAVELENGTH extension")
         wa = np.nanmedian(np.asarray(sa["WAVELENGTH"], float), axis=0)
         wb = np.nanmedian(np.asarray(sb["WAVELENGTH"], float), axis=0)
-        ma, mb = _common_rows(_row_positions(a.path, sa.shape) if k == 0 else None,
-                              _row_positions(b.path, sb.shape) if k == 0 else None,
-                              sa.shape[0], sb.shape[0])
+        pa, pb = pos_a[_index(a.slits, sa)], pos_b[_index(b.slits, sb)]
+        ma, mb = _common_rows(pa, pb, sa.shape[0], sb.shape[0])
         with np.errstate(all="ignore"):
             med_a = np.nanmedian(np.asarray(sa["SCI"], float), axis=0)
             med_b = np.nanmedian(np.asarray(sb["SCI"], float), axis=0)
@@ -260,7 +292,7 @@ def _compare_s2d(a, b):
             "sb_median_ratio": _ratio_median(wa, med_a, wb, med_b),
             "sum_ratio": _ratio_median(wa, sum_a, wb, sum_b),
             "common_rows_a": int(ma.sum()), "common_rows_b": int(mb.sum()),
-            "wave_shift_pix": shift, "wave_offset_pix": off,
+            "wave_shift_pix": shift, "wave_offset_pix": off, "row_offset_pix": _row_offset(pa, pb),
             "snr_a": _snr(wa, sum_a, err_a), "snr_b": _snr(wb, sum_b, err_b),
         }, sa.header, sb.header))
     return out
@@ -270,9 +302,49 @@ def _outlier_mask(slit):
     return (np.asarray(slit["DQ"]) & dqbits.OUTLIER) != 0 if "DQ" in slit else None
 
 
+def _detector_overlap(sa, sb):
+    """Index slices (A's, B's) of the detector pixels both cutouts hold (placed by SLTSTRT1/2,
+    1-based, when both have them; else the same shape at the same place), or None."""
+    keys = ("SLTSTRT1", "SLTSTRT2")
+    if all(k in s.header for k in keys for s in (sa, sb)):
+        (xa, ya), (xb, yb) = [[int(s.header[k]) - 1 for k in keys] for s in (sa, sb)]
+    elif sa.shape == sb.shape:
+        xa = ya = xb = yb = 0
+    else:
+        return None
+    (nya, nxa), (nyb, nxb) = sa.shape[-2:], sb.shape[-2:]
+    x0, x1, y0, y1 = max(xa, xb), min(xa + nxa, xb + nxb), max(ya, yb), min(ya + nya, yb + nyb)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return ((slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa)),
+            (slice(y0 - yb, y1 - yb), slice(x0 - xb, x1 - xb)))
+
+
+def _pixel_ratios(sa, sb):
+    """Stage 2 `_cal` slits of one exposure on the detector pixels both hold: median SCI and ERR
+    ratios A/B (where both are finite and B non-zero; the same input's noise on both sides, so a
+    ratio, not noise over noise), the common pixels and the DO_NOT_USE pixels that differ."""
+    where = _detector_overlap(sa, sb)
+    none = {"sci_ratio": np.nan, "err_ratio": np.nan, "pixels": 0, "dnu_differ": None}
+    if where is None or sa["SCI"].ndim != 2 or sb["SCI"].ndim != 2:
+        return none
+    (ia, ib) = where
+    res = dict(none, pixels=int(np.asarray(sa["SCI"])[ia].size))
+    for k, key in (("SCI", "sci_ratio"), ("ERR", "err_ratio")):
+        if k in sa and k in sb:
+            x, y = np.asarray(sa[k], float)[ia], np.asarray(sb[k], float)[ib]
+            ok = np.isfinite(x) & np.isfinite(y) & (y != 0)
+            res[key] = float(np.median(x[ok] / y[ok])) if ok.any() else np.nan
+    if "DQ" in sa and "DQ" in sb:
+        da, db = ((np.asarray(s["DQ"])[i] & dqbits.DO_NOT_USE) != 0 for s, i in ((sa, ia), (sb, ib)))
+        res["dnu_differ"] = int(np.count_nonzero(da != db))
+    return res
+
+
 def _compare_crf(a, b, kind):
     """Per exposure (crf, paired by position) or slit (cal, by name): OUTLIER counts of A and B
-    (None without DQ), and how many pixels both flag (None when the cutouts differ in shape)."""
+    (None without DQ), and how many pixels both flag (None when the cutouts differ in shape);
+    cal: also the SCI / ERR ratios on the common detector pixels (:func:`_pixel_ratios`)."""
     out = []
     for sa, sb in _pair_slits(a, b):
         ma, mb = _outlier_mask(sa), _outlier_mask(sb)
@@ -285,6 +357,8 @@ def _compare_crf(a, b, kind):
                 "outliers_both": both}
         if kind == "crf":
             item = {"exposure": _index(a.slits, sa) + 1, **item}     # counted from 1, as in its label
+        else:
+            item.update(_pixel_ratios(sa, sb))
         out.append(item)
     if out and all(i["outliers_a"] is None or i["outliers_b"] is None for i in out):
         side = b.path if any(i["outliers_a"] is not None for i in out) else a.path
@@ -333,7 +407,7 @@ _HEADINGS = {
     "x1d": "x1d spectra: FLUX and FLUX_ERROR, median of A/B",
     "c1d": "c1d spectra: FLUX and ERROR, median of A/B",
     "s2d": "s2d slits: surface brightness and summed flux, median of A/B",
-    "cal": "cal (the slits of one exposure, paired by name): OUTLIER flags",
+    "cal": "cal (the slits of one exposure, paired by name): OUTLIER flags, SCI and ERR median A/B",
     "crf": "cal/crf (the exposures of one source, paired by position): OUTLIER flags",
 }
 
@@ -344,9 +418,16 @@ def _item_line(kind, item):
     if kind in ("cal", "crf"):
         n = {k: "no DQ" if item[k] is None else item[k] for k in ("outliers_a", "outliers_b")}
         both = "" if item["outliers_both"] is None else f", both {item['outliers_both']}"
-        return f"{label}: OUTLIER flags A {n['outliers_a']}, B {n['outliers_b']}{both}"
+        pixels = ""
+        if item.get("pixels"):
+            dnu = "" if item["dnu_differ"] is None else f", DO_NOT_USE differs on {item['dnu_differ']}"
+            pixels = (f"; on the {item['pixels']} detector pixels both hold: SCI A/B {_fmt(item['sci_ratio'])}, "
+                      f"ERR A/B {_fmt(item['err_ratio'])}{dnu}")
+        return f"{label}: OUTLIER flags A {n['outliers_a']}, B {n['outliers_b']}{both}{pixels}"
     wave = (f"wavelength grids: B's shifted {item['wave_shift_pix']} columns from A's, then "
             f"{_fmt(item['wave_offset_pix'])} pixel apart")
+    if np.isfinite(item.get("row_offset_pix", np.nan)):
+        wave += f"; B's rows fall {_fmt(item['row_offset_pix'])} rows from A's on the sky"
     if item["sky_only"] == ["A", "B"]:        # no ratio: it would be read as a result
         return f"{label}: {item['note']}; {wave}"
     if kind == "s2d":

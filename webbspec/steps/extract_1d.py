@@ -64,6 +64,14 @@ def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_
         ifu_covar_scale=1.0, extract_width=None):
     """Box-extract every rectified slit of ``model``; returns an EXTRACT1D :class:`SpecModel`."""
     refs = refs or {}
+    from ..io.cubes import as_cube
+    cube = as_cube(model)
+    if cube is not None:                    # an IFU cube (`_s3d`): webbspec.algorithms.cube_extract
+        from ..algorithms.cube_extract import extract_cube
+        return extract_cube(cube, refs.get("extract1d"), subtract_background=subtract_background,
+                            center_xy=center_xy, ifu_autocen=ifu_autocen, bkg_sigma_clip=bkg_sigma_clip,
+                            ifu_set_srctype=ifu_set_srctype, ifu_rscale=ifu_rscale,
+                            ifu_covar_scale=ifu_covar_scale)
     if model.mode.stage3_kind == "cubes":   # a 3-D cube is not a stack of integrations
         raise InputError(model.path or "extract_1d",
                          f"mode {model.mode.name}: extraction from IFU cubes is not implemented")

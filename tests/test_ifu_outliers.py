@@ -1,0 +1,231 @@
+"""IFU outlier detection on 4 dithered synthetic exposures (tests/ifu_builders.py) with noise and
+injected cosmic rays and hot pixels of known position and amplitude.
+
+Scene: an undersampled point source (Gaussian sigma 0.1": FWHM 0.24" on 0.177" slices and 0.13"
+pixels) with a continuum and emission lines, plus an extended source. Noise: read noise and
+Poisson-like noise (peak S/N ~ 300). Rays: log-uniform 10-1000 sigma, a quarter of them also in
+one neighbour at 30-100% of the amplitude (as webbspec.simulate.noise.cosmic_rays).
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ifu_builders import Scene, dithered  # noqa: E402
+
+from webbspec import dq  # noqa: E402
+from webbspec.algorithms import ifu_outliers  # noqa: E402
+from webbspec.errors import InputError  # noqa: E402
+from webbspec.io.datamodels import Model  # noqa: E402
+from webbspec.steps import outlier_detection  # noqa: E402
+
+PSF = 0.1
+NRAYS = 60          # events per exposure (~0.06% of the slice pixels)
+NHOT = 30           # hot pixels, the same detector pixels in every exposure
+
+
+def _rays(shape, on, err, rng, n):
+    """(added signal, added / err) of ``n`` events on the pixels ``on``."""
+    add = np.zeros(shape)
+    ys, xs = np.divmod(rng.choice(np.flatnonzero(on.ravel()), n, replace=False), shape[1])
+    amp = 10.0 ** rng.uniform(1.0, 3.0, n)
+    add[ys, xs] += amp * err[ys, xs]
+    two = rng.random(n) < 0.25
+    dy, dx = np.array([(0, 1), (1, 0), (0, -1), (-1, 0)])[rng.integers(0, 4, n)].T
+    y2, x2 = np.clip(ys + dy, 0, shape[0] - 1), np.clip(xs + dx, 0, shape[1] - 1)
+    frac = rng.uniform(0.3, 1.0, n)
+    keep = two & on[y2, x2]
+    add[y2[keep], x2[keep]] += (amp * frac * err[y2, x2])[keep]
+    return add, np.where(on, add / np.where(err > 0, err, np.inf), 0.0)
+
+
+# a source of emission lines without continuum (unresolved-ish lines: sigma 0.6-0.9 pixel)
+LINES_ONLY = Scene(psf=PSF, ps_cont=0.0, ext_flux=0.0,
+                   lines=((5.1003, 1.0e-6, 0.0006), (5.1507, 1.6e-6, 0.0008), (5.2, 3e-6, 0.0005)))
+
+
+def noisy_exposures(seed=0, scene=None):
+    """4 dithered exposures with noise, no outliers."""
+    rng = np.random.default_rng(seed)
+    exps = dithered(4, scene=scene or Scene(psf=PSF))
+    peak = max(np.nanmax(e.slits[0]["SCI"]) for e in exps)
+    for e in exps:
+        s = e.slits[0]
+        true = np.asarray(s["SCI"], float)
+        err = np.sqrt((peak / 3000) ** 2 + np.clip(true, 0, None) * peak / 9e4)
+        s["SCI"] = (true + rng.standard_normal(true.shape) * err).astype(np.float32)
+        s["ERR"] = np.where(np.isfinite(true), err, np.nan).astype(np.float32)
+    return exps
+
+
+def program(base, seed=1, rays_in=(0, 1, 2, 3), hot=False):
+    """Copies of ``base`` with rays in the exposures ``rays_in`` and, with ``hot``, hot pixels at the
+    same detector pixels in all; returns (exposures, [injected S/N per pixel] per exposure)."""
+    rng = np.random.default_rng(seed)
+    exps = [e.copy() for e in base]
+    on = np.isfinite(exps[0].slits[0]["SCI"])
+    hot_snr = np.zeros(on.shape)
+    if hot:
+        ys, xs = np.divmod(rng.choice(np.flatnonzero(on.ravel()), NHOT, replace=False), on.shape[1])
+        hot_snr[ys, xs] = 10.0 ** rng.uniform(1.5, 3.0, NHOT)
+    snrs = []
+    for k, e in enumerate(exps):
+        s = e.slits[0]
+        err = np.nan_to_num(np.asarray(s["ERR"], float))
+        sci = np.asarray(s["SCI"], float) + hot_snr * err
+        snr = hot_snr.copy()
+        if k in rays_in:
+            add, rsnr = _rays(on.shape, on, err, rng, NRAYS)
+            sci, snr = sci + add, snr + rsnr
+        s["SCI"] = sci.astype(np.float32)
+        snrs.append(snr)
+    return exps, snrs
+
+
+def score(outs, snrs):
+    """(recall of pixels hit by > 10 sigma, fraction of clean slice pixels flagged)."""
+    tp = nbig = fp = nclean = 0
+    for o, snr in zip(outs, snrs):
+        s = o.slits[0]
+        flagged = (s["DQ"] & dq.OUTLIER) > 0
+        on = np.isfinite(s["WAVELENGTH"])
+        big, clean = snr > 10, on & (snr == 0)
+        tp += (flagged & big).sum()
+        nbig += big.sum()
+        fp += (flagged & clean).sum()
+        nclean += clean.sum()
+    return tp / nbig, fp / nclean
+
+
+@pytest.fixture(scope="module")
+def base():
+    return noisy_exposures()
+
+
+@pytest.fixture(scope="module")
+def rays(base):
+    return program(base, seed=1)
+
+
+def test_default_finds_rays_in_every_exposure(rays):
+    exps, snrs = rays
+    outs = outlier_detection.run(exps)
+    recall, false = score(outs, snrs)
+    print(f"default: recall {recall:.4f}, clean pixels flagged {false:.2e}")
+    assert recall >= 0.95
+    assert false <= 1e-3
+    for o, e in zip(outs, exps):
+        s = o.slits[0]
+        f = (s["DQ"] & dq.OUTLIER) > 0
+        assert f.any() and np.all(s["DQ"][f] & 17 == 17)
+        assert np.all(np.isnan(s["SCI"][f])) and np.all(np.isnan(s["ERR"][f]))
+        assert o.primary["S_OUTLIR"] == "COMPLETE"
+        assert not np.any(e.slits[0]["DQ"] & dq.OUTLIER)      # the input is untouched
+
+
+def test_multi_model_and_nirspec_orientation(rays):
+    """The same exposures as members of one multi Model flag what they flag as a list; transposed
+    (dispersion along x, as NIRSpec IFU) an exposure flags the same pixels, transposed."""
+    exps, _ = rays
+    listed = outlier_detection.run(exps[:3])
+    multi = outlier_detection.run(Model(exps[0].primary, [e.slits[0] for e in exps[:3]], "multi"))
+    assert multi.layout == "multi" and len(multi.slits) == 3
+    for s, o in zip(multi.slits, listed):
+        assert np.array_equal(s["DQ"], o.slits[0]["DQ"])
+    s = exps[0].slits[0]
+    assert ifu_outliers.dispersion_axis(s["WAVELENGTH"]) == 0
+    assert ifu_outliers.dispersion_axis(s["WAVELENGTH"].T) == 1
+    direct = ifu_outliers.flag_exposure(s["SCI"], s["ERR"], s["SLICE"], np.isfinite(s["SCI"]))
+    t = ifu_outliers.flag_exposure(s["SCI"].T, s["ERR"].T, s["SLICE"].T, np.isfinite(s["SCI"].T), disp_axis=1)
+    assert direct.sum() > 40 and np.array_equal(t.T, direct)
+
+
+def test_emission_lines_without_continuum_are_not_flagged():
+    """Next to the peak of a line without continuum the neighbour's profile ratio is unconstrained
+    and the model alone flags line peaks; the other exposures, which see the same line there, veto
+    them, and the rays stay flagged."""
+    exps, snrs = program(noisy_exposures(scene=LINES_ONLY), seed=5)
+    alone = []
+    for e in exps:
+        s = e.slits[0]
+        alone.append(ifu_outliers.flag_exposure(s["SCI"], s["ERR"], s["SLICE"], np.isfinite(s["SCI"])))
+    clean = [np.isfinite(e.slits[0]["WAVELENGTH"]) & (snr == 0) for e, snr in zip(exps, snrs)]
+    false_alone = sum((m & c).sum() for m, c in zip(alone, clean)) / sum(c.sum() for c in clean)
+    recall, false = score(outlier_detection.run(exps), snrs)
+    print(f"lines only: clean flagged {false_alone:.2e} by the model alone, {false:.2e} confirmed; recall {recall:.4f}")
+    assert false_alone > 2e-4
+    assert false <= 0.1 * false_alone and false <= 1e-4
+    assert recall >= 0.95
+
+
+def test_official_method_misses_rays_of_one_exposure(base):
+    """Rays in exposure 2 only: the official method finds few of them, with one mask for all."""
+    exps, snrs = program(base, seed=2, rays_in=(1,))
+    outs = outlier_detection.run(exps, ifu_method="official")
+    masks = [(o.slits[0]["DQ"] & dq.OUTLIER) > 0 for o in outs]
+    assert all(np.array_equal(masks[0], m) for m in masks)
+    recall, _ = score(outs[1:2], snrs[1:2])
+    on = np.isfinite(exps[0].slits[0]["WAVELENGTH"])
+    frac = masks[0][on].mean()
+    ours, false = score(outlier_detection.run(exps), snrs)
+    print(f"rays of one exposure: official recall {recall:.3f} ({frac:.4f} of the slice pixels flagged), "
+          f"default recall {ours:.3f}, clean flagged {false:.2e}")
+    assert recall < 0.25
+    assert 0.001 < frac < 0.006          # the 99.8th percentile (~0.2-0.4% of the slice pixels), whatever is there
+    assert ours >= 0.95 and false <= 1e-3
+
+
+def test_both_methods_find_persistent_hot_pixels(base):
+    exps, snrs = program(base, seed=3, rays_in=(), hot=True)
+    official = outlier_detection.run(exps, ifu_method="official", threshold_percent=99.8)
+    rec_off, _ = score(official, snrs)
+    ours, false = score(outlier_detection.run(exps), snrs)
+    print(f"hot pixels: official recall {rec_off:.3f}, default recall {ours:.3f} (clean flagged {false:.2e})")
+    assert rec_off >= 0.8
+    assert ours >= 0.95 and false <= 1e-3
+
+
+def test_detectors_are_told_apart_in_a_multi_model(rays):
+    """Members of one multi Model share a PRIMARY: without their own DETECTOR, exposures of another
+    wavelength range (another MRS channel pair or NIRSpec detector) form their own official group."""
+    exps, _ = rays
+    slits = [e.slits[0].copy() for e in exps]
+    for s in slits[2:]:
+        s["WAVELENGTH"] = s["WAVELENGTH"] + 6.0
+    out = outlier_detection.run(Model(exps[0].primary, slits, "multi"), ifu_method="official")
+    masks = [(s["DQ"] & dq.OUTLIER) > 0 for s in out.slits]
+    assert np.array_equal(masks[0], masks[1]) and np.array_equal(masks[2], masks[3])
+    assert not np.array_equal(masks[0], masks[2])
+    slits[2].header["DETECTOR"] = slits[3].header["DETECTOR"] = "MIRIFUSHORT"   # their own keyword wins
+    slits[0].header["DETECTOR"] = slits[1].header["DETECTOR"] = "MIRIFUSHORT"
+    out = outlier_detection.run(Model(exps[0].primary, slits, "multi"), ifu_method="official")
+    masks = [(s["DQ"] & dq.OUTLIER) > 0 for s in out.slits]
+    assert all(np.array_equal(masks[0], m) for m in masks)
+
+
+def test_official_mask_percentile_and_kernel():
+    """Noise alone: ~(100 - threshold_percent)% of the interior flagged; a spike present in every
+    exposure is among them; ifu_second_check adds the pixels whose minimum difference is NaN."""
+    rng = np.random.default_rng(0)
+    scis = [rng.standard_normal((80, 90)) for _ in range(3)]
+    for s in scis:
+        s[40, 45] += 50.0
+        s[10, 20:23] = np.nan
+    mask, normed = ifu_outliers.official_mask(scis, 1, (7, 7), 99.0)
+    inner = mask[4:-4, 4:-4]
+    assert mask[40, 45]
+    assert 0.008 < inner.mean() < 0.012
+    assert not mask[10, 21] and np.isnan(normed[10, 21])
+    mask2, _ = ifu_outliers.official_mask(scis, 1, (6, 7), 99.0, second_check=True)   # 6 -> 7
+    assert mask2[10, 21] and np.array_equal(mask2 & ~np.isnan(normed), mask)
+
+
+def test_bad_method_and_single_exposure(base):
+    exps = base
+    with pytest.raises(InputError, match="ifu_method"):
+        outlier_detection.run(exps[:2], ifu_method="median")
+    one = outlier_detection.run(exps[:1])
+    assert one[0].primary["S_OUTLIR"] == "SKIPPED"

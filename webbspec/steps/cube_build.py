@@ -1,0 +1,406 @@
+"""cube_build: IFU exposures -> cubes (`_s3d`), one per band, channel or all (output_type).
+
+Input: one exposure or a list of them (Stage 3: every exposure of the association), each an IFU
+exposure after assign_wcs (docs/internals.md "IFU exposures and cubes"). Output: a list of
+:class:`webbspec.io.cubes.Cube`, ``cube.name`` the official suffix (``ch1-short``,
+``ch1-2-shortmediumlong``, ``g395m-f290lp``).
+
+As the official CubeBuildStep: bands are MRS (channel, band) -- a pixel's channel is SLICE // 100
+-- or NIRSpec (grating, filter); ``channel``/``band``/``grating``/``filter`` other than "all"
+select bands and make one cube of them; ``output_type`` band | channel (MRS) | grating (NIRSpec)
+| multi groups them. Per cube, from the cubepar reference (or scalexy / scalew / rois / roiw /
+wavemin / wavemax when set): the spaxel size (the smallest of the bands), a linear wavelength grid
+(min + (k + 1/2) step) or, for several bands (multi, or linear_wave False), the cubepar's
+wavelength table and its per-wavelength ROIs; rois x 1.5 with fewer than 4 exposures unless emsm.
+The sky grid is a TAN plane at the middle of the footprint (pixel centres), north up (cube_pa
+rotates it), odd-sized and symmetric about the tangent point. Pixels used: finite SCI, not
+DO_NOT_USE / NON_SCIENCE, within the wavelength range (+ the ROI or the pixel extent). Kernels and
+weights: :mod:`webbspec.algorithms.cube_build`. The slice width of the drizzle footprint is the
+exposure's SLICEWID (MRS: the channel's SLCWID<c> when present), unless the spacing of the slices
+measured on the sky departs from it by more than 5% (an MRS exposure holds two channels of
+different widths).
+
+A band without usable pixels, or missing from the cubepar, is a one-line warning naming the file
+and band; the other cubes are still made (an InputError when no cube can be made).
+"""
+
+import math
+import os
+import sys
+
+import numpy as np
+from astropy.io import fits
+
+from .. import dq as dqbits
+from ..algorithms import cube_build as kernels
+from ..errors import InputError
+from ..io.cubes import SR_PER_ARCSEC2, Cube, CubeWCS
+from ..io.datamodels import copy_header
+from ..io.skycoords import radec_to_xieta, xieta_to_radec
+from ._cube_refs import nirspec_table_kind, read_cubepar
+
+REFTYPES = ("cubepar",)
+NEEDS = ("assign_wcs",)
+
+_BAND_ORDER = {"SHORT": 0, "MEDIUM": 1, "LONG": 2}
+_COORDS = ("XI", "ETA", "XI1", "ETA1", "XI2", "ETA2")
+
+
+def run(model, refs, *, channel="all", band="all", grating="all", filter="all", output_type="band",
+        linear_wave=True, scalexy=0.0, scalew=0.0, weighting="drizzle", coord_system="skyalign",
+        ra_center=None, dec_center=None, cube_pa=None, nspax_x=None, nspax_y=None, rois=0.0, roiw=0.0,
+        weight_power=2.0, wavemin=None, wavemax=None, skip_dqflagging=False, offset_file=None):
+    """Build the cubes of ``model`` (an exposure, a path, or a list of them); returns [Cube, ...]."""
+    exposures = _load(model)
+    name = _where(exposures[0])
+    weighting = str(weighting).lower()
+    if weighting not in kernels.WEIGHTINGS:
+        raise InputError("cube_build", f"weighting {weighting!r} is not one of {', '.join(kernels.WEIGHTINGS)}")
+    if str(coord_system).lower() not in ("skyalign", "world"):
+        raise InputError("cube_build", f"coord_system {coord_system!r} is not supported (skyalign only)")
+    if offset_file is not None:
+        raise InputError(str(offset_file), "cube_build offset_file is not supported")
+    ref = (refs or {}).get("cubepar", "N/A")
+    if ref is None or str(ref).strip().upper() in ("", "N/A", "NONE"):
+        raise InputError(name, "cube_build needs a cubepar reference file (none selected)")
+    pars = read_cubepar(ref)
+    selection = {"channel": channel, "band": band, "grating": grating, "filter": filter}
+    groups = _cube_groups(exposures, str(output_type).lower(), selection)
+    cubes = []
+    for bands in groups:
+        try:
+            cube = _one_cube(exposures, bands, pars, weighting=weighting, linear_wave=linear_wave,
+                             multi=str(output_type).lower() == "multi", scalexy=scalexy, scalew=scalew,
+                             ra_center=ra_center, dec_center=dec_center, cube_pa=cube_pa, nspax_x=nspax_x,
+                             nspax_y=nspax_y, rois=rois, roiw=roiw, weight_power=weight_power,
+                             wavemin=wavemin, wavemax=wavemax)
+        except _NoData as exc:
+            _warn(str(exc))
+            continue
+        except InputError as exc:
+            if len(groups) == 1:
+                raise
+            _warn(str(exc))
+            continue
+        cube.primary["R_CUBPAR"] = os.path.basename(str(ref))
+        cubes.append(cube)
+    if not cubes:
+        raise InputError(name, "cube_build made no cube (see the warnings above)")
+    return cubes
+
+
+class _NoData(InputError):
+    pass
+
+
+def _warn(message):
+    print(f"webbspec: warning: {message}", file=sys.stderr)
+
+
+def _load(model):
+    from ..io import datamodels
+
+    items = list(model) if isinstance(model, (list, tuple)) else [model]
+    if not items:
+        raise InputError("cube_build", "no input exposures")
+    out = []
+    for m in items:
+        m = datamodels.read(os.fspath(m)) if isinstance(m, (str, os.PathLike)) else m
+        if m.mode.stage3_kind != "cubes":
+            raise InputError(_where(m), f"cube_build needs IFU exposures, not {m.exp_type or 'EXP_TYPE unknown'}")
+        slit = m.slits[0]
+        missing = [k for k in ("SCI", "WAVELENGTH", "SLICE") + _COORDS if k not in slit]
+        if missing:
+            raise InputError(_where(m), f"IFU exposure lacks {', '.join(missing)} (run assign_wcs first)")
+        out.append(m)
+    return out
+
+
+def _where(model):
+    return model.path or str(model.primary.get("FILENAME", "") or "cube_build")
+
+
+def _is_miri(model):
+    return str(model.primary.get("INSTRUME", "")).strip().upper() == "MIRI"
+
+
+def _bands_of(model):
+    """[(par1, par2, slice numbers predicate)] of an exposure: MRS (channel, band), NIRSpec (grating, filter)."""
+    p = model.primary
+    if _is_miri(model):
+        b = str(p.get("BAND", "")).strip().upper()
+        return [(ch, b) for ch in str(p.get("CHANNEL", "")).strip() if ch in "1234"]
+    return [(str(p.get("GRATING", "")).strip().upper(), str(p.get("FILTER", "")).strip().upper())]
+
+
+def _selected(band, selection, miri):
+    def ok(value, wanted):
+        w = str(wanted if wanted is not None else "all").strip().upper()
+        return w == "ALL" or value.upper() in w.replace("-", ",").split(",")
+
+    if miri:
+        return ok(band[0], selection["channel"]) and ok(band[1], selection["band"])
+    return ok(band[0], selection["grating"]) and ok(band[1], selection["filter"])
+
+
+def _cube_groups(exposures, output_type, selection):
+    miri = _is_miri(exposures[0])
+    present = []
+    for m in exposures:
+        for b in _bands_of(m):
+            if b not in present:
+                present.append(b)
+    present.sort(key=lambda b: (b[0], _BAND_ORDER.get(b[1], 9), b[1]))
+    user = any(str(v if v is not None else "all").strip().lower() != "all" for v in selection.values())
+    chosen = [b for b in present if _selected(b, selection, miri)]
+    if not chosen:
+        wanted = ", ".join(f"{k}={v}" for k, v in selection.items() if str(v).lower() != "all")
+        raise InputError(_where(exposures[0]), f"no data for the requested band ({wanted}); the exposures hold "
+                         + ", ".join("/".join(b) for b in present))
+    if user or output_type == "multi":
+        return [chosen]
+    if output_type in ("channel", "grating"):
+        keys = list(dict.fromkeys(b[0] for b in chosen))
+        return [[b for b in chosen if b[0] == k] for k in keys]
+    return [[b] for b in chosen]
+
+
+def _band_pixels(model, band):
+    """Boolean mask of the exposure's pixels in ``band`` (MRS: their channel's slices)."""
+    slit = model.slits[0]
+    sl = np.asarray(slit["SLICE"])
+    if _is_miri(model):
+        return (sl // 100) == int(band[0])
+    return sl > 0
+
+
+def _suffix(bands, miri):
+    if miri:
+        chans = list(dict.fromkeys(b[0] for b in bands))
+        subs = sorted({b[1] for b in bands}, reverse=True)   # short, medium, long
+        return "ch" + "-".join(chans) + "-" + "".join(s.lower() for s in subs)
+    return "-".join(f"{g}-{f}" for g, f in bands).lower()
+
+
+def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy, scalew, ra_center, dec_center,
+              cube_pa, nspax_x, nspax_y, rois, roiw, weight_power, wavemin, wavemax):
+    miri = _is_miri(exposures[0])
+    label = "/".join("/".join(b) for b in bands)
+    rows = [pars.band(*b, where=f" (needed for {_where(exposures[0])})") for b in bands]
+    members = [(m, b) for m in exposures for b in bands if b in _bands_of(m)]
+    nfiles = len({id(m) for m, _ in members})
+    spaxel = float(scalexy) if scalexy else min(r["spaxel"] for r in rows)
+    wmin = float(wavemin) if wavemin is not None else min(r["wavemin"] for r in rows)
+    wmax = float(wavemax) if wavemax is not None else max(r["wavemax"] for r in rows)
+    table = None
+    if (multi or not linear_wave) and not scalew:
+        kind = "MULTI" if miri else nirspec_table_kind(bands[0][0])
+        table = pars.tables.get(kind)
+        if table is None:
+            raise InputError(pars.path, f"cubepar has no multi-band wavelength table ({kind}) for {label}")
+        i0, i1 = kernels.table_planes(table["wavelength"], wmin, wmax)
+        z = np.asarray(table["wavelength"][i0:i1 + 1], float)
+        table = {k: np.asarray(v[i0:i1 + 1], float) for k, v in table.items()}
+    else:
+        step = float(scalew) if scalew else min(r["step"] for r in rows)
+        z = kernels.linear_planes(wmin, wmax, step)
+    roi_s = float(rois) if rois else rows[int(np.argmin([r["spaxel"] for r in rows]))].get("rois", np.nan)
+    if not rois and nfiles < 4 and weighting != "emsm":
+        roi_s *= 1.5
+    roi_w = float(roiw) if roiw else rows[0].get("roiw", np.nan)
+    if weighting != "drizzle" and table is None and not (np.isfinite(roi_s) and np.isfinite(roi_w)):
+        raise InputError(pars.path, f"cubepar has no {weighting} ROI for {label}")
+    # pixels beyond the planes by up to a bin plus their own extent still overlap the end planes
+    margin = 2.0 * float(np.max(kernels.plane_bins(z))) if weighting == "drizzle" else roi_w
+    if table is not None and weighting != "drizzle":
+        margin = float(np.max(table["roiw"]))
+
+    # footprint (pixel centres of the bands) -> tangent point and grid
+    pieces, ra_all, dec_all = [], [], []
+    for m, b in members:
+        slit = m.slits[0]
+        inband = _band_pixels(m, b) & np.isfinite(slit["WAVELENGTH"])
+        if not inband.any():
+            _warn(f"{_where(m)}: band {'/'.join(b)} has no valid pixels (no slice with a wavelength)")
+            continue
+        ref = (float(slit.header["WSREFRA"]), float(slit.header["WSREFDE"]))
+        ra, dec = xieta_to_radec(*_extreme_candidates(np.asarray(slit["XI"])[inband],
+                                                      np.asarray(slit["ETA"])[inband]), *ref)
+        ra_all.append(ra)
+        dec_all.append(dec)
+        pieces.append((m, b, inband, ref))
+    if not pieces:
+        raise _NoData(_where(exposures[0]), f"band {label} has no data in any exposure")
+    ra_all, dec_all = np.concatenate(ra_all), np.concatenate(dec_all)
+    crval1, crval2 = _centre(ra_all, dec_all)
+    if ra_center is not None:
+        crval1 = float(ra_center)
+    if dec_center is not None:
+        crval2 = float(dec_center)
+    ext = [np.argmin(ra_all), np.argmax(ra_all), np.argmin(dec_all), np.argmax(dec_all)]
+    xi_c, eta_c = radec_to_xieta(ra_all[ext], dec_all[ext], crval1, crval2)
+    crpix1, crpix2, nx, ny, pc = kernels.sky_grid(xi_c, eta_c, spaxel, cube_pa=cube_pa, nspax_x=nspax_x,
+                                                  nspax_y=nspax_y)
+    wcs = CubeWCS(crval1, crval2, crpix1, crpix2, spaxel / 3600.0, spaxel / 3600.0, pc, z,
+                  linear=table is None)
+
+    # the point cloud in the cube frame
+    clouds = []
+    for m, b, inband, ref in pieces:
+        c = _cloud(m, "/".join(b), inband, ref, wcs, z[0] - margin, z[-1] + margin, weighting, miri)
+        if c is not None and c.lam.size:
+            clouds.append(c)
+    if not clouds:
+        raise _NoData(_where(exposures[0]), f"band {label} has no valid pixels in its wavelength range")
+    cloud = kernels.Cloud.concatenate(clouds).sorted()
+    kw = {}
+    if weighting != "drizzle":
+        if table is not None:
+            near = np.clip(np.searchsorted(z, cloud.lam), 1, len(z) - 1)
+            near = np.where(np.abs(z[near - 1] - cloud.lam) <= np.abs(z[near] - cloud.lam), near - 1, near)
+            s_roi = table["rois"][near] * (1.5 if nfiles < 4 else 1.0) if not rois else np.full(near.size, roi_s)
+            kw = dict(rois=s_roi / spaxel, roiw=table["roiw"][near] if not roiw else roi_w,
+                      scalerad=table.get("scalerad", np.full(z.size, 0.1))[near] / spaxel,
+                      weight_power=table.get("power", np.full(z.size, 2.0))[near] if weighting == "msm" else 2.0,
+                      softrad=table.get("softrad", np.full(z.size, 0.01))[near])
+        else:
+            row = rows[int(np.argmin([r["spaxel"] for r in rows]))]
+            kw = dict(rois=roi_s / spaxel, roiw=roi_w, scalerad=row.get("scalerad", 0.1) / spaxel,
+                      weight_power=float(weight_power) if weight_power else row.get("power", 2.0),
+                      softrad=row.get("softrad", 0.01))
+    sci, err, wmap, weight = kernels.build(cloud, (z.size, ny, nx), z, weighting, **kw)
+    dq = kernels.final_dq(weight, sci, wmap, err, miri=miri)
+    return _make_cube(exposures[0], bands, wcs, sci, err, dq, wmap, z, weighting, roi_s, roi_w, kw, miri)
+
+
+def _extreme_candidates(xi, eta, n=64):
+    """The pixels that can hold the RA / Dec extremes of the footprint: the ``n`` most extreme in
+    xi and in eta each (RA and Dec are monotonic in them across an IFU field)."""
+    xi, eta = np.asarray(xi, float), np.asarray(eta, float)
+    if xi.size <= 4 * n:
+        return xi, eta
+    pick = np.concatenate([np.argpartition(xi, n)[:n], np.argpartition(-xi, n)[:n],
+                           np.argpartition(eta, n)[:n], np.argpartition(-eta, n)[:n]])
+    return xi[pick], eta[pick]
+
+
+def _centre(ra, dec):
+    """The official cube centre: the circular mean of the RA extremes, the mean of the Dec extremes."""
+    r0, r1 = np.radians(np.min(ra)), np.radians(np.max(ra))
+    ra_mid = math.degrees(math.atan2(math.sin(r0) + math.sin(r1), math.cos(r0) + math.cos(r1))) % 360.0
+    return ra_mid, 0.5 * (float(np.min(dec)) + float(np.max(dec)))
+
+
+def _basis(ra, dec):
+    """Unit vectors (centre, east, north) of the tangent plane at (ra, dec) [deg]."""
+    a, d = math.radians(ra), math.radians(dec)
+    return (np.array([math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)]),
+            np.array([-math.sin(a), math.cos(a), 0.0]),
+            np.array([-math.sin(d) * math.cos(a), -math.sin(d) * math.sin(a), math.cos(d)]))
+
+
+def _to_cube(wcs, xi, eta, ref):
+    """Cube pixel (x, y) of tangent offsets [arcsec] about ``ref``. A gnomonic projection maps
+    great circles to lines, so moving between two tangent planes is a homography: no trigonometry
+    per pixel, exact to float64."""
+    if abs(ref[0] - wcs.crval1) < 1e-12 and abs(ref[1] - wcs.crval2) < 1e-12:
+        return wcs.xieta_to_pixel(xi, eta)
+    c0, e0, n0 = _basis(*ref)
+    c1, e1, n1 = _basis(wcs.crval1, wcs.crval2)
+    u = np.asarray(xi, float) / _ARCSEC_PER_RAD
+    v = np.asarray(eta, float) / _ARCSEC_PER_RAD
+    den = c0 @ c1 + u * (e0 @ c1) + v * (n0 @ c1)
+    xi1 = (c0 @ e1 + u * (e0 @ e1) + v * (n0 @ e1)) / den
+    eta1 = (c0 @ n1 + u * (e0 @ n1) + v * (n0 @ n1)) / den
+    return wcs.xieta_to_pixel(xi1 * _ARCSEC_PER_RAD, eta1 * _ARCSEC_PER_RAD)
+
+
+_ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
+
+
+def _cloud(model, band, inband, ref, wcs, lam_lo, lam_hi, weighting, miri):
+    slit = model.slits[0]
+    sci = np.asarray(slit["SCI"])
+    lam = np.asarray(slit["WAVELENGTH"])
+    dq = np.asarray(slit["DQ"]) if "DQ" in slit else np.zeros(sci.shape, np.uint32)
+    err = np.asarray(slit["ERR"]) if "ERR" in slit else np.zeros(sci.shape, np.float32)
+    valid = inband & np.isfinite(sci) & np.isfinite(err) & ((dq & (dqbits.DO_NOT_USE | dqbits.NON_SCIENCE)) == 0)
+    sl = np.asarray(slit["SLICE"])
+    empty = np.setdiff1d(np.unique(sl[inband]), np.unique(sl[valid]))
+    if empty.size:
+        _warn(f"{_where(model)}: band {band}: slice{'s' if empty.size > 1 else ''} "
+              f"{', '.join(str(int(v)) for v in empty)} without valid pixels")
+    with np.errstate(invalid="ignore"):
+        use = valid & (lam >= lam_lo) & (lam <= lam_hi)
+    for k in ("XI", "ETA") + ((_COORDS[2:] + ("DWAVE",)) if weighting == "drizzle" else ()):
+        use &= np.isfinite(np.asarray(slit[k])) if k in slit else False
+    if not use.any():
+        return None
+    x, y = _to_cube(wcs, np.asarray(slit["XI"])[use], np.asarray(slit["ETA"])[use], ref)
+    # geometry in float64, the per-pixel values in float32 (memory: a NIRSpec program has ~1e7 pixels)
+    c = kernels.Cloud(x=x, y=y, lam=lam[use].astype(float),
+                      dlam=np.asarray(slit["DWAVE"])[use].astype(np.float32) if "DWAVE" in slit
+                      else np.zeros(x.size, np.float32),
+                      flux=sci[use].astype(np.float32), err=err[use].astype(np.float32))
+    if weighting == "drizzle":
+        c.x1, c.y1 = _to_cube(wcs, np.asarray(slit["XI1"])[use], np.asarray(slit["ETA1"])[use], ref)
+        c.x2, c.y2 = _to_cube(wcs, np.asarray(slit["XI2"])[use], np.asarray(slit["ETA2"])[use], ref)
+        width = _slice_width(slit, use, band.split("/")[0] if miri else None)
+        c.half = np.full(x.size, width / 2.0 / wcs.spaxel_arcsec, np.float32)
+    return c
+
+
+def _slice_width(slit, use, channel=None):
+    """Slice width on the sky [arcsec] of the selected pixels (see the module docstring): the MRS
+    channel's SLCWID<c> or SLICEWID, checked against the slices' spacing."""
+    given = slit.header.get(f"SLCWID{channel}", slit.header.get("SLICEWID")) if channel else slit.header.get("SLICEWID")
+    sl = np.asarray(slit["SLICE"])[use]
+    xi, eta = np.asarray(slit["XI"], float)[use], np.asarray(slit["ETA"], float)[use]
+    ux = np.asarray(slit["XI2"], float)[use] - np.asarray(slit["XI1"], float)[use]
+    uy = np.asarray(slit["ETA2"], float)[use] - np.asarray(slit["ETA1"], float)[use]
+    measured = None
+    ids, inv = np.unique(sl, return_inverse=True)
+    if ids.size >= 2:
+        ang = np.arctan2(np.median(uy), np.median(ux))
+        across = -np.sin(ang) * xi + np.cos(ang) * eta
+        pos = np.bincount(inv, across) / np.bincount(inv)
+        measured = float(np.median(np.diff(np.sort(pos))))
+    if given is not None and (measured is None or abs(measured - float(given)) <= 0.05 * float(given)):
+        return float(given)
+    if measured is None or not np.isfinite(measured) or measured <= 0:
+        raise InputError("cube_build", "cannot tell the slice width (no SLICEWID and fewer than 2 slices)")
+    return measured
+
+
+def _make_cube(first, bands, wcs, sci, err, dq, wmap, z, weighting, roi_s, roi_w, kw, miri):
+    primary = copy_header(first.primary)
+    if miri:
+        primary["CHANNEL"] = "".join(sorted({b[0] for b in bands}))
+        subs = sorted({b[1] for b in bands}, key=lambda s: _BAND_ORDER.get(s, 9))
+        primary["BAND"] = subs[0] if len(subs) == 1 else "MULTIPLE"
+    else:
+        primary["GRATING"] = bands[0][0] if len({b[0] for b in bands}) == 1 else "MULTIPLE"
+        primary["FILTER"] = bands[0][1] if len({b[1] for b in bands}) == 1 else "MULTIPLE"
+    primary["DATAMODL"] = "IFUCubeModel"
+    primary["S_IFUCUB"] = "COMPLETE"
+    drizzle = weighting == "drizzle"
+    primary["FLUXEXT"] = ("SCI", "extension with the flux data")
+    primary["ERREXT"] = ("ERR", "extension with the error data")
+    primary["MASKEXT"] = ("DQ", "extension with the data quality")
+    primary["ROIS"] = (0.0 if drizzle else float(np.mean(roi_s)), "[arcsec] spatial ROI")
+    primary["ROIW"] = (0.0 if drizzle else float(np.mean(kw.get("roiw", roi_w))), "[um] spectral ROI")
+    primary["WTYPE"] = (weighting, "Weighting type")
+    primary["WPOWER"] = (0.0 if drizzle else float(np.mean(kw.get("weight_power", 2.0))), "Weighting power for MSM")
+    head = fits.Header()
+    shead = first.slits[0].header
+    head["BUNIT"] = str(shead.get("BUNIT", "MJy/sr"))
+    area = wcs.spaxel_arcsec ** 2
+    head["PIXAR_SR"] = (area * SR_PER_ARCSEC2, "Nominal pixel area in steradians")
+    head["PIXAR_A2"] = (area, "Nominal pixel area in arcsec^2")
+    srctype = shead.get("SRCTYPE", primary.get("SRCTYPE"))
+    if srctype is not None:
+        head["SRCTYPE"] = str(srctype).strip().upper()
+    head["DISPAXIS"] = 2 if miri else 1
+    cube = Cube(primary, sci, err, dq, wmap, np.asarray(z, float), wcs, head)
+    cube.name = _suffix(bands, miri)
+    return cube

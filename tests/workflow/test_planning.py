@@ -65,15 +65,21 @@ def test_snakemake_lint_is_clean(tmp_path):
 
 @pytest.mark.slow
 def test_the_msa_metadata_file_is_an_input_of_a_mos_exposure(tmp_path):
-    """A new MSA file (MSAMETFL) re-runs assign_wcs and what follows (stand-in science)."""
+    """A new MSA file (MSAMETFL) re-runs assign_wcs and what follows (stand-in science; the MSA
+    file is a real one: the planning reads its configurations)."""
+    from webbspec.instruments.nirspec.msa import Slitlet, write_msa_file
+
+    def slitlet(sid, ypos):
+        return Slitlet(sid, 3, 5 + 40 * sid, 10, ((3, 5 + 40 * sid, 10),), 100 + sid, f"1234_{100 + sid}", "A",
+                       0.9, 0.0, ypos, 53.16, -27.79, False, False, 1, 1)
+
     prog = tmp_path / "mos"
     fakeprog.make_program(prog, nexp=1, spec2_asn=False, spec3_asn=False, EXP_TYPE="NRS_MSASPEC",
-                          MSAMETFL="jw01234001001_01_msa.fits")
-    (prog / "jw01234001001_01_msa.fits").write_text("MSA metadata stand-in")
+                          MSAMETFL="jw01234001001_01_msa.fits", MSAMETID=1, PATT_NUM=1)
+    write_msa_file(str(prog / "jw01234001001_01_msa.fits"), [slitlet(1, 0.0)], "01234")
     r = snakemake(prog, "--nolock")
     assert r.returncode == 0, r.stderr[-3000:]
     assert planned(snakemake(prog, "-n")) == {}
-    (prog / "jw01234001001_01_msa.fits").write_text("another MSA configuration")   # (Snakemake
-    # compares the checksums of small files: a touch alone is not a change)
+    write_msa_file(str(prog / "jw01234001001_01_msa.fits"), [slitlet(1, 0.1), slitlet(2, 0.0)], "01234")
     jobs = planned(snakemake(prog, "-n"))
     assert jobs["assign_wcs"] == 1 and jobs["extract_1d"] == 1, jobs

@@ -22,18 +22,17 @@ from astropy.io import fits
 
 from ..instruments.miri import MRS_EXP_TYPE, MRS_MODE
 from ..instruments.miri.mrs import MrsWcs
-from ..io import datamodels
 from ..io.crdsmap import reference_path
-from ..io.datamodels import Model, Slit
 from ..io.skycoords import radec_to_xieta, xieta_to_radec
 from . import mir_mrs_design as design
 from . import mir_mrs_scene as scene
-from . import noise, truth
+from . import noise
 from .fs_program import PROGRAM, association, write_json
 from .mir_mrs_calrefs import write_cal_refs
 from .mir_mrs_render import COMPONENTS, instrument_rate, sky_brightness
 from .mir_mrs_truth import write_truth
 from .mir_mrs_wcsrefs import USEAFTER, wcs_file, write_wcs_refs
+from .ratefile import write_rate
 
 __all__ = ["simulate_mir_mrs", "BANDS_OF_SCALE", "DITHERS_AB", "exposure_header", "plan", "pointing",
            "render_exposure", "wcs_for"]
@@ -164,16 +163,11 @@ def simulate_mir_mrs(outdir, seed=0, scale="small"):
         if e["detector"] not in dq_bad:          # a property of the detector: the same in every exposure
             dq_bad[e["detector"]] = noise.bad_pixels(rate.shape, det_rng[e["detector"]], sl > 0, *N_BAD)
         dq = dq_bad[e["detector"]]
-        sci, err, vp, vr, mask, snr = noise.observe(rate, np.random.default_rng(es), sl > 0, dq, N_CR, EFFEXPTM,
-                                                    GAIN, VAR_RNOISE)
+        observed = noise.observe(rate, np.random.default_rng(es), sl > 0, dq, N_CR, EFFEXPTM, GAIN, VAR_RNOISE)
         primary, sci_hdr = exposure_header(e)
-        arrays = {"SCI": sci.astype(np.float32), "ERR": err.astype(np.float32), "DQ": dq.copy(),
-                  "VAR_POISSON": vp.astype(np.float32), "VAR_RNOISE": vr.astype(np.float32)}
-        path = os.path.join(outdir, f"{e['root']}_rate.fits")
-        datamodels.write(Model(primary, [Slit(sci_hdr, arrays)], "single"), path)
+        path, crmask = write_rate(outdir, e["root"], primary, sci_hdr, observed, dq)
         rates.append(path)
-        crmasks.append(truth.write_crmask(mask, snr, os.path.join(outdir, "truth", "outliers",
-                                                                  f"{e['root']}_rate_crmask.fits")))
+        crmasks.append(crmask)
     asns = _write_asns(outdir, exposures)
     context = _write_context(refdir, sel)
     write_truth(outdir, exposures, seed, scale)

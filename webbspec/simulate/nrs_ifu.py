@@ -30,14 +30,13 @@ from astropy.io import fits
 
 from ..instruments.nirspec import ifu
 from ..instruments.nirspec.optics import v2v3_to_sky
-from ..io import datamodels
-from ..io.datamodels import Model, Slit
 from ..io.skycoords import radec_to_xieta, xieta_to_radec
 from . import nirspec_fs as fs
-from . import noise, nrs_ifu_calrefs, refstore, truth
+from . import noise, nrs_ifu_calrefs, refstore
 from . import nrs_ifu_optics_refs as design
 from . import nrs_ifu_scene as scene
 from .fs_geometry import ideal_to_v2v3
+from .ratefile import write_rate
 from .fs_program import association, write_json
 
 __all__ = ["simulate_nrs_ifu", "exposure_plan", "exposure_header", "render_exposure", "footprint_light",
@@ -207,15 +206,11 @@ def simulate_nrs_ifu(outdir, seed=0, scale="small"):
         det = e["detector"]
         if det not in dq_bad:           # a property of the detector: the same in every exposure
             dq_bad[det] = noise.bad_pixels(rate.shape, det_rng[det], slices > 0, *N_BAD)
-        sci, err, vp, vr, mask, snr = noise.observe(rate, np.random.default_rng(es), slices > 0, dq_bad[det], N_CR,
-                                                    EFFEXPTM, GAIN, VAR_RNOISE)
-        arrays = {"SCI": sci.astype(np.float32), "ERR": err.astype(np.float32), "DQ": dq_bad[det].copy(),
-                  "VAR_POISSON": vp.astype(np.float32), "VAR_RNOISE": vr.astype(np.float32)}
-        path = os.path.join(outdir, f"{e['root']}_rate.fits")
-        datamodels.write(Model(primary, [Slit(sci_hdr, arrays)], "single"), path)
+        observed = noise.observe(rate, np.random.default_rng(es), slices > 0, dq_bad[det], N_CR, EFFEXPTM, GAIN,
+                                 VAR_RNOISE)
+        path, crmask = write_rate(outdir, e["root"], primary, sci_hdr, observed, dq_bad[det])
         rates.append(path)
-        crmasks.append(truth.write_crmask(mask, snr, os.path.join(outdir, "truth", "outliers",
-                                                                  f"{e['root']}_rate_crmask.fits")))
+        crmasks.append(crmask)
     asns = _write_asns(outdir, plan)
     context = _write_store(refdir, optical, areas, flats)
     _write_truth(outdir, plan, aperture, seed, scale)

@@ -578,7 +578,8 @@ Example:
   webbspec simulate nrs_fs demo --seed 3     # then: webbspec run demo
   webbspec simulate nrs_ifu ifu --scale full # NIRSpec IFU: 4 dithers x NRS1+NRS2, background, imprint
   webbspec simulate mir_mrs mrs              # MIRI MRS: 4 dithers x 2 detectors, SHORT (full: x 3 sub-bands)""")
-    s.add_argument("mode", help="observing mode (nrs_fs: NIRSpec fixed slit, the one simulated so far)")
+    s.add_argument("mode", help="observing mode: nrs_fs (NIRSpec fixed slit), nrs_mos (NIRSpec MOS), nrs_ifu "
+                   "(NIRSpec IFU), mir_mrs (MIRI MRS)")
     s.add_argument("outdir", help="program directory to write (created)")
     s.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same bytes "
                    "(default: 0)")

@@ -15,6 +15,12 @@ before it keep their bytes and times, as with one job per step. (The step files 
 outputs of the Snakemake rule, which deletes a job's outputs before it runs; every file is written
 atomically, so a killed job leaves each one whole with its signature, or absent.) Without the
 step files a re-run runs the whole chain: it is one job either way.
+
+Two cores (a 200-slitlet MOS exposure in < 20 s): each file is written by a forked child while
+the next steps run (:class:`_Writes`; a 200-slitlet `_cal` is 0.5 GB), and a MOS exposure's
+slitlets are split between two forked processes from extract_2d on (:func:`_run_split`: the
+same products as one process), unless the job has one core (``OMP_NUM_THREADS``, which
+Snakemake sets to a job's threads) or ``WEBBSPEC_CHAIN_WORKERS=1``.
 """
 
 import hashlib
@@ -71,24 +77,408 @@ def run_chain(spec, context=None, save_steps=True):
                   if datamodels.recorded(steps[k]["output"], SIGKEY) == sigs[k]), 0)
     for step in steps[:start]:
         log.info("%s: %s is up to date", step["name"], step["output"])
-    published = {p["input"] for p in spec["products"]}
-    made, ran = {}, []        # made: the models of the steps a product is written from, only
-    if start < len(steps):
-        model, where = read_input(spec["input"]) if start == 0 else \
-            (datamodels.read(steps[start - 1]["output"]), steps[start - 1]["output"])
-        for step, sig in zip(steps[start:], sigs[start:]):
-            model = datamodels.as_written(call_step(step["name"], model, step["refs"], step["params"],
-                                                    step["extra"], context, {SIGKEY: (sig, "step signature")}, where))
-            where = step["output"]
-            if save_steps is True or step["name"] in (save_steps or ()):   # all, or the steps named
-                datamodels.write(model, step["output"])
-            if step["output"] in published:
-                made[step["output"]] = model
-            ran.append(step["name"])
-            log.info("%s: done", step["name"])
-    for product in spec["products"]:
-        write_product(made.get(product["input"], product["input"]), product["output"])
+    ran, pending = [], list(spec["products"])
+    with _Writes() as writes:
+        if start < len(steps):
+            model, where = read_input(spec["input"]) if start == 0 else \
+                (datamodels.read(steps[start - 1]["output"]), steps[start - 1]["output"])
+            split = _split_point(steps, start, save_steps)
+            k = start
+            while k < len(steps):
+                if k == split:
+                    wanted = [st["output"] for st in steps[k:] if any(p["input"] == st["output"] for p in pending)]
+                    handed = []
+
+                    def written(output, merged, wanted=wanted, handed=handed):   # each as soon as merged
+                        made = [p for p in pending if p["input"] == output]
+                        writes.limit = chain_workers()            # products side by side
+                        for product in made:
+                            writes.submit(write_product, merged, product["output"],
+                                          here=output == wanted[-1] and product is made[-1])
+                            pending.remove(product)
+                            handed.append(product)
+
+                    names = _run_split(steps[k:], sigs[k:], model, where, context, wanted, written)
+                    if names is not None:             # every remaining step ran, in the workers
+                        ran += names
+                        break
+                    pending += handed                 # the serial run below writes them again
+                step, sig = steps[k], sigs[k]
+                model = datamodels.as_written(call_step(step["name"], model, step["refs"], step["params"], step["extra"],
+                                                        context, {SIGKEY: (sig, "step signature")}, where))
+                where = step["output"]
+                last = k == len(steps) - 1         # nothing left to overlap a write with
+                if save_steps is True or step["name"] in (save_steps or ()):   # all, or the steps named
+                    writes.submit(datamodels.write, model, step["output"], here=last)
+                for product in [p for p in pending if p["input"] == step["output"]]:
+                    writes.submit(write_product, model, product["output"], here=last)
+                    pending.remove(product)
+                ran.append(step["name"])
+                log.info("%s: done", step["name"])
+                k += 1
+        for product in pending:                  # from the files of steps that were up to date
+            writes.submit(write_product, product["input"], product["output"], here=True)
     return ran
+
+
+# ------------------------------------------------------------------ MOS slitlets in two processes
+MIN_SPLIT_SLITLETS = 40       # fewer: one process (the split's own cost is ~0.5 s)
+
+
+def chain_workers():
+    """Processes a chain job splits a MOS exposure's slitlets among: ``WEBBSPEC_CHAIN_WORKERS``
+    if set (1: never split), else 2 where there are two cores, no more than ``OMP_NUM_THREADS``
+    when that is set (Snakemake sets it to a job's ``threads``: a job given one core stays in one
+    process, so jobs running side by side do not oversubscribe the cores); 1 without ``os.fork``."""
+    value = os.environ.get("WEBBSPEC_CHAIN_WORKERS", "")
+    try:
+        if value.strip():
+            n = int(value)
+        else:
+            n = min(2, os.cpu_count() or 1)
+            threads = os.environ.get("OMP_NUM_THREADS", "").strip()
+            if threads:
+                n = min(n, int(threads))
+    except ValueError:
+        n = 1
+    return max(n, 1) if hasattr(os, "fork") else 1
+
+
+def _split_point(steps, start, save_steps):
+    """The index of extract_2d when the chain may run it and every step after it per group of
+    slitlets in parallel processes (:func:`_run_split`): all of them still to run, none of their
+    files to write (a step file would have to be merged), extract_2d cutting every slitlet."""
+    names = [s["name"] for s in steps]
+    if chain_workers() < 2 or "extract_2d" not in names[start:]:
+        return None
+    k = names.index("extract_2d", start)
+    saved = names if save_steps is True else list(save_steps or ())
+    params = steps[k].get("params") or {}
+    if any(n in saved for n in names[k:]) or params.get("slit_names") is not None \
+            or params.get("source_ids") is not None:
+        return None
+    return k
+
+
+def _run_split(tail, sigs, model, where, context, wanted, written):
+    """Run the chain's ``tail`` (extract_2d and the steps after it) on a MOS exposure's slitlets
+    in ``chain_workers()`` forked processes, and merge what they make.
+
+    Every step from extract_2d on treats each slitlet alone, except master_background_mos, whose
+    master spectrum comes from the background slitlets: each process gets its share of the other
+    slitlets (round robin in the SLITS table's order, a source's slitlets together) and every
+    background slitlet, so each computes the same master; the background slitlets' results are
+    taken from the first process. Each output in ``wanted`` (the products' steps, in chain order)
+    comes back pickled as soon as a process has it, while the processes go on; the parts are
+    merged in the table's order -- the same slits, arrays and keywords as one process makes (a
+    step's status keyword is COMPLETE if it was in any process; a keyword one process lacks is
+    taken from the other) -- and handed to ``written(output, model)``. Returns the step names,
+    or None (too few slitlets, not MOS, a process failed or the outputs do not merge): the
+    caller then runs the steps itself, as without workers, so errors and warnings are the
+    serial run's (a product already handed over is written again)."""
+    import glob
+    import pickle
+    import signal
+    import time
+
+    from ..instruments.nirspec import mos_table
+    from ..instruments.nirspec.msa import is_background_name
+
+    table = getattr(model, "tables", {}).get("SLITS")
+    if table is None or not mos_table.is_mos_table(table) or len(table) < MIN_SPLIT_SLITLETS:
+        return None
+    rows = mos_table.rows(table)
+    workers = chain_workers()
+    owner, by_source, turn = {}, {}, 0
+    for r in rows:
+        if is_background_name(r["SOURCE_NAME"]):
+            owner[r["SLIT_NAME"]] = 0
+            continue
+        sid = r["SOURCE_ID"]
+        if sid not in by_source:
+            by_source[sid], turn = turn % workers, turn + 1
+        owner[r["SLIT_NAME"]] = by_source[sid]
+    background = [r["SLIT_NAME"] for r in rows if is_background_name(r["SOURCE_NAME"])]
+    groups = [background + [r["SLIT_NAME"] for r in rows if owner[r["SLIT_NAME"]] == g
+                            and r["SLIT_NAME"] not in background] for g in range(workers)]
+    if any(len(g) == len(background) for g in groups):
+        return None
+    order = [r["SLIT_NAME"] for r in rows]
+    children = []
+    for names in groups:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                        # a worker: its slitlets, every step
+            os.close(read)
+            for _, other in children:
+                other.close()
+            _worker(tail, sigs, model, where, context, set(wanted), names, write)
+        os.close(write)
+        children.append((pid, os.fdopen(read, "rb")))
+    busy, failure, times = 0.0, None, None
+    try:
+        for output in wanted + [None]:                      # None: the end (each process's step times)
+            parts = []
+            for _, fh in children:
+                try:
+                    msg = pickle.load(fh)
+                except Exception:                           # noqa: BLE001 (a worker died)
+                    msg = ("error", "a process ended without its results")
+                if msg[0] == "error":
+                    raise _SplitFailed(msg[1])
+                if msg[0] != ("done" if output is None else "output") or (output and msg[1] != output):
+                    raise _SplitFailed(f"unexpected message {msg[0]!r}")
+                parts.append(msg[-1] if output is None else _unpack(msg[-1]))
+            t = time.time()
+            if output is None:
+                times = parts
+                break
+            try:
+                merged = _merge(parts, owner, order)
+            except ValueError as exc:
+                raise _SplitFailed(f"the outputs do not merge: {exc}") from None
+            del parts
+            written(output, merged)
+            busy += time.time() - t
+    except _SplitFailed as exc:
+        failure = str(exc)
+    finally:
+        for pid, fh in children:
+            if failure is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            fh.close()
+            os.waitpid(pid, 0)
+            for left in glob.glob(os.path.join(_SHM, f"webbspec-chain-{pid}-*")):   # a failed run's
+                os.remove(left)
+    if failure is not None:
+        log.warning("%s: the slitlets in %d processes failed (%s); running the steps in this one", where,
+                    workers, failure)
+        return None
+    for k, step in enumerate(tail):
+        log.info("%s: done (%d processes: %s s)", step["name"], workers, ", ".join(f"{t[k]:.2f}" for t in times))
+    log.info("slitlets in %d processes: %s; merging their outputs (while they ran on) and handing them "
+             "to the writers: %.2f s", workers, " + ".join(str(len(g)) for g in groups), busy)
+    return [s["name"] for s in tail]
+
+
+class _SplitFailed(Exception):
+    pass
+
+
+_SHM = "/dev/shm"
+
+
+def _pack(model, label):
+    """``model`` for the parent: its arrays written once into a file in shared memory (``/dev/shm``)
+    that the parent maps (:func:`_unpack`), the rest pickled (pickle protocol 5's out-of-band
+    buffers); without ``/dev/shm``, the model itself (pickled whole through the pipe)."""
+    import pickle
+    import tempfile
+
+    if not (os.path.isdir(_SHM) and os.access(_SHM, os.W_OK)):
+        return ("inline", model)
+    buffers = []
+    data = pickle.dumps(model, protocol=5, buffer_callback=buffers.append)
+    fd, path = tempfile.mkstemp(prefix=f"webbspec-chain-{os.getpid()}-", suffix=".bin", dir=_SHM)
+    spans, offset = [], 0
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for b in buffers:
+                raw = b.raw()
+                pad = -offset % 64                      # aligned arrays
+                fh.write(b"\0" * pad)
+                offset += pad
+                fh.write(raw)
+                spans.append((offset, raw.nbytes))
+                offset += raw.nbytes
+    except BaseException:
+        os.remove(path)
+        raise
+    return ("shared", data, path, spans)
+
+
+def _unpack(packed):
+    """The model :func:`_pack` sent: its arrays views of the shared-memory file (read-only, mapped,
+    the file itself removed at once: the mapping lives as long as the arrays)."""
+    import mmap
+    import pickle
+
+    if packed[0] == "inline":
+        return packed[1]
+    _, data, path, spans = packed
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) if size else b""
+    finally:
+        os.remove(path)
+    view = memoryview(mm)
+    return pickle.loads(data, buffers=[view[o:o + n] for o, n in spans])
+
+
+def _worker(tail, sigs, model, where, context, wanted, names, fd):
+    """(In a forked process.) The ``tail`` steps on the slitlets ``names``; pickles to ``fd``
+    ("output", output, model) for each output in ``wanted`` as it is made, then ("done", [seconds
+    per step]) -- or ("error", message) -- and exits."""
+    import pickle
+    import time
+
+    code = 0
+    fh = os.fdopen(fd, "wb")
+    try:
+        from ..io import datamodels
+        from .steprun import call_step
+
+        times = []
+        for step, sig in zip(tail, sigs):
+            params = dict(step["params"] or {}, slit_names=names) if step["name"] == "extract_2d" else step["params"]
+            t = time.time()
+            model = datamodels.as_written(call_step(step["name"], model, step["refs"], params, step["extra"], context,
+                                                    {SIGKEY: (sig, "step signature")}, where))
+            times.append(time.time() - t)
+            where = step["output"]
+            if step["output"] in wanted:
+                pickle.dump(("output", step["output"], _pack(model, step["output"])), fh,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+        message = ("done", times)
+    except BaseException as exc:                            # noqa: BLE001 (reported to the parent)
+        message, code = ("error", f"{type(exc).__name__}: {exc}"), 1
+    try:
+        pickle.dump(message, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        fh.close()
+    except BaseException:                                   # noqa: BLE001 (the parent is gone)
+        code = 1
+    finally:
+        os._exit(code)
+
+
+_STATUS = {"COMPLETE", "SKIPPED"}
+
+
+def _merge(models, owner, order):
+    """One model of the per-process ``models`` (their slits, or spectra, by SLTNAME: the table
+    ``order``, each from its ``owner`` process); ValueError when they do not fit together."""
+    from ..io.datamodels import SpecModel
+
+    first = models[0]
+    spec = isinstance(first, SpecModel)
+    if any(isinstance(m, SpecModel) != spec for m in models):
+        raise ValueError("mixed product kinds")
+    found = {}
+    for g, m in enumerate(models):
+        if not spec and (m.layout != first.layout or set(m.tables) != set(first.tables)
+                         or (m.asdf_tree is None) != (first.asdf_tree is None)):
+            raise ValueError("layouts or tables differ")
+        if spec and m.kind != first.kind:
+            raise ValueError("spectrum kinds differ")
+        for item in (m.spectra if spec else m.slits):
+            name = str(item.header.get("SLTNAME", "")).strip()
+            if owner.get(name) is None:
+                raise ValueError(f"slit {name!r} is not in the SLITS table")
+            if owner[name] == g:
+                if name in found:
+                    raise ValueError(f"slit {name!r} twice")
+                found[name] = item
+    items = [found[n] for n in order if n in found]
+    primary = _merge_primary([m.primary for m in models])
+    if spec:
+        return SpecModel(primary, items, first.kind, first.asdf_tree, first.path)
+    if first.asdf_tree is not None and any(m.asdf_tree != first.asdf_tree for m in models):
+        raise ValueError("ASDF trees differ")
+    from ..io.datamodels import Model
+
+    return Model(primary, items, first.layout, dict(first.tables), first.asdf_tree, first.path)
+
+
+def _merge_primary(headers):
+    """The first header, with a keyword only another has added and a step status (S_*) that is
+    COMPLETE in any of them; another differing keyword raises ValueError."""
+    from ..io.datamodels import copy_header
+
+    out = copy_header(headers[0])
+    for h in headers[1:]:
+        for card in h.cards:
+            key = card.keyword
+            if key in ("", "COMMENT", "HISTORY"):
+                continue
+            if key not in out:
+                out[key] = (card.value, card.comment)
+            elif out[key] != card.value:
+                if key.startswith("S_") and {str(out[key]), str(card.value)} <= _STATUS:
+                    out[key] = "COMPLETE"
+                else:
+                    raise ValueError(f"keyword {key} differs ({out[key]!r}, {card.value!r})")
+    return out
+
+
+class _Writes:
+    """The chain's file writes (step files, products), each in a forked child while the next
+    steps run: a finished model is never changed by the steps after it (each works on a copy),
+    so the child writes what a write at that point would have (atomically, as always). At most
+    ``limit`` children at a time (1: the chain and one writer); ``here=True`` writes in this
+    process (the last step's files: nothing left to overlap). Leaving the ``with`` block waits
+    for every child; a failed write raises its error there (InputError with its message). Where
+    ``os.fork`` is missing, or with ``WEBBSPEC_CHAIN_WRITES=serial``, every write happens here."""
+
+    def __init__(self):
+        self.fork = hasattr(os, "fork") and os.environ.get("WEBBSPEC_CHAIN_WRITES", "") != "serial"
+        self.children = []           # (pid, read end of its error pipe, path)
+        self.errors = []
+        self.limit = 1               # children at a time
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        while self.children:
+            self._reap()
+        if self.errors and exc[0] is None:
+            raise self.errors[0]
+
+    def submit(self, write, model, path, here=False):
+        if not self.fork or here:
+            write(model, path)
+            return
+        while len(self.children) >= self.limit:
+            self._reap()
+        read, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                       # the child: write, report, leave
+            code = 0
+            try:
+                os.close(read)
+                write(model, path)
+            except BaseException as exc:                   # noqa: BLE001 (reported to the parent)
+                code = 1
+                where, msg = (exc.path, exc.problem) if isinstance(exc, _input_error()) else \
+                    (path, f"{type(exc).__name__}: {exc}")
+                try:
+                    os.write(wfd, json.dumps([str(where), str(msg)]).encode())
+                except BaseException:                      # noqa: BLE001
+                    pass
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        self.children.append((pid, read, path))
+
+    def _reap(self):
+        pid, read, path = self.children.pop(0)
+        with os.fdopen(read, "rb") as fh:
+            report = fh.read()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            where, msg = json.loads(report) if report else (path, f"writing it failed (status {status})")
+            self.errors.append(_input_error()(where, msg))
+
+
+def _input_error():
+    from ..errors import InputError
+
+    return InputError
 
 
 def write_product(src, dst):

@@ -8,6 +8,10 @@
   every detector it reaches. With G395M every spectrum spans ~3900 pixels, so at most one
   slitlet per slot fits a configuration (~80 on full frames); more sources go into further MSA
   configurations (one ``_msa.fits`` each, MSAMETID = configuration number), as a survey does.
+  ``per_slot`` > 1 lets up to that many slitlets share a slot (each on its own side and row):
+  their spectra overlap on the detector, as in real high-multiplex programs that accept
+  overlaps, so one configuration holds up to ~``per_slot`` x 85 slitlets (Stage 2 benchmarks
+  of one exposure with 200 slitlets; truth tests keep one per slot).
 * Per configuration: a few background slitlets (no source: official names ``<prog>_BKG<id>``,
   source id = slitlet id), one virtual slitlet (negative source id, absent from SOURCE_INFO,
   sky only), the rest hold one source each (~60 % point, stellarity > 0.75 or -1; the others
@@ -117,14 +121,18 @@ def _quadrant(half, side):
     return {("top", "left"): 1, ("bottom", "left"): 2, ("top", "right"): 3, ("bottom", "right"): 4}[(half, side)]
 
 
-def _layout(rng, optics_list, frames, scale):
-    """[(quadrant, row, column)] of the usable slots of one configuration, in slot order."""
+def _layout(rng, optics_list, frames, scale, per_slot=1):
+    """[(quadrant, row, column)] of the usable slots of one configuration, in slot order
+    (``per_slot``: up to that many slitlets per slot, distinct shutters, overlapping spectra)."""
     out = []
     for half, col in slot_columns():
-        side = "left" if rng.random() < 0.5 else "right"
-        q, row = _quadrant(half, side), _draw_row(rng, side, scale)
-        if _fits_frame(optics_list, frames, q, row, col):
-            out.append((q, row, col))
+        here = []
+        for k in range(per_slot):
+            side = "left" if rng.random() < 0.5 else "right"
+            q, row = _quadrant(half, side), _draw_row(rng, side, scale)
+            if (q, row) not in here and _fits_frame(optics_list, frames, q, row, col):
+                here.append((q, row))
+        out += [(q, row, col) for q, row in here]
     return out
 
 
@@ -142,10 +150,11 @@ def _source(rng, source_id, kind):
                   lines, float(rng.uniform(80.0, 200.0)))
 
 
-def make_plan(scale, nsources, seed, optics_list, frames, fill=False):
+def make_plan(scale, nsources, seed, optics_list, frames, fill=False, per_slot=1):
     """The plan of ``nsources`` sources (``fill``: as many as one configuration holds).
     ``optics_list``: an :class:`Optics` per detector; ``frames``: (first row, number of rows)
-    of each detector's image (0-based full frame)."""
+    of each detector's image (0-based full frame); ``per_slot``: slitlets a slot may hold
+    (1: no two slitlets share detector rows; more: overlapping spectra, see the module notes)."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7012]))
     nbkg, nvirt = N_BACKGROUND[scale], 1
     configs, sid, slitlet_id = [], FIRST_SOURCE_ID, 1
@@ -153,7 +162,7 @@ def make_plan(scale, nsources, seed, optics_list, frames, fill=False):
     if left < 1 and not fill:
         raise ValueError(f"nsources must be at least 1, not {nsources}")
     while left > 0 or not configs:
-        slots = _layout(rng, optics_list, frames, scale)
+        slots = _layout(rng, optics_list, frames, scale, int(per_slot))
         room = len(slots) - nbkg - nvirt
         if room < 1:
             raise ValueError(f"only {len(slots)} slitlets fit the frame: no room for sources")

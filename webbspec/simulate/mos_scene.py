@@ -80,15 +80,29 @@ class Source:
 
 
 def spectrum(src, lam):
-    """F_nu [Jy] of a point source or the peak surface brightness [MJy/sr] of an extended one."""
+    """F_nu [Jy] of a point source or the peak surface brightness [MJy/sr] of an extended one.
+
+    A line adds exactly 0 beyond 40 sigma (exp underflows) or with a zero peak: on finite
+    wavelengths it is evaluated only within 40 sigma of its centre (the same values, fewer exps)."""
     lam = np.asarray(lam, float)
     cont = src.continuum * (lam / 4.0) ** src.slope
     out = cont.copy()
+    finite = lam.size > 0 and bool(np.isfinite(lam).all())
+    lo_lam, hi_lam = (float(lam.min()), float(lam.max())) if finite else (None, None)
     for rest, peak in zip(LINES_REST, src.lines):
         centre = rest * (1.0 + src.redshift)
         sig = centre * src.sigma_kms / 299792.458
-        out += peak * src.continuum * np.exp(-0.5 * ((lam - centre) / sig) ** 2)
+        if not finite or lam.ndim == 0:
+            out += peak * src.continuum * np.exp(-0.5 * ((lam - centre) / sig) ** 2)
+            continue
+        if peak == 0 or hi_lam < centre - _LINE_REACH * sig or lo_lam > centre + _LINE_REACH * sig:
+            continue
+        near = np.abs(lam - centre) < _LINE_REACH * sig
+        out[near] += peak * src.continuum * np.exp(-0.5 * ((lam[near] - centre) / sig) ** 2)
     return out
+
+
+_LINE_REACH = 40.0        # sigmas: exp(-0.5 * 40^2) underflows to 0
 
 
 def uniform_throughput(lam, nshutters=3):

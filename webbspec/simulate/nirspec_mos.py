@@ -91,12 +91,13 @@ def nod_pointings():
     return out
 
 
-def plan_program(scale, nsources, seed, refdir):
-    """(frames, plan, sky positions {slitlet_id: (ra, dec)}) without rendering anything."""
+def plan_program(scale, nsources, seed, refdir, per_slot=1):
+    """(frames, plan, sky positions {slitlet_id: (ra, dec)}) without rendering anything
+    (``per_slot``: ``mos_plan.make_plan``'s, slitlets per slot, > 1 overlapping spectra)."""
     dets = frames(scale, refdir)
     n = DEFAULT_NSOURCES[scale] if nsources is None else int(nsources)
     plan = mos_plan.make_plan(scale, n if n is not None else 0, seed, [d.optics for d in dets],
-                              [(d.y0, d.ny) for d in dets], fill=n is None)
+                              [(d.y0, d.ny) for d in dets], fill=n is None, per_slot=per_slot)
     ra1, dec1, _ = nod_pointings()[0]
     refs = dets[0].optics.refs
     sky_optics = Optics(refs, _optics_header(dets[0].name, ra1, dec1), "simulator")
@@ -144,9 +145,11 @@ def _write_rate(path, primary, ra_ref, dec_ref, true_rate, lit, dq_bad, rng, n_c
     return mask, snr
 
 
-def _write_msa_files(outdir, plan, sky):
+def _write_msa_files(outdir, plan, sky, chosen):
     paths = []
     for c, cfg in enumerate(plan.configs, start=1):
+        if c not in chosen:
+            continue
         rows = mos_plan.msa_slitlets(cfg, PROGRAM, lambda s: sky[s.slitlet_id])
         path = os.path.join(outdir, msa_name(c))
         write_msa_file(path, rows, PROGRAM, {"VISIT": VISIT, "OBSERVTN": OBS, "VISIT_ID": f"{PROGRAM}{OBS}{VISIT}",
@@ -155,33 +158,77 @@ def _write_msa_files(outdir, plan, sky):
     return paths
 
 
-def simulate_nrs_mos(outdir, seed=0, scale="small", nsources=None):
-    """Write the program directory; returns a summary dict (paths, counts)."""
+def simulate_nrs_mos(outdir, seed=0, scale="small", nsources=None, per_slot=1, configurations=None):
+    """Write the program directory; returns a summary dict (paths, counts). ``per_slot`` > 1:
+    up to that many slitlets per slot of the MSA plan, their spectra overlapping on the detector
+    (``mos_plan``; e.g. one full-frame exposure with 200 slitlets for the Stage 2 benchmark).
+    ``configurations``: write the exposures, MSA files and associations of these MSA
+    configurations (1-based) only, the same bytes as in the whole program (references and truth
+    are the whole program's): a 1000-source program is 13 configurations, 104 `_rate` files of
+    84 MB, which a benchmark can run one configuration at a time."""
     outdir = str(outdir)
     if nsources is not None and int(nsources) < 1:
         raise InputError(outdir, f"--nsources must be at least 1 (got {nsources})")
+    if int(per_slot) < 1:
+        raise InputError(outdir, f"per_slot must be at least 1 (got {per_slot})")
     refdir = os.path.join(outdir, "refs")
     optical = mos_optics_refs.write_optical_refs(refdir)
-    dets, plan, sky = plan_program(scale, nsources, seed, refdir)
-    msa_paths = _write_msa_files(outdir, plan, sky)
+    dets, plan, sky = plan_program(scale, nsources, seed, refdir, int(per_slot))
+    chosen = set(range(1, len(plan.configs) + 1)) if configurations is None else {int(c) for c in configurations}
+    if not chosen or not chosen <= set(range(1, len(plan.configs) + 1)):
+        raise InputError(outdir, f"configurations {sorted(chosen)} not among the plan's 1-{len(plan.configs)}")
+    msa_paths = _write_msa_files(outdir, plan, sky, chosen)
     nods = nod_pointings()
     ss = np.random.SeedSequence([int(seed), _SEED_KEY])
     flats, rates, imprints, crmasks = {}, [], {}, []
-    for det, dseed in zip(dets, ss.spawn(len(dets))):
-        flats[det.name] = _write_detector(outdir, det, plan, nods, dseed, scale, rates, imprints, crmasks)
-    asns = _write_asns(outdir, plan, dets, imprints)
+    jobs = [(outdir, det, plan, nods, dseed, scale, chosen) for det, dseed in zip(dets, ss.spawn(len(dets)))]
+    for det, (flat, r, i, c) in zip(dets, _detectors(jobs, scale)):
+        flats[det.name] = flat
+        rates += r
+        imprints.update(i)
+        crmasks += c
+    asns = _write_asns(outdir, plan, dets, imprints, chosen)
     refs = {rt: [{"match": _optical_match(rt, dets), "file": f}] for rt, f in optical.items()}
     refs.update(mos_calrefs.write_all(refdir, dets, flats, dets[0].optics, plan.failed_open, plan.failed_closed))
     context = refstore.write_selections(refdir, refs)
     _write_truth(outdir, plan, sky, seed, scale)
     return {"mode": MODE, "outdir": outdir, "rates": rates, "imprints": sorted(imprints.values()),
             "msa": msa_paths, "asns": asns, "context": context, "crmasks": crmasks,
-            "configurations": len(plan.configs), "slitlets": len(plan.slitlets), "sources": len(plan.sources)}
+            "configurations": len(plan.configs), "written_configurations": sorted(chosen),
+            "slitlets": len(plan.slitlets), "sources": len(plan.sources)}
 
 
-def _write_detector(outdir, det, plan, nods, seed_seq, scale, rates, imprints, crmasks):
-    """Every science and imprint `_rate` of one detector (appending their paths to ``rates``,
-    ``imprints`` {(configuration, detector): path}, ``crmasks``); returns its pixel flat."""
+_JOBS = []
+
+
+def _detector_job(k):
+    rates, imprints, crmasks = [], {}, []
+    flat = _write_detector(*_JOBS[k], rates, imprints, crmasks)
+    return flat, rates, imprints, crmasks
+
+
+def _detectors(jobs, scale):
+    """[(pixel flat, rates, imprints, crmasks)] of each detector's ``_write_detector``: on full
+    frames the detectors in parallel processes (forked: they inherit the optics and the plan;
+    each detector has its own random streams, so the bytes are those of a serial run)."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    _JOBS[:] = jobs
+    try:
+        if scale != "full" or workers < 2:
+            return [_detector_job(k) for k in range(len(jobs))]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_detector_job, range(len(jobs))))
+    finally:
+        _JOBS.clear()
+
+
+def _write_detector(outdir, det, plan, nods, seed_seq, scale, chosen, rates, imprints, crmasks):
+    """Every science and imprint `_rate` of one detector of the configurations ``chosen``
+    (appending their paths to ``rates``, ``imprints`` {(configuration, detector): path},
+    ``crmasks``); returns its pixel flat."""
     det_seq, *cfg_seqs = seed_seq.spawn(1 + len(plan.configs))
     rng_det = np.random.default_rng(det_seq)
     shape = (det.ny, det.nx)
@@ -192,8 +239,14 @@ def _write_detector(outdir, det, plan, nods, seed_seq, scale, rates, imprints, c
     imprint_rate += mos_render.leak_pattern(det.optics, det)
     dq_bad = None
     for c, (cfg, cfg_seq) in enumerate(zip(plan.configs, cfg_seqs), start=1):
+        if c not in chosen and dq_bad is not None:
+            continue
         images = {s.slitlet_id: mos_render.shutter_image(det.optics, det, (s.quadrant, s.row, s.column), 3)
                   for s in cfg}
+        if c not in chosen:           # the bad pixels lie where the first configuration's light is
+            _, lit = mos_render.render_exposure(images, cfg, 1, shape, pixel_flat)
+            dq_bad = noise.bad_pixels(shape, rng_det, lit, *N_BAD[scale])
+            continue
         rngs = [np.random.default_rng(s) for s in cfg_seq.spawn(1 + len(nods))]
         for k, (ra_ref, dec_ref, yoff) in enumerate(nods, start=1):
             true_rate, lit = mos_render.render_exposure(images, cfg, k, shape, pixel_flat)
@@ -225,17 +278,20 @@ def _asn(asn_type, rule, products):
     return association(asn_type, rule, products, obs=OBS, version="20240203t000000")
 
 
-def _write_asns(outdir, plan, dets, imprints):
+def _write_asns(outdir, plan, dets, imprints, chosen):
     """A spec2 per science exposure (science + its configuration's imprint of the detector) and
-    the spec3 over every `_cal`."""
-    asns, cal = [], []
+    the spec3 over every `_cal` (of the configurations ``chosen``)."""
+    asns, cal, number = [], [], 0
     for c in range(1, len(plan.configs) + 1):
         for det in dets:
             for k in range(1, len(mos_plan.NOD_SHIFTS) + 1):
+                number += 1                      # the whole program's numbering
+                if c not in chosen:
+                    continue
                 root = exposure_root(c, k, det.name)
                 members = [{"expname": f"{root}_rate.fits", "exptype": "science"},
                            {"expname": os.path.basename(imprints[(c, det.name)]), "exptype": "imprint"}]
-                path = os.path.join(outdir, f"jw{PROGRAM}-o{OBS}_20240203t000000_spec2_{len(asns) + 1:05d}_asn.json")
+                path = os.path.join(outdir, f"jw{PROGRAM}-o{OBS}_20240203t000000_spec2_{number:05d}_asn.json")
                 asns.append(write_json(_asn("spec2", "candidate_Asn_Lv2NRSMSA", [{"name": root, "members": members}]),
                                         path))
                 cal.append({"expname": f"{root}_cal.fits", "exptype": "science"})
@@ -269,12 +325,44 @@ def _write_truth(outdir, plan, sky, seed, scale):
             values = scene.spectrum(src, wave)
         else:                     # background and virtual slitlets hold the sky
             values = scene.sky_mjysr(wave)
-        truth.write_spectrum(s.source_id, wave, values, src.srctype if src else "EXTENDED",
-                             os.path.join(tdir, "spectra"), {"background": "b", "virtual": "v"}.get(s.kind, "s"))
+        _write_spectrum(s.source_id, wave, values, src.srctype if src else "EXTENDED",
+                        os.path.join(tdir, "spectra"), {"background": "b", "virtual": "v"}.get(s.kind, "s"))
     truth.write_sources(rows, os.path.join(tdir, "sources.ecsv"), _EXTRA)
     with open(os.path.join(tdir, "README.md"), "w") as fh:
         fh.write(README.format(mode=MODE, seed=seed, scale=scale, nconf=len(plan.configs),
                                nslit=len(plan.slitlets), nsrc=len(plan.sources)))
+
+
+_ECSV_HEAD = {}
+
+
+def _write_spectrum(source_id, wavelength, values, kind, path_dir, prefix):
+    """``truth.write_spectrum``'s file, byte for byte, in a tenth of its time (astropy's ECSV
+    writer formats the 12,001 rows one cell at a time; a 1000-source program has 1000 of them):
+    the header is astropy's own for an empty table of the same columns and meta, the rows the
+    shortest round-trip repr of each float64, as astropy writes them."""
+    import io
+
+    from astropy.table import Table
+
+    col = "flux" if kind == "POINT" else "surf_bright"
+    if kind not in _ECSV_HEAD:
+        t = Table({"wavelength": np.zeros(0), col: np.zeros(0)})
+        t["wavelength"].unit = "um"
+        t[col].unit = "Jy" if kind == "POINT" else "MJy/sr"
+        t.meta["source_id"] = 0
+        t.meta["srctype"] = kind
+        buf = io.StringIO()
+        t.write(buf, format="ascii.ecsv")
+        _ECSV_HEAD[kind] = buf.getvalue()
+    head = _ECSV_HEAD[kind].replace("- {source_id: 0}\n", f"- {{source_id: {int(source_id)}}}\n", 1)
+    rows = "".join(f"{w!r} {v!r}\n" for w, v in zip(np.asarray(wavelength, float).tolist(),
+                                                   np.asarray(values, float).tolist()))
+    os.makedirs(path_dir, exist_ok=True)
+    path = os.path.join(path_dir, f"{prefix}{abs(int(source_id)):09d}.ecsv")
+    with open(path, "w") as fh:
+        fh.write(head + rows)
+    return path
 
 
 README = """# Simulator truth ({mode}, seed {seed}, scale {scale})

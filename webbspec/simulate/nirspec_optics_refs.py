@@ -47,6 +47,9 @@ REF_FILES["fore"] = "nirspec_fore_f290lp_0001.asdf"
 # the PRISM set differs in the disperser and the FORE (FILTER CLEAR)
 PRISM_REF_FILES = dict(REF_FILES, disperser="nirspec_disperser_prism_0001.asdf",
                        fore="nirspec_fore_clear_0001.asdf")
+# G395H (the NIRSpec IFU programs: the official IFU WCS puts no M-grating light on NRS2): the
+# same grating as G395M in this design, under its own name and file
+G395H_REF_FILES = dict(REF_FILES, disperser="nirspec_disperser_g395h_0001.asdf")
 
 PIX = 18e-6                 # m
 XC = 1023.5                 # 0-based centre of a 2048 array
@@ -196,10 +199,10 @@ def _disperser_meta(disp, grating, tilt_y, wbound, description):
 
 
 def ref_files(grating="G395M"):
-    """{reftype: file name} of the optical set for ``grating`` (G395M or PRISM)."""
-    if grating not in ("G395M", "PRISM"):
+    """{reftype: file name} of the optical set for ``grating`` (G395M, G395H or PRISM)."""
+    if grating not in ("G395M", "G395H", "PRISM"):
         raise ValueError(f"no simulated optical set for grating {grating!r}")
-    return dict(PRISM_REF_FILES if grating == "PRISM" else REF_FILES)
+    return dict({"PRISM": PRISM_REF_FILES, "G395H": G395H_REF_FILES}.get(grating, REF_FILES))
 
 
 def build_models(grating="G395M"):
@@ -232,7 +235,7 @@ def build_models(grating="G395M"):
     else:
         disp = dm.DisperserModel(groovedensity=GROOVES, theta_x=THETA_X, theta_y=THETA_Y,
                                  theta_z=THETA_Z, gwa_tiltx=tilt(GWA_ZERO[0]), gwa_tilty=tilt(GWA_ZERO[1]))
-        out["disperser"] = _disperser_meta(disp, "G395M", TILT_Y, LAM_RANGE, "Simulated NIRSpec G395M disperser")
+        out["disperser"] = _disperser_meta(disp, grating, TILT_Y, LAM_RANGE, f"Simulated NIRSpec {grating} disperser")
 
     sel = ["F290LP_G395M", "F290LP_G395H", "F170LP_G235M", "F100LP_G140M", "CLEAR_PRISM"]
     wr = [list(LAM_RANGE), list(LAM_RANGE), [1.66e-6, 3.07e-6], [0.97e-6, 1.84e-6], [0.6e-6, 5.3e-6]]

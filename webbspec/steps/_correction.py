@@ -50,14 +50,16 @@ def match_nans_and_flags(slit):
     """Make NaN and DO_NOT_USE agree across SCI, ERR, VAR_* and DQ (in place)."""
     shape = slit["SCI"].shape
     bad = np.zeros(shape, bool)
+    nans = {}
     for name in NAN_NAMES:
         if name in slit and slit[name].shape == shape:
-            bad |= np.isnan(slit[name])
+            nans[name] = np.isnan(slit[name])
+            bad |= nans[name]
     if "DQ" in slit and slit["DQ"].shape == shape:
         bad |= (slit["DQ"] & dqbits.DO_NOT_USE).astype(bool)
         slit["DQ"] = slit["DQ"] | np.where(bad, np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
-    for name in NAN_NAMES:
-        if name in slit and slit[name].shape == shape:
+    for name, nan in nans.items():
+        if (bad & ~nan).any():       # an array already NaN wherever bad is kept as it is (not copied)
             arr = np.array(slit[name], copy=True)
             arr[bad] = np.nan
             slit[name] = arr

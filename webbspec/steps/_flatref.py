@@ -1,7 +1,8 @@
 """Reading the NIRSpec flat references (official NirspecFlatModel FITS: fflat, sflat, dflat).
 
 A reference is opened once per step (headers only); a slit reads just its own
-full-frame region of SCI / DQ / ERR (``ImageHDU.section``), so a 50-67 MB full-frame flat costs a
+full-frame region of SCI / DQ / ERR from a memory map of the file (cached per file; astropy's
+``ImageHDU.section`` where the stored values need scaling), so a 50-67 MB full-frame flat costs a
 few milliseconds, not a full read. Fast-variation rows follow the official selection: for fixed
 slits the first row named like the slit or "ANY" (case-insensitive), otherwise the first row;
 NELEM-trimmed; NaN, non-positive wavelengths and zero values dropped; metres -> um.
@@ -44,6 +45,8 @@ class FlatRef:
                 raise InputError(path, "dflat SCI must be 3-D (planes, y, x)")
             self.plane_wl = self._plane_wavelengths() if self.ndim == 3 else None
         self._table = _read_table(hdul, self.path)
+        # the image HDUs, looked up once (a lookup by name walks the HDU list)
+        self._hdus = {k: (hdul[k] if k in hdul else None) for k in ("SCI", "DQ", "ERR")} if self.image else {}
 
     def close(self):
         self.hdul.close()
@@ -71,11 +74,12 @@ class FlatRef:
     def region(self, y0, x0, ny, nx):
         """(SCI (ny, nx) or (nz, ny, nx), DQ, ERR) of the full-frame region at 0-based (y0, x0);
         outside the reference image SCI is NaN (flagged as no flat by the caller)."""
-        sci = _section(self.hdul["SCI"], y0, x0, ny, nx, np.nan, np.float64)
+        h = self._hdus
+        sci = _section(h["SCI"], y0, x0, ny, nx, np.nan, np.float64)
         shape = sci.shape[-2:]
-        dq = (_section(self.hdul["DQ"], y0, x0, ny, nx, 0, np.uint32) if "DQ" in self.hdul
+        dq = (_section(h["DQ"], y0, x0, ny, nx, 0, np.uint32) if h["DQ"] is not None
               else np.zeros(shape, np.uint32))
-        err = (_section(self.hdul["ERR"], y0, x0, ny, nx, 0.0, np.float64) if "ERR" in self.hdul
+        err = (_section(h["ERR"], y0, x0, ny, nx, 0.0, np.float64) if h["ERR"] is not None
                else np.zeros(shape))
         return sci, dq, err
 
@@ -164,14 +168,61 @@ def _fast_row(t, path, slit_name, by_slit):
 
 
 def _section(hdu, y0, x0, ny, nx, fill, dtype):
-    """hdu.data[..., y0:y0+ny, x0:x0+nx] read through ``section`` (only those rows), padded."""
+    """hdu.data[..., y0:y0+ny, x0:x0+nx] read through a memory map of the file (only those
+    rows; ``section`` where the data cannot be mapped as stored), padded."""
     shape = tuple(hdu.shape)
     out = np.full(shape[:-2] + (ny, nx), fill, dtype=dtype)
     ys, xs = max(y0, 0), max(x0, 0)
     ye, xe = min(y0 + ny, shape[-2]), min(x0 + nx, shape[-1])
     if ye > ys and xe > xs:
-        out[..., ys - y0:ye - y0, xs - x0:xe - x0] = hdu.section[..., ys:ye, xs:xe]
+        raw = _mapped(hdu)
+        if raw is None:
+            out[..., ys - y0:ye - y0, xs - x0:xe - x0] = hdu.section[..., ys:ye, xs:xe]
+        else:
+            mm, flip = raw
+            part = mm[..., ys:ye, xs:xe]
+            if flip is not None:          # BZERO 2**(bits-1): unsigned, the sign bit flipped
+                part = part.astype(part.dtype.newbyteorder("=")).view(flip.dtype) ^ flip
+            out[..., ys - y0:ye - y0, xs - x0:xe - x0] = part
     return out
+
+
+_MAPS = {}
+_BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+def _mapped(hdu):
+    """(read-only memory map of the HDU's stored array, sign-bit mask or None) when the stored
+    values are the data as astropy gives them (BSCALE 1, BZERO 0, or BZERO 2**(bits-1) on a
+    signed integer type: unsigned); None otherwise. Cached per file (path, size, mtime) and HDU."""
+    try:
+        info = hdu.fileinfo()
+        path = info["file"].name
+        st = os.stat(path)
+    except Exception:
+        return None
+    key = (path, st.st_size, st.st_mtime_ns, info["datLoc"])
+    if key in _MAPS:
+        return _MAPS[key]
+    h = hdu.header
+    code = _BITPIX.get(h.get("BITPIX"))
+    bscale, bzero = h.get("BSCALE", 1), h.get("BZERO", 0)
+    result = None
+    if code is not None and "BLANK" not in h and bscale == 1:
+        dt = np.dtype(code)
+        flip = None
+        if bzero != 0:
+            if dt.kind == "i" and bzero == 2 ** (8 * dt.itemsize - 1):
+                flip = np.array(bzero, dtype=f"u{dt.itemsize}")
+            else:
+                dt = None
+        if dt is not None:
+            shape = tuple(h[f"NAXIS{k}"] for k in range(h["NAXIS"], 0, -1))
+            result = (np.memmap(path, dtype=dt, mode="r", offset=info["datLoc"], shape=shape), flip)
+    if len(_MAPS) > 64:
+        _MAPS.clear()
+    _MAPS[key] = result
+    return result
 
 
 def open_flat(path, reftype, quadrants=False):

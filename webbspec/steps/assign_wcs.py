@@ -26,12 +26,15 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import InputError
-from ..instruments.nirspec import fs, mos, mos_table
+from ..instruments.nirspec import fs, ifu, mos, mos_table
 from ..io.provenance import reference_keyword
 from ..modes import known_mode
 from ._call import accepts_files
+from ..instruments.miri import is_mrs
+from ..instruments.miri.mrs import REFTYPES as _mrs_reftypes
 
-REFTYPES = fs.REFTYPES
+REFTYPES = fs.REFTYPES + ifu.IFU_REFTYPES     # NRS_IFU adds ifufore, ifupost, ifuslicer, chromcorr
+REFTYPES = REFTYPES + tuple(rt for rt in _mrs_reftypes if rt not in REFTYPES)   # MIRI MRS
 
 
 @accepts_files
@@ -42,8 +45,11 @@ def run(model, refs, *, slit_y_low=-0.55, slit_y_high=0.55):
     (The official imaging/IFU parameters sip_* and nrs_ifu_slice_wcs have no use here.)
     """
     where = model.path or "assign_wcs"
+    if is_mrs(model.exp_type):
+        from ._assign_wcs_mrs import run_mrs
+        return run_mrs(model, refs)
     mode = known_mode(model.exp_type)
-    if mode is None or not (mode.fixed_slits or mode.msa):
+    if mode is None or not (mode.fixed_slits or mode.msa or mode.name == ifu.MODE):
         raise InputError(where, f"assign_wcs has no model for EXP_TYPE {model.exp_type!r}")
     if model.layout != "single" or len(model.slits) != 1:
         raise InputError(where, "expected a single full-frame image")
@@ -55,7 +61,9 @@ def run(model, refs, *, slit_y_low=-0.55, slit_y_high=0.55):
     # products, the others in the PRIMARY
     keys = {**dict(p.items()), **dict(img.header.items())}
     out.tables = dict(out.tables)
-    if mode.msa:
+    if mode.name == ifu.MODE:
+        _ifu_slices(img, keys, refs, (slit_y_low, slit_y_high), where, out)
+    elif mode.msa:
         boxes = mos.exposure_slitlets(keys, img.shape[-2:], refs, where, (slit_y_low, slit_y_high), arrays=False)
         out.tables["SLITS"] = mos_table.table(boxes)
     else:
@@ -63,7 +71,7 @@ def run(model, refs, *, slit_y_low=-0.55, slit_y_high=0.55):
     img.header["DISPAXIS"] = (1, "dispersion direction")
     img.header["SPECSYS"] = "BARYCENT"
     p["S_WCS"] = "COMPLETE"
-    for rt in REFTYPES:
+    for rt in (ifu.REFTYPES if mode.name == ifu.MODE else fs.REFTYPES):
         p[reference_keyword(rt)] = os.path.basename(str(refs[rt]))
     return out
 
@@ -76,6 +84,18 @@ def _fixed_slits(img, keys, refs, y_range, where, out):
     img.header["WSREFRA"] = (float(keys["RA_REF"]), "[deg] RA of the XI/ETA reference")
     img.header["WSREFDE"] = (float(keys["DEC_REF"]), "[deg] Dec of the XI/ETA reference")
     out.tables["SLITS"] = _box_table(boxes)
+
+
+def _ifu_slices(img, keys, refs, y_range, where, out):
+    """NIRSpec IFU: the full-frame per-pixel arrays of the 30 slices (docs/internals.md, IFU
+    section), SLICEWID and the SLICES table (each slice's image bounding box)."""
+    coords, boxes, width = ifu.exposure_coordinates(keys, img.shape[-2:], refs, y_range, where)
+    for key in ifu.ARRAYS:
+        img[key] = coords[key]
+    img.header["WSREFRA"] = (float(keys["RA_REF"]), "[deg] RA of the XI/ETA reference")
+    img.header["WSREFDE"] = (float(keys["DEC_REF"]), "[deg] Dec of the XI/ETA reference")
+    img.header["SLICEWID"] = (width, "[arcsec] IFU slice width on the sky")
+    out.tables["SLICES"] = ifu.slice_table(boxes)
 
 
 def text(value):

@@ -26,7 +26,7 @@ import logging
 import numpy as np
 
 from ..dq import DO_NOT_USE
-from ..io.datamodels import Model, Slit
+from ..io.datamodels import Model, Slit, copy_header
 from ..errors import InputError
 from ..instruments.nirspec import mos, mos_table
 from ..instruments.nirspec.optics import OPTICAL_REFTYPES, Optics
@@ -128,7 +128,7 @@ def _slitlets(model, refs, want_names, want_ids, where):
                         where, row["SLIT_NAME"], row["SOURCE_ID"])
             continue
         arrays.update(coords)
-        h = img.header.copy()
+        h = copy_header(img.header)
         for key in _COPY:
             if key not in h and key in model.primary:
                 h[key] = model.primary[key]

@@ -44,11 +44,14 @@ from ..modes import known_mode
 from ..io import datamodels
 from ..io.datamodels import Model, Slit
 from ..instruments.nirspec import mos_table
+from ..instruments.nirspec.ifu import EXP_TYPE as NRS_IFU
 from . import _correction as corr
 from ._call import accepts_files
 from ._flatref import BADFLAT, open_flat
+from ..instruments.miri import is_mrs
 
 REFTYPES = ("fflat", "sflat", "dflat")
+REFTYPES = REFTYPES + ("flat",)      # MIRI MRS: one full-frame flat (steps/_mrs_calib.py)
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
 # .check_needs): the slits' per-pixel wavelengths
 NEEDS = ("assign_wcs", "extract_2d")
@@ -60,7 +63,13 @@ _GL = ((-math.sqrt(0.6) / 2, 5 / 18), (0.0, 8 / 18), (math.sqrt(0.6) / 2, 5 / 18
 @accepts_files
 def run(model, refs, *, user_supplied_flat=None, inverse=False):
     """Flat-field ``model`` (a copy); S_FLAT = SKIPPED without any flat."""
-    out = model.copy()
+    if is_mrs(model.exp_type):               # MIRI MRS: steps/_mrs_calib.py
+        from ._mrs_calib import flat_field_mrs
+        return flat_field_mrs(model, refs, inverse=inverse)
+    if str(model.exp_type).strip().upper() == NRS_IFU and user_supplied_flat is None:
+        from ._nrs_ifu_calib import flat_field_nrs_ifu
+        return flat_field_nrs_ifu(model, refs, inverse=inverse)
+    out = model.copy(arrays=False)           # every array the step changes is replaced, not edited
     with _Flats(refs, user_supplied_flat, _is_msa(out)) as flats:
         if flats.empty:
             corr.mark(out, "FLAT", "SKIPPED")
@@ -137,25 +146,76 @@ class _Flats:
             corr.record_ref(model, rt, ref.path)
 
     def for_slit(self, slit, model):
-        """(f, ferr, flat DQ) on the slit's 2-D grid."""
+        """(f, ferr, flat DQ) on the slit's 2-D grid (read-only arrays: see :data:`_MEMO`)."""
         if self.user is not None:
             return _interpolated_for(slit, model, self.user)
         ny, nx = slit.shape[-2:]
         if "WAVELENGTH" not in slit:       # official placeholder: no wavelengths, no flat
             return np.ones((ny, nx)), np.zeros((ny, nx)), np.zeros((ny, nx), np.uint32)
         y0, x0 = _origin(slit, model)
-        wl = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
-        wl = np.where(np.isfinite(wl), wl, 0.0)        # official: NaN -> 0 (out of every range)
         dispaxis = int(slit.header.get("DISPAXIS", model.primary.get("DISPAXIS", 1)) or 1)
         by_slit = getattr(known_mode(model.exp_type), "fixed_slits", False)   # rows per slit name
         name = corr.slit_label(slit, model)
         shutter = mos_table.shutter_of(slit.header, model.path or "flat_field") if self.msa else None
+        key = _MEMO.key(self.refs, slit["WAVELENGTH"], (y0, x0, ny, nx, dispaxis, by_slit, name, shutter, self.msa))
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit
+        wl = np.asarray(slit["WAVELENGTH"], dtype=np.float64)
+        wl = np.where(np.isfinite(wl), wl, 0.0)        # official: NaN -> 0 (out of every range)
         parts = []
+        grid = _quadrature_grid(wl, dispaxis)        # the same for every reference
         for rt in REFTYPES:
             ref = self.refs.get(rt)
             if ref is not None:
-                parts.append(_component(ref, wl, dispaxis, name, by_slit, (y0, x0, ny, nx), shutter))
-        return _combine(parts, (ny, nx))
+                parts.append(_component(ref, wl, dispaxis, name, by_slit, (y0, x0, ny, nx), shutter, grid))
+        return _MEMO.put(key, _combine(parts, (ny, nx)))
+
+
+class _Memo:
+    """The flats of the slits flat-fielded last in this process, by everything they depend on
+    (the reference files by path, size and time, the slit's full-frame box, dispersion axis,
+    name, MOS shutter and its WAVELENGTH bytes): master_background_mos flat-fields every slit,
+    un-flat-fields its background with the same flats, and the chain then flat-fields the
+    slits again (only the point sources' wavelengths moved, by wavecorr), so two of those three
+    computations are look-ups. At most ``limit`` bytes are kept (oldest out first)."""
+
+    def __init__(self, limit=320 * 2 ** 20):
+        self.limit, self.entries, self.size = limit, {}, 0
+
+    @staticmethod
+    def key(refs, wavelength, geometry):
+        import hashlib
+        import os
+
+        files = []
+        for rt in REFTYPES:
+            ref = refs.get(rt)
+            if ref is not None:
+                st = os.stat(ref.path)
+                files.append((rt, ref.path, st.st_size, st.st_mtime_ns))
+        wl = np.ascontiguousarray(wavelength)
+        digest = hashlib.blake2b(wl.view(np.uint8), digest_size=16).hexdigest()
+        return (tuple(files), geometry, wl.dtype.str, wl.shape, digest)
+
+    def get(self, key):
+        return self.entries.get(key)
+
+    def put(self, key, value):
+        size = sum(a.nbytes for a in value)
+        if size > self.limit:
+            return value
+        for a in value:
+            a.setflags(write=False)
+        while self.entries and self.size + size > self.limit:
+            old = self.entries.pop(next(iter(self.entries)))
+            self.size -= sum(a.nbytes for a in old)
+        self.entries[key] = value
+        self.size += size
+        return value
+
+
+_MEMO = _Memo()
 
 
 def _origin(slit, model):
@@ -166,9 +226,10 @@ def _origin(slit, model):
             key("SUBSTRT1") + int(slit.header.get("SLTSTRT1", 1) or 1) - 1)
 
 
-def _component(ref, wl, dispaxis, name, by_slit, box, shutter=None):
+def _component(ref, wl, dispaxis, name, by_slit, box, shutter=None, grid=None):
     """(flat, DQ, err) of one reference at the slit's pixels (``shutter``: a MOS slitlet's
-    reference shutter (quadrant, row, column), for the quadrant fflat)."""
+    reference shutter (quadrant, row, column), for the quadrant fflat; ``grid``: the slit's
+    :func:`_quadrature_grid`, computed here when not given)."""
     shape = wl.shape
     if ref.image:
         sci, dq, err = ref.region(*box)
@@ -179,10 +240,12 @@ def _component(ref, wl, dispaxis, name, by_slit, box, shutter=None):
         image = np.where((dq & dqbits.DO_NOT_USE) != 0, 1.0, sci)
     else:
         image, dq, err = 1.0, np.zeros(shape, np.uint32), ref.shutter_error(wl, shutter)
-    values, ferr, missing = _fast_part(wl, dispaxis, *ref.fast(name, by_slit, shutter))
+    values, ferr, missing = _fast_part(wl, dispaxis, *ref.fast(name, by_slit, shutter), grid=grid)
     dq = dq | np.where(missing, np.uint32(_NOFLAT), np.uint32(0))
     with np.errstate(invalid="ignore"):
-        err = np.sqrt(np.nansum([(ferr * image) ** 2, (err * values) ** 2], axis=0))
+        # nansum of the two terms, without stacking them: NaN -> 0, then their sum
+        a, b = (ferr * image) ** 2, (err * values) ** 2
+        err = np.sqrt(np.where(np.isnan(a), 0.0, a) + np.where(np.isnan(b), 0.0, b))
     flat = image * values
     if not ref.image:
         dq = dq | np.where(np.isnan(flat) | (flat == 0), np.uint32(_NOFLAT), np.uint32(0))
@@ -225,8 +288,9 @@ def _clean_wl(wl):
     return w
 
 
-def _fast_part(wl, dispaxis, tab_wl, tab_val, tab_err):
-    """(values, error, missing): the table averaged over each pixel's wavelength width."""
+def _quadrature_grid(wl, dispaxis):
+    """(cleaned wavelengths, the 3 Gauss-Legendre wavelengths of each pixel's width, no
+    wavelength mask) of a slit: what :func:`_fast_part` evaluates every table at."""
     t = (lambda a: a.T) if dispaxis == 2 else (lambda a: a)
     w = t(_clean_wl(t(wl)))
     dw = np.zeros_like(w)
@@ -234,9 +298,14 @@ def _fast_part(wl, dispaxis, tab_wl, tab_val, tab_err):
     if w.shape[1] > 1:
         dw[:, -1] = dw[:, -2]
     w, dw = t(w), t(dw)
-    values = sum(wt * corr.interp_nan(w + dw * off, tab_wl, tab_val) for off, wt in _GL)
+    return w, [w + dw * off for off, _ in _GL], ~(wl > 0)
+
+
+def _fast_part(wl, dispaxis, tab_wl, tab_val, tab_err, grid=None):
+    """(values, error, missing): the table averaged over each pixel's wavelength width."""
+    w, points, nowl = grid if grid is not None else _quadrature_grid(wl, dispaxis)
+    values = sum(wt * corr.interp_nan(p, tab_wl, tab_val) for p, (_, wt) in zip(points, _GL))
     err = corr.interp_nan(w, tab_wl, tab_err)
-    nowl = ~(wl > 0)
     values = np.where(nowl, 1.0, values)
     err = np.where(nowl, 0.0, err)
     missing = np.isnan(values)

@@ -42,7 +42,7 @@ NEEDS = ("assign_wcs", "extract_2d")
 @accepts_files
 def run(model, refs, *, inverse=False, source_type=None, user_slit_loc=None):
     """Path-loss-correct ``model`` (a copy); S_PTHLOS = SKIPPED without a reference."""
-    out = model.copy()
+    out = model.copy(arrays=False)           # every array the step changes is replaced, not edited
     path = corr.ref_path(refs, "pathloss")
     if path is None:
         corr.mark(out, "PTHLOS", "SKIPPED")

@@ -35,6 +35,8 @@ from .. import dq as dqbits
 from ..errors import InputError
 from ..modes import known_mode
 from ..instruments.nirspec import mos_table
+from ..instruments.nirspec.ifu import EXP_TYPE as NRS_IFU
+from ..instruments.miri import is_mrs
 from . import _correction as corr
 from ._call import accepts_files
 
@@ -53,7 +55,13 @@ _PHOTOM_MODELS = ("NrsFsPhotomModel", "NrsMosPhotomModel")
 @accepts_files
 def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=True):
     """Flux-calibrate ``model`` (a copy); S_PHOTOM = SKIPPED without a photom reference."""
-    out = model.copy()
+    if is_mrs(model.exp_type):               # MIRI MRS: steps/_mrs_calib.py
+        from ._mrs_calib import photom_mrs
+        return photom_mrs(model, refs, inverse=inverse)
+    if str(model.exp_type).strip().upper() == NRS_IFU:
+        from ._nrs_ifu_calib import photom_nrs_ifu
+        return photom_nrs_ifu(model, refs, inverse=inverse)
+    out = model.copy(arrays=False)           # every array the step changes is replaced, not edited
     path = corr.ref_path(refs, "photom")
     if path is None:
         corr.mark(out, "PHOTOM", "SKIPPED")
@@ -62,10 +70,11 @@ def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=T
     area_path = corr.ref_path(refs, "area")
     msa = getattr(known_mode(out.exp_type), "msa", False)
     areas = read_area(area_path, msa) if area_path is not None else None
+    rows = {}                                # the PHOTOM row of each (filter, grating[, slit])
     for slit in out.slits:
         kind = corr.source_type(slit, out, source_type)
         sr, a2 = _pixel_area(slit, out, areas, area_path, hdul[0].header)
-        conv, scalar, uniform = conversion(slit, out, hdul, path, kind, sr)
+        conv, scalar, uniform = conversion(slit, out, hdul, path, kind, sr, rows)
         bad = ~np.isfinite(conv)
         if "DQ" in slit:
             slit["DQ"] = slit["DQ"] | np.where(bad, np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
@@ -96,9 +105,17 @@ def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=T
 
 def read_area(path, msa=False):
     """{slit_id (upper case): pixel area [arcsec^2]} of a NirspecSlitAreaModel file; ``msa``:
-    {(quadrant, shutter_x, shutter_y): pixel area} of a NirspecMosAreaModel."""
+    {(quadrant, shutter_x, shutter_y): pixel area} of a NirspecMosAreaModel (its ~250,000 rows
+    read once per process and file: master_background_mos calls photom twice, the chain once more)."""
     if msa:
-        return _read_mos_area(path)
+        import os
+
+        st = os.stat(path) if os.path.exists(path) else None
+        key = (str(path), st and st.st_size, st and st.st_mtime_ns)
+        if key not in _MOS_AREAS:
+            _MOS_AREAS.clear()
+            _MOS_AREAS[key] = _read_mos_area(path)
+        return _MOS_AREAS[key]
     hdul = corr.open_reference(path, "area", ("NirspecSlitAreaModel",), ("AREA",))
     data = hdul["AREA"].data
     cols = {n.lower(): n for n in data.columns.names}
@@ -106,6 +123,9 @@ def read_area(path, msa=False):
         raise InputError(path, "AREA table needs slit_id and pixarea columns")
     ids = np.char.upper(np.char.strip(np.asarray(data[cols["slit_id"]]).astype(str)))
     return {i: float(a) for i, a in zip(ids, np.asarray(data[cols["pixarea"]], float))}
+
+
+_MOS_AREAS = {}
 
 
 def _read_mos_area(path):
@@ -158,13 +178,9 @@ def _row(data, path, match):
     return data[hits[0]], cols
 
 
-def conversion(slit, model, hdul, path, kind, sr):
-    """(conv 2-D, scalar factor, uniform conv or None) for one slit."""
-    if "WAVELENGTH" not in slit:
-        raise InputError(model.path or "photom", f"slit {slit.name or '(unnamed)'!r} has no WAVELENGTH array")
-    match = {"filter": model.primary.get("FILTER", ""), "grating": model.primary.get("GRATING", "")}
-    if getattr(known_mode(model.exp_type), "fixed_slits", False):   # rows per slit name
-        match["slit"] = corr.slit_label(slit, model)
+def _response(hdul, path, match):
+    """(wavelength [um], relresponse (sorted, nelem-trimmed), photmjsr or None, photmj or None)
+    of the PHOTOM row ``match`` selects."""
     row, cols = _row(hdul["PHOTOM"].data, path, match)
     wave = np.asarray(row[cols["wavelength"]], float).ravel()
     rel = np.asarray(row[cols["relresponse"]], float).ravel()
@@ -175,13 +191,29 @@ def conversion(slit, model, hdul, path, kind, sr):
     wave, rel = wave[order], rel[order]
     if 0 < wave.max() < 1e-4:          # metres -> um
         wave = wave * 1e6
-    rel2d = corr.interp_nan(np.asarray(slit["WAVELENGTH"], dtype=np.float64), wave, rel)
-    if "photmjsr" in cols:                       # already per steradian
-        scalar = float(row[cols["photmjsr"]])
-        return scalar * rel2d, scalar, None
+    if "photmjsr" in cols:
+        return wave, rel, float(row[cols["photmjsr"]]), None
     if "photmj" not in cols:
         raise InputError(path, "PHOTOM table has neither photmj nor photmjsr")
-    photmj = float(row[cols["photmj"]])
+    return wave, rel, None, float(row[cols["photmj"]])
+
+
+def conversion(slit, model, hdul, path, kind, sr, rows=None):
+    """(conv 2-D, scalar factor, uniform conv or None) for one slit (``rows``: a dict the
+    caller keeps over its slits, the PHOTOM rows already read by what they matched)."""
+    if "WAVELENGTH" not in slit:
+        raise InputError(model.path or "photom", f"slit {slit.name or '(unnamed)'!r} has no WAVELENGTH array")
+    match = {"filter": model.primary.get("FILTER", ""), "grating": model.primary.get("GRATING", "")}
+    if getattr(known_mode(model.exp_type), "fixed_slits", False):   # rows per slit name
+        match["slit"] = corr.slit_label(slit, model)
+    rows = {} if rows is None else rows
+    key = tuple(sorted((k, str(v)) for k, v in match.items()))
+    if key not in rows:
+        rows[key] = _response(hdul, path, match)
+    wave, rel, photmjsr, photmj = rows[key]
+    rel2d = corr.interp_nan(np.asarray(slit["WAVELENGTH"], dtype=np.float64), wave, rel)
+    if photmjsr is not None:                     # already per steradian
+        return photmjsr * rel2d, photmjsr, None
     if sr is None:
         if kind != "POINT":
             raise InputError(path, "no pixel area (area reference, PIXAR_SR) to convert to surface brightness")

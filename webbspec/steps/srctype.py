@@ -69,8 +69,8 @@ def _catalog(header):
 
 @accepts_files
 def run(model, refs=None, *, source_type=None):
-    """Set SRCTYPE on a copy of ``model``."""
-    out = model.copy()
+    """Set SRCTYPE on a copy of ``model`` (headers only: the arrays are shared)."""
+    out = model.copy(arrays=False)
     mode, p = out.mode, out.primary
     if mode.source_rule in ("single", "single_extended"):
         value = exposure_source_type(p, mode, source_type)

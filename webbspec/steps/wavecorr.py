@@ -29,8 +29,9 @@ NEEDS = ("assign_wcs", "extract_2d", "srctype")
 
 @accepts_files
 def run(model, refs):
-    """Wavelength-correct the point-source slits of a copy of ``model``."""
-    out = model.copy()
+    """Wavelength-correct the point-source slits of a copy of ``model`` (WAVELENGTH is replaced,
+    never edited: the other arrays are shared)."""
+    out = model.copy(arrays=False)
     path = (refs or {}).get("wavecorr", "N/A")
     if path is None or str(path).upper() in ("", "N/A", "NONE") or not (out.mode.fixed_slits or out.mode.msa):
         out.primary["S_WAVCOR"] = "SKIPPED"

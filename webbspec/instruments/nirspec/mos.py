@@ -98,10 +98,13 @@ def _widen(lo, hi, below, above):
     return max(0.0, lo - below) - 0.5, min(float(_DET_MAX), hi + above) + 0.5
 
 
-def _cutout(optics, key, limits, shape):
+def _cutout(optics, key, limits, shape, arrays=True):
     """The official cutout of a slit whose frame spans ``limits`` = (ymin, ymax) (see module
     docstring): ((x0, x1, y0, y1) 0-based inclusive image pixels, y_slit and lam [m] on them (NaN
-    outside the limits)), or None when its light misses the detector."""
+    outside the limits)), or None when its light misses the detector. ``arrays=False``: the
+    bounds only (y_slit and lam None), found by evaluating the box's rows from each end inwards
+    up to the first one holding a pixel of the slit, instead of the whole box (the same rows:
+    each pixel's evaluation does not depend on the others)."""
     ymin, ymax = limits
     edge_x, edge_y = _edges(optics, key, ymin, ymax)
     if not (np.isfinite(edge_x) & np.isfinite(edge_y)).any():
@@ -117,19 +120,50 @@ def _cutout(optics, key, limits, shape):
     cx0, cx1 = gx0, int(np.floor(bx[1] + 0.5)) - 1
     # evaluate rows gy0 - 3 .. gy1 + 1: the narrowed box may reach 3 rows below, 1 above the grid
     ey0, ey1 = max(gy0 - _LOW_Y, 0), min(gy1 + _HIGH_Y, _DET_MAX)
-    yy, xx = np.mgrid[ey0:ey1 + 1, gx0:gx1 + 1].astype(float)
-    ys, lam = optics.detector_to_slit(key, xx + optics.xstart, yy + optics.ystart, (ymin, ymax))
-    rows = np.nonzero(np.isfinite(lam[gy0 - ey0:gy1 - ey0 + 1]).any(axis=1))[0] + gy0
-    if rows.size:
-        by = _widen(float(rows.min()), float(rows.max()), _LOW_Y, _HIGH_Y)
+    if arrays:
+        yy, xx = np.mgrid[ey0:ey1 + 1, gx0:gx1 + 1].astype(float)
+        ys, lam = optics.detector_to_slit(key, xx + optics.xstart, yy + optics.ystart, (ymin, ymax))
+        rows = np.nonzero(np.isfinite(lam[gy0 - ey0:gy1 - ey0 + 1]).any(axis=1))[0] + gy0
+        rows = (rows.min(), rows.max()) if rows.size else None
+    else:
+        ys = lam = None
+        rows = _outer_rows(optics, key, (ymin, ymax), gx0, gx1, gy0, gy1)
+    if rows is not None:
+        by = _widen(float(rows[0]), float(rows[1]), _LOW_Y, _HIGH_Y)
     cy0, cy1 = int(np.floor(by[0] + 0.5)), int(np.floor(by[1] + 0.5)) - 1
     # the cutout, clipped to the image (a subarray is smaller than the detector)
     ny, nx = shape
     cx0, cy0, cx1, cy1 = max(cx0, 0), max(cy0, 0), min(cx1, nx - 1), min(cy1, ny - 1)
     if cx1 < cx0 or cy1 < cy0:
         return None
+    if not arrays:
+        return (cx0, cx1, cy0, cy1), None, None
     sub = (slice(cy0 - ey0, cy1 - ey0 + 1), slice(cx0 - gx0, cx1 - gx0 + 1))
     return (cx0, cx1, cy0, cy1), ys[sub], lam[sub]
+
+
+def _outer_rows(optics, key, limits, gx0, gx1, gy0, gy1, block=4):
+    """(lowest, highest) row of gy0..gy1 with a pixel of columns gx0..gx1 inside the slit
+    (finite wavelength), or None: rows evaluated ``block`` at a time from each end."""
+    def inside(r0, r1):
+        yy, xx = np.mgrid[r0:r1 + 1, gx0:gx1 + 1].astype(float)
+        _, lam = optics.detector_to_slit(key, xx + optics.xstart, yy + optics.ystart, limits)
+        return np.isfinite(lam).any(axis=1)
+
+    low = None
+    for r0 in range(gy0, gy1 + 1, block):
+        hit = np.flatnonzero(inside(r0, min(r0 + block - 1, gy1)))
+        if hit.size:
+            low = r0 + int(hit[0])
+            break
+    if low is None:
+        return None
+    for r1 in range(gy1, low - 1, -block):
+        r0 = max(r1 - block + 1, low)
+        hit = np.flatnonzero(inside(r0, r1))
+        if hit.size:
+            return low, r0 + int(hit[-1])
+    return low, low
 
 
 def reference_point(optics, key):
@@ -142,14 +176,11 @@ def reference_point(optics, key):
 def _coordinates(optics, key, ys, lam, ref):
     """WAVELENGTH [um], XI, ETA [arcsec about ``ref``], SLIT_Y (float32) of pixels with y_slit
     ``ys`` and lam [m]; NaN outside the wavelengthrange reference's range."""
-    from ...io.skycoords import radec_to_xieta
-
     lmin, lmax = optics.wavelength_range
     inside = np.isfinite(lam) & (lam >= lmin) & (lam <= lmax)
     arrays = {k: np.full(inside.shape, np.nan, np.float32) for k in ("WAVELENGTH", "XI", "ETA", "SLIT_Y")}
     if inside.any():
-        _, (ra, dec) = optics.slit_to_sky(key, 0.0, ys[inside], lam[inside])
-        xi, eta = radec_to_xieta(ra, dec, *ref)
+        xi, eta = optics.slit_to_xieta(key, 0.0, ys[inside], lam[inside], ref)
         for k, v in (("WAVELENGTH", lam[inside] * 1e6), ("XI", xi), ("ETA", eta), ("SLIT_Y", ys[inside])):
             arrays[k][inside] = v
     return arrays
@@ -161,7 +192,7 @@ def slitlet_box(optics, slitlet, shape, slit_y_range=(-0.55, 0.55), arrays=True)
     (official rule)."""
     key = shutter_key(slitlet)
     limits = slitlet.slit_y_limits(slit_y_range)
-    cut = _cutout(optics, key, limits, shape)
+    cut = _cutout(optics, key, limits, shape, arrays)
     if cut is None:
         return None
     (cx0, cx1, cy0, cy1), ys, lam = cut

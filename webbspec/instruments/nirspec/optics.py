@@ -38,7 +38,7 @@ from ...errors import InputError
 from ..transforms import UnsupportedTransform, build, open_tree
 
 __all__ = ["Optics", "Prism", "OPTICAL_REFTYPES", "OPTICAL_REF_EXP_TYPES", "POINTING_KEYS", "load_refs",
-           "require_pointing", "v2v3_to_sky"]
+           "require_pointing", "v2v3_to_sky", "v2v3_to_xieta"]
 
 # P_EXP_TY of the optical-model references: every NIRSpec exposure type reads the same set
 OPTICAL_REF_EXP_TYPES = "NRS_FIXEDSLIT|NRS_BRIGHTOBJ|NRS_MSASPEC|NRS_IFU|NRS_LAMP|NRS_AUTOWAVE|NRS_AUTOFLAT|"
@@ -57,7 +57,10 @@ def require_pointing(header, where):
 # the stdatamodels class each reftype is (meta.model_type)
 _MODEL_TYPES = {"camera": "CameraModel", "collimator": "CollimatorModel", "disperser": "DisperserModel",
                 "fore": "FOREModel", "fpa": "FPAModel", "msa": "MSAModel", "ote": "OTEModel",
-                "wavelengthrange": "WavelengthrangeModel"}
+                "wavelengthrange": "WavelengthrangeModel",
+                # the NIRSpec IFU files (instruments/nirspec/ifu.py)
+                "ifuslicer": "IFUSlicerModel", "ifupost": "IFUPostModel", "ifufore": "IFUFOREModel",
+                "chromcorr": "ChromCorrModel"}
 # Fixed slits are rows 0-4 of MSA quadrant 5 (official numbering)
 FS_ROWS = {"S200A1": 0, "S200A2": 1, "S400A1": 2, "S1600A1": 3, "S200B1": 4}
 SHUTTER_ROWS = 365      # MSA shutters per column of a quadrant (MOS shutter tables Q1-Q4)
@@ -112,7 +115,41 @@ def _num(header, key, default=None, where="header"):
 
 
 def _rotate(x, y, z, angles_deg, axes):
-    """The official GWA rotation sequence (each step re-derives z from x and y)."""
+    """The official GWA rotation sequence (each step re-derives z from x and y). In place on
+    float64 copies with two scratch arrays: the same operations in the same order as
+    ``y = y * c + z * s``, ``z = sqrt(1 - x * x - y * y)``, ... (the same values), without a
+    new array per operation."""
+    x, y, z = (np.array(v, dtype=np.float64) for v in np.broadcast_arrays(x, y, z))
+    if x.ndim == 0:
+        return _rotate_scalar(x[()], y[()], z[()], angles_deg, axes)
+    tmp, tmp2 = np.empty_like(x), np.empty_like(x)
+    for ang, ax in zip(angles_deg, axes):
+        t = np.radians(ang)
+        c, s = np.cos(t), np.sin(t)
+        if ax == "x":                     # y = y c + z s
+            np.multiply(z, s, out=tmp)
+            y *= c
+            y += tmp
+        elif ax == "y":                   # x = x c - z s
+            np.multiply(z, s, out=tmp)
+            x *= c
+            x -= tmp
+        else:                             # x, y = x c + y s, -x s + y c
+            np.multiply(x, s, out=tmp)
+            np.multiply(y, s, out=tmp2)
+            x *= c
+            x += tmp2
+            y *= c
+            y -= tmp
+        np.multiply(x, x, out=z)          # z = sqrt(1 - x x - y y)
+        np.subtract(1.0, z, out=z)
+        np.multiply(y, y, out=tmp)
+        z -= tmp
+        np.sqrt(z, out=z)
+    return x, y, z
+
+
+def _rotate_scalar(x, y, z, angles_deg, axes):
     for ang, ax in zip(angles_deg, axes):
         t = np.radians(ang)
         c, s = np.cos(t), np.sin(t)
@@ -127,8 +164,16 @@ def _rotate(x, y, z, angles_deg, axes):
 
 
 def _dircos(tx, ty):
-    n = np.sqrt(1.0 + tx * tx + ty * ty)
-    return tx / n, ty / n, 1.0 / n
+    """Direction cosines of tangents (tx, ty): tx / n, ty / n, 1 / n with n = sqrt(1 + tx^2 + ty^2)."""
+    tx, ty = np.broadcast_arrays(np.asarray(tx, np.float64), np.asarray(ty, np.float64))
+    if tx.ndim == 0:
+        n = np.sqrt(1.0 + tx * tx + ty * ty)
+        return tx / n, ty / n, 1.0 / n
+    n = np.multiply(tx, tx)
+    np.add(1.0, n, out=n)
+    n += ty * ty
+    np.sqrt(n, out=n)
+    return tx / n, ty / n, np.divide(1.0, n, out=n)
 
 
 def _rotation_matrix(angles_deg, axes):
@@ -152,10 +197,32 @@ def v2v3_to_sky(v2, v3, ra_ref, dec_ref, roll_ref, v2_ref, v3_ref, va_scale=1.0)
     if va_scale != 1.0:
         v2, v3 = va_scale * v2 + (1.0 - va_scale) * v2_ref, va_scale * v3 + (1.0 - va_scale) * v3_ref
     lon, lat = np.radians(v2 / 3600.0), np.radians(v3 / 3600.0)
-    vec = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    clat = np.cos(lat)
+    vec = np.stack([clat * np.cos(lon), clat * np.sin(lon), np.sin(lat)])
     m = _rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref], "zyxyz")
     x, y, z = np.tensordot(m, vec, axes=1)
     return np.mod(np.degrees(np.arctan2(y, x)), 360.0), np.degrees(np.arctan2(z, np.hypot(x, y)))
+
+
+def v2v3_to_xieta(v2, v3, ra0, dec0, ra_ref, dec_ref, roll_ref, v2_ref, v3_ref, va_scale=1.0):
+    """Tangent-plane offsets (xi east, eta north) [arcsec] about (``ra0``, ``dec0``) [deg] of V2/V3
+    [arcsec]: ``skycoords.radec_to_xieta(*v2v3_to_sky(...), ra0, dec0)`` without the detour
+    through RA/Dec (the attitude rotation and the projection's basis as one 3x3 matrix: a third
+    of the trigonometry; equal to ~1e-11 arcsec)."""
+    v2, v3 = np.asarray(v2, float), np.asarray(v3, float)
+    if va_scale != 1.0:
+        v2, v3 = va_scale * v2 + (1.0 - va_scale) * v2_ref, va_scale * v3 + (1.0 - va_scale) * v3_ref
+    lon, lat = np.radians(v2 / 3600.0), np.radians(v3 / 3600.0)
+    a, d = np.radians(ra0), np.radians(dec0)
+    basis = np.array([[-np.sin(a), np.cos(a), 0.0],                                   # east
+                      [-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)],    # north
+                      [np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)]])     # (ra0, dec0)
+    m = basis @ _rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref], "zyxyz")
+    clat = np.cos(lat)
+    vec = (clat * np.cos(lon), clat * np.sin(lon), np.sin(lat))
+    east, north, toward = (m[i, 0] * vec[0] + m[i, 1] * vec[1] + m[i, 2] * vec[2] for i in range(3))
+    scale = np.degrees(1.0) * 3600.0
+    return scale * east / toward, scale * north / toward
 
 
 # the exposure keyword with the GWA temperature [K] the prism's index is evaluated at (official)
@@ -501,6 +568,12 @@ class Optics:
         """((v2, v3) arcsec, (ra, dec) deg) of slit points; lam [m]."""
         v2, v3 = self.slit_to_v2v3(slit, xs, ys, lam)
         return (v2, v3), self.v2v3_to_sky(v2, v3)
+
+    def slit_to_xieta(self, slit, xs, ys, lam, ref):
+        """Tangent-plane offsets (xi, eta) [arcsec] about ``ref`` = (RA, Dec) [deg] of slit
+        points; lam [m] (:func:`v2v3_to_xieta`)."""
+        v2, v3 = self.slit_to_v2v3(slit, xs, ys, lam)
+        return v2v3_to_xieta(v2, v3, *ref, *self._pointing())
 
     # ------------------------------------------------------------------ footprint
     def bounding_box(self, slit, y_range=(-0.55, 0.55), nlam=400):

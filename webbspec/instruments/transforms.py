@@ -10,6 +10,7 @@ remap_axes, identity, shift, scale, multiply/divide/add/subtract, rotate2d, affi
 An unsupported tag raises :class:`UnsupportedTransform` (the caller names the file).
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -240,6 +241,31 @@ def open_tree(path):
         with asdf.open(path, memmap=False, lazy_load=False) as af:
             return _materialize(af.tree)
 
+
+
+_TREES = {}
+
+
+def reference_tree(reftype, path, model_type):
+    """The tree of the ASDF reference file ``path`` (cached by path and mtime), checked to be a
+    ``reftype`` reference of the stdatamodels class ``model_type``; InputError naming the file."""
+    from ..errors import InputError
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise InputError(path, f"{reftype} reference file does not exist")
+    key = (path, os.stat(path).st_mtime_ns)
+    if key not in _TREES:
+        try:
+            _TREES[key] = open_tree(path)
+        except Exception as exc:
+            raise InputError(path, f"not a readable ASDF {reftype} reference ({type(exc).__name__}: {exc})") from None
+    meta = _TREES[key].get("meta") or {}
+    got = str(meta.get("reftype", "")).lower()
+    if got != reftype or meta.get("model_type", model_type) != model_type:
+        raise InputError(path, f"not a {reftype} reference (REFTYPE {got or 'missing'!r}, "
+                               f"model {meta.get('model_type')!r})")
+    return _TREES[key]
 
 def _materialize(node):
     """A copy of ``node`` that outlives the file (arrays copied, tags kept)."""

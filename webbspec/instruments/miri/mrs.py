@@ -16,13 +16,13 @@ positions from (lambda, alpha) through x_model / y_model.
 exposures and cubes"): WAVELENGTH, DWAVE, XI, ETA, XI1, ETA1, XI2, ETA2, SLICE.
 """
 
-import os
 
 import numpy as np
 
 from ...errors import InputError
 from ..nirspec.optics import _rotation_matrix, require_pointing, v2v3_to_sky
-from ..transforms import UnsupportedTransform, build, open_tree
+from .. import transforms
+from ..transforms import UnsupportedTransform, build
 from . import MRS_EXP_TYPE
 
 __all__ = ["EXP_TYPE", "REFTYPES", "MrsWcs", "pixel_coordinates", "channel_slices", "SLICE_RANGES", "reference_tree"]
@@ -34,7 +34,6 @@ SLICE_RANGES = {"1": (101, 121), "2": (201, 217), "3": (301, 316), "4": (401, 41
 _MODEL_TYPES = {"distortion": "DistortionMRSModel", "specwcs": "SpecwcsModel", "regions": "RegionsModel",
                 "wavelengthrange": "WavelengthrangeModel"}
 _C_M_S = 299792458.0
-_CACHE = {}
 
 
 def channel_slices(channel):
@@ -43,22 +42,9 @@ def channel_slices(channel):
 
 
 def reference_tree(reftype, path):
-    path = str(path)
     if str(path).upper() in ("", "N/A", "NONE"):
         raise InputError("assign_wcs", f"no {reftype} reference file: cannot assign an MRS WCS")
-    if not os.path.isfile(path):
-        raise InputError(path, f"{reftype} reference file does not exist")
-    key = (path, os.stat(path).st_mtime_ns)
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = open_tree(path)
-        except Exception as exc:
-            raise InputError(path, f"not a readable ASDF {reftype} reference ({type(exc).__name__}: {exc})") from None
-    meta = _CACHE[key].get("meta") or {}
-    got = str(meta.get("reftype", "")).lower()
-    if got != reftype or meta.get("model_type", _MODEL_TYPES[reftype]) != _MODEL_TYPES[reftype]:
-        raise InputError(path, f"not a {reftype} reference (REFTYPE {got or 'missing'!r}, model {meta.get('model_type')!r})")
-    return _CACHE[key]
+    return transforms.reference_tree(reftype, path, _MODEL_TYPES[reftype])
 
 
 def _text(v):

@@ -30,12 +30,11 @@ temperature); same GWA rotations and tilt correction, same x_slit = 0 backward s
 y_slit (the prism keeps beta_out = -beta_in); lam of a pixel from its index of refraction.
 """
 
-import os
 
 import numpy as np
 
 from ...errors import InputError
-from ..transforms import UnsupportedTransform, build, open_tree
+from ..transforms import UnsupportedTransform, build, reference_tree
 
 __all__ = ["Optics", "Prism", "OPTICAL_REFTYPES", "OPTICAL_REF_EXP_TYPES", "POINTING_KEYS", "load_refs",
            "require_pointing", "v2v3_to_sky", "v2v3_to_xieta"]
@@ -64,26 +63,9 @@ _MODEL_TYPES = {"camera": "CameraModel", "collimator": "CollimatorModel", "dispe
 # Fixed slits are rows 0-4 of MSA quadrant 5 (official numbering)
 FS_ROWS = {"S200A1": 0, "S200A2": 1, "S400A1": 2, "S1600A1": 3, "S200B1": 4}
 SHUTTER_ROWS = 365      # MSA shutters per column of a quadrant (MOS shutter tables Q1-Q4)
-_CACHE = {}
-
-
 def _tree(reftype, path):
     """The file's tree (cached by path and mtime), checked to be a ``reftype`` reference."""
-    path = str(path)
-    if not os.path.isfile(path):
-        raise InputError(path, f"{reftype} reference file does not exist")
-    key = (path, os.stat(path).st_mtime_ns)
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = open_tree(path)
-        except Exception as exc:
-            raise InputError(path, f"not a readable ASDF {reftype} reference ({type(exc).__name__}: {exc})") from None
-    meta = _CACHE[key].get("meta") or {}
-    got = str(meta.get("reftype", "")).lower()
-    if got != reftype or meta.get("model_type", _MODEL_TYPES[reftype]) != _MODEL_TYPES[reftype]:
-        raise InputError(path, f"not a {reftype} reference (REFTYPE {got or 'missing'!r}, "
-                               f"model {meta.get('model_type')!r})")
-    return _CACHE[key]
+    return reference_tree(reftype, path, _MODEL_TYPES[reftype])
 
 
 def _model(reftype, path, tree, key):

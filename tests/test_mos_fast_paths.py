@@ -158,17 +158,7 @@ def test_flat_memo_and_mapped_regions(prog, monkeypatch):
 
 
 def test_rotations_and_xieta_as_the_plain_formulas(prog):
-    def rotate(x, y, z, angles, axes):
-        for ang, ax in zip(angles, axes):
-            c, s = np.cos(np.radians(ang)), np.sin(np.radians(ang))
-            if ax == "x":
-                y = y * c + z * s
-            elif ax == "y":
-                x = x * c - z * s
-            else:
-                x, y = x * c + y * s, -x * s + y * c
-            z = np.sqrt(1.0 - x * x - y * y)
-        return x, y, z
+    rotate = optics._rotate_scalar          # the plain formulas (the scalar path)
 
     rng = np.random.default_rng(0)
     tx, ty = rng.normal(scale=0.1, size=(2, 7, 301))

@@ -20,7 +20,7 @@ exposures and cubes"): WAVELENGTH, DWAVE, XI, ETA, XI1, ETA1, XI2, ETA2, SLICE.
 import numpy as np
 
 from ...errors import InputError
-from ..nirspec.optics import _rotation_matrix, require_pointing, v2v3_to_sky
+from ..nirspec.optics import rotation_matrix, require_pointing, v2v3_to_sky
 from .. import transforms
 from ..transforms import UnsupportedTransform, build
 from . import MRS_EXP_TYPE
@@ -166,7 +166,7 @@ class MrsWcs:
         tangent = np.array([[-np.sin(a), np.cos(a), 0.0],
                             [-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)],
                             [np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)]])
-        m = tangent @ _rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll, dec_ref, -ra_ref], "zyxyz")
+        m = tangent @ rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll, dec_ref, -ra_ref], "zyxyz")
         cl = np.cos(lat)
         vec = (cl * np.cos(lon), cl * np.sin(lon), np.sin(lat))
         p = [m[i, 0] * vec[0] + m[i, 1] * vec[1] + m[i, 2] * vec[2] for i in range(3)]
@@ -179,7 +179,7 @@ class MrsWcs:
         ra_ref, dec_ref, roll, v2_ref, v3_ref, va = self.pointing
         ra, dec = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
         vec = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-        m = _rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll, dec_ref, -ra_ref], "zyxyz")
+        m = rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll, dec_ref, -ra_ref], "zyxyz")
         x, y, z = np.tensordot(m.T, vec, axes=1)
         v2, v3 = np.degrees(np.arctan2(y, x)) * 3600.0, np.degrees(np.arctan2(z, np.hypot(x, y))) * 3600.0
         return (v2 - (1.0 - va) * v2_ref) / va, (v3 - (1.0 - va) * v3_ref) / va

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import InputError
-from .optics import OPTICAL_REFTYPES, Optics, _model, _rotation_matrix, _tree, require_pointing
+from .optics import OPTICAL_REFTYPES, Optics, _model, rotation_matrix, _tree, require_pointing
 
 __all__ = ["MODE", "EXP_TYPE", "N_SLICES", "IFU_REFTYPES", "REFTYPES", "IFUOptics", "SliceBox", "slice_table",
            "exposure_coordinates", "ARRAYS"]
@@ -148,7 +148,7 @@ class IFUOptics(Optics):
         tangent = np.array([[np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)],
                             [-np.sin(a), np.cos(a), 0.0],
                             [-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)]])
-        m = tangent @ _rotation_matrix([v2r / 3600.0, -v3r / 3600.0, roll, dec_ref, -ra_ref], "zyxyz")
+        m = tangent @ rotation_matrix([v2r / 3600.0, -v3r / 3600.0, roll, dec_ref, -ra_ref], "zyxyz")
         (cl, sl), (co, so) = _cos_sin(lat), _cos_sin(lon)
         vx, vy, vz = cl * co, cl * so, sl
         r = m[0, 0] * vx + m[0, 1] * vy + m[0, 2] * vz

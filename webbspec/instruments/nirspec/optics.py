@@ -158,7 +158,7 @@ def _dircos(tx, ty):
     return tx / n, ty / n, np.divide(1.0, n, out=n)
 
 
-def _rotation_matrix(angles_deg, axes):
+def rotation_matrix(angles_deg, axes):
     """Product of the elementary rotations (first angle applied first) as one 3x3 matrix."""
     out = np.eye(3)
     for ang, ax in zip(angles_deg, axes):
@@ -181,7 +181,7 @@ def v2v3_to_sky(v2, v3, ra_ref, dec_ref, roll_ref, v2_ref, v3_ref, va_scale=1.0)
     lon, lat = np.radians(v2 / 3600.0), np.radians(v3 / 3600.0)
     clat = np.cos(lat)
     vec = np.stack([clat * np.cos(lon), clat * np.sin(lon), np.sin(lat)])
-    m = _rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref], "zyxyz")
+    m = rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref], "zyxyz")
     x, y, z = np.tensordot(m, vec, axes=1)
     return np.mod(np.degrees(np.arctan2(y, x)), 360.0), np.degrees(np.arctan2(z, np.hypot(x, y)))
 
@@ -199,7 +199,7 @@ def v2v3_to_xieta(v2, v3, ra0, dec0, ra_ref, dec_ref, roll_ref, v2_ref, v3_ref, 
     basis = np.array([[-np.sin(a), np.cos(a), 0.0],                                   # east
                       [-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)],    # north
                       [np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)]])     # (ra0, dec0)
-    m = basis @ _rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref], "zyxyz")
+    m = basis @ rotation_matrix([v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref], "zyxyz")
     clat = np.cos(lat)
     vec = (clat * np.cos(lon), clat * np.sin(lon), np.sin(lat))
     east, north, toward = (m[i, 0] * vec[0] + m[i, 1] * vec[1] + m[i, 2] * vec[2] for i in range(3))

@@ -9,8 +9,10 @@ its own x_slit: its light of wavelength lam lands where the forward model puts (
 lam), which is what wavecorr must recover.
 """
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 
@@ -37,6 +39,7 @@ def ideal_to_v2v3(x, y, ap=APERTURE):
 @functools.lru_cache(maxsize=None)
 def _default_refdir():
     d = tempfile.mkdtemp(prefix="webbspec_optics_")
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
     design.write_optical_refs(d)
     return d
 

@@ -169,15 +169,6 @@ def spec2_staged(exposure, kind):
     return f"webbspec/spec2/{exposure}/{exposure}_{kind}.fits"
 
 
-def publish_product(staged, public, log):
-    """Rule spec2_publish, in the Snakemake process: a hard link (else a copy), atomically."""
-    from webbspec.pipeline.stage2chain import link_product
-
-    link_product(staged, public)
-    with open(log, "w") as f:
-        f.write(f"{staged} -> {public}\n")
-
-
 def spec2_product_input(wildcards):
     """The intermediate a Stage 2 product (_cal, _s2d, _x1d, _bsub) is published from."""
     products = wsprogram.spec2_products(CHAINS[wildcards.exposure],

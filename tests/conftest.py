@@ -8,7 +8,9 @@
 * Disk: a simulated program is 0.1-3 GB, and CI's disk is shared, so a test's directories do not
   outlive it. pyproject's tmp_path_retention_policy removes a passing test's tmp_path; the
   directories a module's fixtures made with tmp_path_factory are removed when the module ends,
-  unless one of its tests failed (kept for the post-mortem).
+  unless one of its tests failed (kept for the post-mortem) or their name starts with
+  ``session_`` (shared by several modules, e.g. fs_program's simulated program: removed by pytest
+  at the end of the session).
 """
 import os
 import shutil
@@ -18,6 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 
+SESSION_PREFIX = "session_"
 _CRDS_ENV = {k: os.environ.get(k) for k in ("CRDS_PATH", "CRDS_SERVER_URL")}
 
 
@@ -28,7 +31,8 @@ def _module_directories_removed(request, tmp_path_factory):
     yield
     if request.session.testsfailed == failed:
         for made in set(base.iterdir()) - before:
-            shutil.rmtree(made, ignore_errors=True)
+            if not made.name.startswith(SESSION_PREFIX):
+                shutil.rmtree(made, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

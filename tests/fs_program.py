@@ -23,7 +23,8 @@ def webbspec_exe():
 
 def simulated_fs_program(tmp_path_factory, seed=0):
     if seed not in _RUN:
-        root = tmp_path_factory.mktemp(f"fs_seed{seed}") / "prog"
+        # "session_": kept past the module that made it (tests/conftest.py)
+        root = tmp_path_factory.mktemp(f"session_fs_seed{seed}") / "prog"
         subprocess.run([webbspec_exe(), "simulate", "nrs_fs", str(root), "--seed", str(seed)], check=True,
                        capture_output=True)
         run = subprocess.run([webbspec_exe(), "run", str(root), "--cores", "2"], capture_output=True, text=True)

@@ -9,7 +9,9 @@
 #   spec2/<exposure>_{cal,s2d,x1d}.fits          Stage 2 products (hard links to the staged files)
 #   spec3/<product>/exp_to_source/<exposure>/    per-source slices (rules/spec3.smk)
 #   spec3/<product>/batches/<batch>.tsv          Stage 3 batch manifests (products they made)
-#   spec3/<product, source filled>_{cal,crf,s2d,x1d}.fits   Stage 3 products
+#   spec3/<product, source filled>_{cal,crf,s2d,x1d}.fits   Stage 3 products (slit modes)
+#   spec3/<exposure>_<asn_id>_crf.fits, spec3/<product>_<cube>_{s3d,x1d}.fits   Stage 3 products
+#                                                (IFU modes: one cube per band, channel, grating or all)
 #   logs/<rule>/<wildcards>.log
 # Step parameters and workflow keys: config/config.yaml (checked by config/config.schema.yaml).
 # A failed job never removes a product of an earlier run (webbspec.workflow.planning, .summary);

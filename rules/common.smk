@@ -266,4 +266,104 @@ def slit_targets(key):
         [f"webbspec/spec3/{key}/batches/{b:03d}.tsv" for b in range(NBATCHES)]
 
 
-SPEC3_PATHS = {"slits": slit_targets}   # Mode.stage3_kind -> targets (cubes, slitless: to come)
+# ------------------------------------------------------------------ Stage 3, cubes (NIRSpec IFU, MIRI MRS)
+
+CUBE_PLANS = wsplanning.cube_plans(PROGRAM, config, sys.stderr if workflow.is_main_process else None)
+
+
+def cube_dir(key):
+    return f"webbspec/spec3/{key}"
+
+
+def cube_crf_staged(key, exposure):
+    from webbspec.pipeline.stage3_cubes import crf_name
+
+    return f"{cube_dir(key)}/crf/{crf_name(exposure, PROGRAM.products[key].asn_id)}"
+
+
+def cube_staged(key, suffix, kind):
+    return f"{cube_dir(key)}/cubes/{suffix}_{kind}.fits"
+
+
+def cube_plan(wildcards):
+    return next(p for p in CUBE_PLANS[wildcards.product] if p.suffix == wildcards.cube)
+
+
+def cube_public():
+    """{public product path: staged path} of every cube product: `_crf` per exposure, `_s3d` and
+    `_x1d` per cube (rule spec3_cube_publish links each)."""
+    from webbspec.pipeline.stage3_cubes import crf_name, cube_product_name
+
+    out = {}
+    for key, plans in CUBE_PLANS.items():
+        prod = PROGRAM.products[key]
+        for e in prod.science:
+            out[f"webbspec/spec3/{crf_name(e, prod.asn_id)}"] = cube_crf_staged(key, e)
+        for plan in plans:
+            for kind in ("s3d", "x1d"):
+                out[f"webbspec/spec3/{cube_product_name(prod.name, plan.suffix)}_{kind}.fits"] = \
+                    cube_staged(key, plan.suffix, kind)
+    return out
+
+
+CUBE_PUBLIC = cube_public()
+
+
+def cube_prep_params(key):
+    prod = PROGRAM.products[key]
+    from webbspec.pipeline.stage3_cubes import PREP_STEPS
+
+    steps = [s for s in MODES[prod.mode].spec3 if s in PREP_STEPS]
+    return json.dumps(wsparams.stage_params(config, "spec3", steps, prod.mode), sort_keys=True)
+
+
+def cube_refs(wildcards, steps):
+    """References of a cube's job, chosen on the header of the cube's first exposure (NIRSpec
+    cubepar / extract1d rows differ per grating)."""
+    return bestrefs_for(cube_plan(wildcards).exposures[0], "spec3", steps)
+
+
+def cube_build_input(wildcards):
+    """The published `_crf` (as Stage 3 reads published Stage 2 products: the link shares the
+    staged file's inode, and a job reading the staged name could see it touched after it ran)."""
+    from webbspec.pipeline.stage3_cubes import crf_name
+
+    plan = cube_plan(wildcards)
+    asn_id = PROGRAM.products[wildcards.product].asn_id
+    return {"crfs": [f"webbspec/spec3/{crf_name(e, asn_id)}" for e in plan.exposures],
+            "refs": ref_files(cube_refs(wildcards, ("cube_build",)))}
+
+
+def cube_build_spec(wildcards):
+    """What the cube job runs (JSON): the cube_build parameters with the cube's band selection,
+    the plan and the references; a change to any of them re-runs the cube."""
+    plan = cube_plan(wildcards)
+    prod = PROGRAM.products[wildcards.product]
+    return json.dumps({"params": wsparams.step_params(config, "spec3", "cube_build", prod.mode),
+                       "plan": {"suffix": plan.suffix, "bands": [list(b) for b in plan.bands],
+                                "exposures": plan.exposures, "selection": plan.selection},
+                       "refs": cube_refs(wildcards, ("cube_build",))}, sort_keys=True)
+
+
+def cube_x1d_input(wildcards):
+    from webbspec.pipeline.stage3_cubes import cube_product_name
+
+    name = cube_product_name(PROGRAM.products[wildcards.product].name, wildcards.cube)
+    return {"s3d": f"webbspec/spec3/{name}_s3d.fits",          # the published cube (see cube_build_input)
+            "refs": ref_files(cube_refs(wildcards, ("extract_1d",)))}
+
+
+def cube_x1d_spec(wildcards):
+    prod = PROGRAM.products[wildcards.product]
+    return json.dumps({"params": wsparams.step_params(config, "spec3", "extract_1d", prod.mode),
+                       "refs": cube_refs(wildcards, ("extract_1d",))}, sort_keys=True)
+
+
+def cube_targets(key):
+    """The cube path: the public products and (so that a failed job is tried again, see
+    spec2_targets) the staged files they are linked from."""
+    return [t for pub, staged in CUBE_PUBLIC.items() if staged.startswith(cube_dir(key) + "/")
+            for t in (pub, staged)]
+
+
+SPEC3_PATHS = {"slits": slit_targets, "cubes": cube_targets}   # Mode.stage3_kind -> targets (slitless: to come)

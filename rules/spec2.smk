@@ -96,6 +96,8 @@ rule spec2_publish:
         "publish {output}"
     log:
         "webbspec/logs/spec2_publish/{exposure}_{kind}.log",
+    conda:
+        "../envs/webbspec.yaml"
     shell:
         "(ln -f {input:q} {output:q}.part 2>/dev/null || cp {input:q} {output:q}.part)"
         " && mv -f {output:q}.part {output:q} && echo {input:q} '->' {output:q} > {log:q}"

@@ -97,18 +97,18 @@ def test_exp_types_and_mode_names_only_in_modes_and_instruments():
 def test_a_step_a_mode_lacks_is_a_planning_error():
     mos = MODES["nrs_mos"]
     check_implemented(mos, mos.spec3, "x_spec3_asn.json")          # Stage 3 of delivered _cal: fine
-    ifu = mode_by_name("nrs_ifu")
-    with pytest.raises(InputError, match=r"x_rate.fits: mode nrs_ifu: step assign_wcs is not implemented"):
-        check_implemented(ifu, ifu.spec2, "x_rate.fits")
-    with pytest.raises(InputError, match="mode nrs_ifu: step master_background is not implemented"):
-        check_implemented(mode_by_name("NRS_IFU"), mode_by_name("NRS_IFU").spec3, "ifu_spec3_asn.json")
+    lrs = mode_by_name("mir_lrs_fs")
+    with pytest.raises(InputError, match=r"x_rate.fits: mode mir_lrs_fs: step assign_wcs is not implemented"):
+        check_implemented(lrs, lrs.spec2, "x_rate.fits")
+    with pytest.raises(InputError, match="mode nis_wfss: step extract_1d is not implemented"):
+        check_implemented(mode_by_name("NIS_WFSS"), mode_by_name("NIS_WFSS").spec3, "wfss_spec3_asn.json")
 
 
 def test_stage3_does_not_drop_a_step_it_cannot_run():
     from webbspec.pipeline import stage3
 
     assert stage3._mode_steps("nrs_fs") == MODES["nrs_fs"].spec3
-    with pytest.raises(InputError, match="mode mir_mrs: step cube_build has no per-source slit"):
+    with pytest.raises(InputError, match=r"mode mir_mrs: step \w+ has no per-source slit"):
         stage3._mode_steps("mir_mrs")
 
 

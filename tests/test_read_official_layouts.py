@@ -27,6 +27,7 @@ from astropy.io import fits
 from astropy.modeling import models as m
 
 from webbspec.io import datamodels, realdata
+from webbspec.io.cubes import Cube
 from webbspec.errors import InputError
 from webbspec.io.skycoords import radec_to_xieta, xieta_to_radec
 
@@ -409,30 +410,20 @@ def cube_s3d(path, *, wavetable=None):
 
 
 def test_s3d_cube(tmp_path):
-    from astropy.wcs import WCS as FitsWCS
-
     path, arrays = cube_s3d(tmp_path / "jw01234-o001_t001_miri_ch1-short_s3d.fits")
     cube = realdata.read_product(path)
-    assert isinstance(cube, datamodels.Model) and cube.layout == "single" and len(cube.slits) == 1
+    assert isinstance(cube, Cube)             # a data type of its own, not a slit with a third axis
     assert cube.primary["DATAMODL"] == "IFUCubeModel" and cube.primary["S_IFUCUB"] == "COMPLETE"
-    s = cube.slits[0]
-    assert set(s.arrays) == {"SCI", "ERR", "DQ", "WMAP"}
-    check_arrays(s, arrays)
-    assert (s.header["BUNIT"], s.header["SRCTYPE"]) == ("MJy/sr", "EXTENDED")
-    assert s.header["PIXAR_SR"] == pytest.approx(CDELT ** 2 * ARCSEC2_SR, rel=1e-12)
-    # the wavelength of every plane, in the WCS-TABLE BinTable (cube_build always writes it)
-    np.testing.assert_allclose(np.ravel(cube.tables["WCS-TABLE"]["wavelength"][0]),
-                               LAM0 + DLAM * np.arange(CUBE_SHAPE[0]), rtol=WAVE_RTOL)
-    # what we expose of the cube's WCS is the SCI header (read_product does not deserialize the
-    # gwcs): it gives the analytic lambda of every plane and the sky position of every spaxel
-    with np.errstate(all="ignore"):
-        w = FitsWCS(s.header)
+    check_arrays({"SCI": cube.sci, "ERR": cube.err, "DQ": cube.dq, "WMAP": cube.wmap}, arrays)
+    assert (cube.header["BUNIT"], cube.header["SRCTYPE"]) == ("MJy/sr", "EXTENDED")
+    assert cube.pixar_sr == pytest.approx(CDELT ** 2 * ARCSEC2_SR, rel=1e-12)
+    # the wavelength of every plane (the WCS-TABLE BinTable cube_build always writes agrees)
+    np.testing.assert_allclose(cube.wavelength, LAM0 + DLAM * np.arange(CUBE_SHAPE[0]), rtol=WAVE_RTOL)
+    # the sky position of every spaxel from the cube's WCS, against the analytic tangent plane
     nz, ny, nx = CUBE_SHAPE
-    z, y, x = np.mgrid[0:nz, 0:ny, 0:nx].astype(float)
-    ra, dec, lam = w.all_pix2world(x, y, z, 0)
-    assert w.wcs.cunit[2] == u.m                 # astropy normalises the spectral axis to SI
-    np.testing.assert_allclose(lam * 1e6, LAM0 + DLAM * z, rtol=WAVE_RTOL)
-    xi, eta = radec_to_xieta(ra, dec, RA0, DEC0)
+    y, x = np.mgrid[0:ny, 0:nx].astype(float)
+    xi, eta = cube.wcs.pixel_to_xieta(x, y)
+    xi, eta = radec_to_xieta(*xieta_to_radec(xi, eta, cube.wcs.crval1, cube.wcs.crval2), RA0, DEC0)
     xi_a, eta_a = -(x - (CRPIX[0] - 1)) * CDELT, (y - (CRPIX[1] - 1)) * CDELT
     assert np.max(np.hypot(xi - xi_a, eta - eta_a)) < SKY_ATOL
     # a cube is not a Stage 2 product: the Stage 2 readers refuse it with the file named
@@ -449,10 +440,9 @@ def test_s3d_cube_wavetable_and_no_datamodl(tmp_path):
     lam = (LAM0 + DLAM * np.arange(CUBE_SHAPE[0]) ** 1.5).astype(np.float32)
     path, arrays = cube_s3d(tmp_path / "x_s3d.fits", wavetable=lam)
     cube = realdata.read_product(path)
-    check_arrays(cube.slits[0], arrays)
-    assert cube.slits[0].header["CTYPE3"] == "WAVE-TAB"
-    assert (cube.slits[0].header["PS3_0"], cube.slits[0].header["PS3_1"]) == ("WCS-TABLE", "wavelength")
-    np.testing.assert_array_equal(np.ravel(cube.tables["WCS-TABLE"]["wavelength"][0]), lam)
+    check_arrays({"SCI": cube.sci, "ERR": cube.err, "DQ": cube.dq, "WMAP": cube.wmap}, arrays)
+    assert fits.getval(path, "CTYPE3", "SCI") == "WAVE-TAB"
+    np.testing.assert_array_equal(cube.wavelength, lam)
     with fits.open(path, mode="update") as h:
         del h[0].header["DATAMODL"]
     with pytest.raises(InputError, match=r"x_s3d.fits: an IFU cube \(_s3d\) product, not a Stage 2"):

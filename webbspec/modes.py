@@ -15,6 +15,7 @@ __all__ = ["Mode", "MODES", "mode_for", "mode_by_name", "known_mode", "check_imp
 # Stage 3 paths (Mode.stage3_kind): per-source slits (exp_to_source + batches of sources), cubes
 # (all exposures into one cube per band), slitless spectra (per-source cutouts of the grism images).
 STAGE3_KINDS = ("slits", "cubes", "slitless")
+STAGE3_WRITTEN = ("slits", "cubes")   # the Stage 3 paths the workflow has (slitless: to come)
 # How srctype decides (Mode.source_rule): one source per exposure (the exposure's decision; IFU
 # modes default to EXTENDED), per-slit MSA stellarity, per-slit catalogue IS_EXTND.
 SOURCE_RULES = ("single", "single_extended", "stellarity", "catalog")
@@ -49,6 +50,14 @@ _MOS_STEPS = ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", 
               "master_background_mos", "wavecorr", "flat_field", "pathloss", "barshadow", "photom",
               "resample_spec", "extract_1d") + _SLIT_S3
 
+# IFU modes: the Stage 2 steps written for them, and their Stage 3 (cubes) steps (pipeline.stage3_cubes).
+_IFU_S3 = ("master_background", "outlier_detection", "cube_build", "extract_1d")
+_MRS_S3 = ("master_background", "mrs_imatch", "outlier_detection", "cube_build", "extract_1d")
+_NRS_IFU_STEPS = ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "srctype", "flat_field",
+                  "pathloss", "photom", "cube_build", "extract_1d")
+_MIR_MRS_STEPS = ("assign_wcs", "bkg_subtract", "srctype", "straylight", "flat_field", "fringe", "photom",
+                  "cube_build", "extract_1d")
+
 MODES = {
     m.name: m for m in (
         Mode("nrs_fs", ("NRS_FIXEDSLIT",), "NIRSPEC",
@@ -66,9 +75,9 @@ MODES = {
         Mode("nrs_ifu", ("NRS_IFU",), "NIRSPEC",
              ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "srctype", "flat_field",
               "pathloss", "photom", "cube_build", "extract_1d"),
-             ("master_background", "outlier_detection", "cube_build", "extract_1d"), detectors=("NRS1", "NRS2"),
+             _IFU_S3, detectors=("NRS1", "NRS2"),
              stage3_kind="cubes", source_rule="single_extended",
-             simulator="webbspec.simulate.nrs_ifu:simulate_nrs_ifu"),
+             simulator="webbspec.simulate.nrs_ifu:simulate_nrs_ifu", implemented=_NRS_IFU_STEPS + _IFU_S3),
         Mode("mir_lrs_fs", ("MIR_LRS-FIXEDSLIT",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "flat_field", "pathloss", "photom", "resample_spec",
               "extract_1d"),
@@ -79,9 +88,10 @@ MODES = {
         Mode("mir_mrs", ("MIR_MRS",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "straylight", "flat_field", "fringe", "photom",
               "cube_build", "extract_1d"),
-             ("master_background", "outlier_detection", "cube_build", "extract_1d"),
+             _MRS_S3,
              detectors=("MIRIFUSHORT", "MIRIFULONG"), stage3_kind="cubes", source_rule="single_extended",
-             pattern_keyword="DITHOPFR", simulator="webbspec.simulate.mir_mrs:simulate_mir_mrs"),
+             pattern_keyword="DITHOPFR", simulator="webbspec.simulate.mir_mrs:simulate_mir_mrs",
+             implemented=_MIR_MRS_STEPS + _MRS_S3),
         Mode("nis_soss", ("NIS_SOSS",), "NIRISS",
              ("assign_wcs", "bkg_subtract", "srctype", "flat_field", "extract_1d", "photom"),
              ("extract_1d", "combine_1d"), detectors=("NIS",), tso=True, ref_background=True),
@@ -101,14 +111,15 @@ SPEC3_STEPS = tuple(dict.fromkeys(("assign_mtwcs", "exp_to_source") + tuple(
     s for m in MODES.values() for s in m.spec3)))
 
 
-def check_implemented(mode, steps, path):
+def check_implemented(mode, steps, path, stage=3):
     """InputError naming ``path``, the mode and the first of ``steps`` not written for ``mode``
-    (called when the workflow is planned: nothing is dropped silently)."""
+    (called when the workflow is planned: nothing is dropped silently). ``stage`` 2: a Stage 2
+    chain (an IFU mode's cube_build and extract_1d there are not its Stage 3 path)."""
     missing = [s for s in steps if s not in mode.implemented]
     if missing:
         raise InputError(path, f"mode {mode.name}: step {missing[0]} is not implemented for this mode"
                          + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""))
-    if mode.stage3_kind != "slits" and any(s in mode.spec3 for s in steps):
+    if stage != 2 and mode.stage3_kind not in STAGE3_WRITTEN and any(s in mode.spec3 for s in steps):
         raise InputError(path, f"mode {mode.name}: the Stage 3 path for {mode.stage3_kind} is not implemented")
 
 

@@ -58,7 +58,8 @@ def exposure_from_cal(path):
 def official_cubes(workdir, weightings, nexp=1):
     """In ``workdir`` (with refs_mrs/ and the rates of the recipe ../shared/recipes/official-mrs-ifu):
     the official AssignWcsStep on ``nexp`` rates -> *_cal.fits, then CubeBuildStep (output_type
-    band) per weighting -> off_<weighting>_<band>_s3d.fits; CPU seconds of each in times.json."""
+    band) per weighting -> off_<weighting>_<band>_s3d.fits; CPU seconds of each and the process's
+    peak RSS [MB] in times.json."""
     import glob
     import json
     import os
@@ -97,6 +98,66 @@ def official_cubes(workdir, weightings, nexp=1):
         for cube in cubes:
             band = f"ch{cube.meta.instrument.channel}-{cube.meta.instrument.band.lower()}"
             cube.save(os.path.join(workdir, f"off_{wt}_{band}_s3d.fits"))
+    times["peak_rss_mb"] = peak_rss_mb()
+    with open(os.path.join(workdir, "times.json"), "w") as fh:
+        json.dump(times, fh)
+
+
+def peak_rss_mb():
+    """This process's peak RSS [MB]: VmHWM (its own memory; Linux keeps the parent's RSS at the fork
+    in ru_maxrss across exec), ru_maxrss where /proc is missing."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def official_nrs_cubes(workdir, refs_json, weightings, *rates):
+    """NIRSpec IFU: the official AssignWcsStep on ``rates`` (references {reftype: path} in
+    ``refs_json``, as override_<reftype>), the result marked MJy/sr (cube_build refuses other
+    units; the values stay the rate's, as in ours), then CubeBuildStep (output_type band) per
+    weighting -> ``workdir``/off_<weighting>_<grating>-<filter>_s3d.fits; CPU seconds in
+    ``workdir``/times.json and the process's peak RSS [MB]."""
+    import json
+    import os
+    import time
+
+    from official_jwst import no_references, offline
+
+    offline()
+    from jwst.assign_wcs import AssignWcsStep
+    from jwst.cube_build import CubeBuildStep
+    from jwst.datamodels import ModelContainer
+    from stdatamodels.jwst import datamodels as dm
+
+    refs = json.load(open(refs_json))
+    times = {"assign_wcs": []}
+    models = []
+    for path in rates:
+        step = no_references(AssignWcsStep())
+        for k, v in refs.items():
+            if k != "cubepar":
+                setattr(step, f"override_{k}", v)
+        c = time.process_time()
+        res = step.run(dm.IFUImageModel(path))
+        times["assign_wcs"].append(time.process_time() - c)
+        res.meta.bunit_data, res.meta.bunit_err = "MJy/sr", "MJy/sr"
+        res.meta.cal_step.srctype = "COMPLETE"
+        models.append(res)
+    for wt in weightings.split(","):
+        step = no_references(CubeBuildStep())
+        step.override_cubepar, step.weighting, step.output_type = refs["cubepar"], wt, "band"
+        c = time.process_time()
+        cubes = step.run(ModelContainer(models))
+        times[f"cube_build_{wt}"] = time.process_time() - c
+        for cube in cubes:
+            ins = cube.meta.instrument
+            cube.save(os.path.join(workdir, f"off_{wt}_{ins.grating.lower()}-{ins.filter.lower()}_s3d.fits"))
+        del cubes
+    times["peak_rss_mb"] = peak_rss_mb()
     with open(os.path.join(workdir, "times.json"), "w") as fh:
         json.dump(times, fh)
 
@@ -110,3 +171,5 @@ if __name__ == "__main__":
     warnings.simplefilter("ignore")
     if sys.argv[1] == "official":
         official_cubes(*sys.argv[2:])
+    elif sys.argv[1] == "official_nrs":
+        official_nrs_cubes(*sys.argv[2:])

@@ -2,7 +2,8 @@
 
 Input is a point cloud of detector pixels already mapped to the cube's pixel frame (:class:`Cloud`:
 centre x, y in spaxels, the pixel's footprint on the sky as its along-slice segment (x1, y1) ->
-(x2, y2) widened by ``half`` spaxels on either side, wavelength and extent, SCI and ERR). Every
+(x2, y2) (offsets from the centre) widened by ``half`` spaxels on either side, wavelength and
+extent, SCI and ERR). Every
 voxel gets F = sum(w f) / sum(w), ERR = sqrt(sum((w e)^2)) / sum(w), WMAP = number of pixels with
 w > 0, as the official cube_build does, with w:
 
@@ -14,12 +15,18 @@ w > 0, as the official cube_build does, with w:
 
 Memory: planes are processed in blocks of at most ``max_voxels`` voxels; the pixels of a block are
 found by bisection in the wavelength-sorted cloud and processed in chunks of ``chunk`` pixels, so
-temporaries never exceed a few hundred MB whatever the cube size.
+temporaries stay within the CPU caches (a few MB) whatever the cube size.
+
+Speed: every pixel of a chunk gets the same block of candidate spaxels (the box of its footprint
+or ROI) and the same number of planes, so the weights are dense (candidate, plane, pixel) arrays
+with the pixels on the last axis (long inner loops), in float32 relative to the block; zero
+weights are dropped once and the sums are np.bincount over the voxels with float64 weights.
 
 Footprint overlaps are exact: the area of (quadrilateral A) ∩ (unit square S) is the contour
 integral of x dy along the boundary of A *clamped* into S (clamping a closed curve into a box keeps
 its winding number about every point inside the box), which for straight edges has a closed form
-(:func:`quad_square_overlap`); no polygon clipping, fixed-size arrays.
+(:func:`quad_square_overlap`, the float64 reference; the kernel uses the same integral clamped into
+quadrants at the block's square corners, :func:`_block_overlaps`); no polygon clipping.
 """
 
 import math
@@ -45,7 +52,7 @@ class Cloud:
     dlam: np.ndarray       # [um] wavelength extent
     flux: np.ndarray
     err: np.ndarray
-    x1: np.ndarray = None  # along-slice edges of the footprint (drizzle)
+    x1: np.ndarray = None  # along-slice edges of the footprint (drizzle), relative to (x, y)
     y1: np.ndarray = None
     x2: np.ndarray = None
     y2: np.ndarray = None
@@ -170,38 +177,13 @@ def quad_square_overlap(qx, qy):
     return np.abs(area)
 
 
-def _expand(lo_x, hi_x, lo_y, hi_y):
-    """All (pixel, ix, iy) with ix in [lo_x, hi_x], iy in [lo_y, hi_y] per pixel (inclusive; empty
-    ranges give nothing): the candidate spaxels of each pixel, without a Python loop."""
-    nx = np.maximum(hi_x - lo_x + 1, 0)
-    ny = np.maximum(hi_y - lo_y + 1, 0)
-    count = nx * ny
-    idx = np.repeat(np.arange(count.size), count)
-    start = np.cumsum(count) - count
-    off = np.arange(idx.size) - start[idx]
-    nxi = nx[idx]
-    return idx, lo_x[idx] + off % nxi, lo_y[idx] + off // nxi
-
-
 # ---------------------------------------------------------------- weights
 
 
 # overlaps below this [spaxel^2] are round-off of footprints touching a spaxel's edge: counting
-# them would mark the spaxel covered (WMAP, DQ) by a pixel that does not reach it
-_MIN_AREA = 1e-9
-
-
-def _roi_pairs(c, nx, ny, r):
-    """(pixel, spaxel index, squared distance in spaxels) of the spaxel centres within ``r`` spaxels."""
-    lo_x = np.maximum(np.ceil(c.x - r).astype(np.int64), 0)
-    hi_x = np.minimum(np.floor(c.x + r).astype(np.int64), nx - 1)
-    lo_y = np.maximum(np.ceil(c.y - r).astype(np.int64), 0)
-    hi_y = np.minimum(np.floor(c.y + r).astype(np.int64), ny - 1)
-    k, ix, iy = _expand(lo_x, hi_x, lo_y, hi_y)
-    d2 = (ix - c.x[k]) ** 2 + (iy - c.y[k]) ** 2
-    rk = r[k] if np.ndim(r) else r
-    keep = d2 <= rk * rk
-    return k[keep], (iy * nx + ix)[keep], d2[keep]
+# them would mark the spaxel covered (WMAP, DQ) by a pixel that does not reach it. The overlaps
+# are computed in float32 relative to the pixel's block (round-off <= 2e-6 on random rectangles)
+_MIN_AREA = 5e-6
 
 
 def _per_pixel(value, n):
@@ -212,7 +194,7 @@ def _per_pixel(value, n):
 
 
 def build(cloud, shape, z, weighting="drizzle", *, rois=None, roiw=None, scalerad=None, weight_power=2.0,
-          softrad=0.01, max_voxels=4_000_000, chunk=150_000):
+          softrad=0.01, max_voxels=4_000_000, chunk=32_768):
     """Cube arrays (sci, err, wmap, weight) of ``shape`` (nz, ny, nx) with plane centres ``z`` from a
     wavelength-sorted :class:`Cloud`. ``rois`` [spaxels], ``roiw`` [um], ``scalerad`` [spaxels],
     ``weight_power``, ``softrad``: scalars or per-pixel arrays (aligned with the cloud)."""
@@ -247,19 +229,22 @@ def build(cloud, shape, z, weighting="drizzle", *, rois=None, roiw=None, scalera
             else:
                 pairs = _pointcloud_contributions(c, nx, ny, z0, z1, z, width,
                                                   {k: v[sel] for k, v in pars.items()}, weighting)
-            pieces = list(pairs or ())
-            if not pieces:
-                continue
-            k, vox, w = (np.concatenate(p) for p in zip(*pieces))
-            # the chunk's pixels are adjacent in wavelength: count over the voxels they reach only
-            v0 = int(vox.min())
-            span = int(vox.max()) - v0 + 1
-            vox -= v0
-            part = slice(v0, v0 + span)
-            acc_f[part] += np.bincount(vox, w * c.flux[k], span)
-            acc_w[part] += np.bincount(vox, w, span)
-            acc_v[part] += np.bincount(vox, (w * c.err[k]) ** 2, span)
-            acc_n[part] += np.bincount(vox, None, span)
+            for vox, w, wf, wv, counted in pairs or ():
+                if not vox.size:
+                    continue
+                # the chunk's pixels are adjacent in wavelength: count over the voxels they reach
+                # only; entries off the block (zero weight) fall outside [0, nvox) and are dropped
+                v0 = int(vox.min())
+                span = int(vox.max()) - v0 + 1
+                lo, hi = max(v0, 0), min(v0 + span, nvox)
+                if hi <= lo:
+                    continue
+                part, inner = slice(lo, hi), slice(lo - v0, hi - v0)
+                vox = vox - v0
+                acc_f[part] += np.bincount(vox, wf, span)[inner]
+                acc_w[part] += np.bincount(vox, w, span)[inner]
+                acc_v[part] += np.bincount(vox, wv, span)[inner]
+                acc_n[part] += np.bincount(counted - v0, None, span)[inner]
         good = acc_n > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             f = np.where(good, acc_f / acc_w, np.nan)
@@ -280,74 +265,215 @@ def _plane_range(lo, hi, zlo, zhi, z0, z1):
 
 
 def _drizzle_contributions(c, nx, ny, z0, z1, zlo, zhi):
-    """(pixel, voxel, weight) of the pixels of ``c`` in the planes [z0, z1). Candidate spaxels are
-    visited by their offset from the corner of each pixel's bounding box, for all pixels at once
-    (per-pixel arrays, no gathering of pairs)."""
+    """The sums' entries (:func:`_weighted`) of the pixels of ``c`` in the planes [z0, z1). Every
+    pixel is overlapped with the same block of candidate spaxels (offsets 0..A-1, 0..B-1 from the corner of
+    its bounding box) and the same number of planes, as (candidate, plane, pixel) arrays: no
+    gathering per candidate; candidates off the footprint get zero area and are dropped with the
+    zero weights."""
     lo, hi = c.lam - c.dlam / 2, c.lam + c.dlam / 2
     first, last = _plane_range(lo, hi, zlo, zhi, z0, z1)
     live = np.flatnonzero(last >= first)
     if not live.size:
         return
-    c, first, last, lo, hi = c.take(live), first[live], last[live], lo[live], hi[live]
-    qx, qy = _footprints(c)
-    lo_x = np.maximum(np.floor(qx.min(axis=1) + 0.5).astype(np.int64), 0)
-    hi_x = np.minimum(np.floor(qx.max(axis=1) + 0.5).astype(np.int64), nx - 1)
-    lo_y = np.maximum(np.floor(qy.min(axis=1) + 0.5).astype(np.int64), 0)
-    hi_y = np.minimum(np.floor(qy.max(axis=1) + 0.5).astype(np.int64), ny - 1)
+    if live.size < first.size:
+        c, first, last, lo, hi = c.take(live), first[live], last[live], lo[live], hi[live]
+    qx, qy = _footprints(c)                                            # (4, N)
+    ox = np.floor(qx.min(axis=0) + 0.5)
+    oy = np.floor(qy.min(axis=0) + 0.5)
+    # corners relative to the block's first spaxel centre, small numbers: float32 is exact enough
+    rx = (qx - ox).astype(np.float32)
+    ry = (qy - oy).astype(np.float32)
+    na = int(np.floor(rx.max() + 0.5)) + 1
+    nb = int(np.floor(ry.max() + 0.5)) + 1
+    area = _block_overlaps(rx, ry, na, nb)                             # (nb, na, N)
+    ox, oy = ox.astype(np.int64), oy.astype(np.int64)
+    ix = ox + np.arange(na)[:, None]                                   # (na, N)
+    iy = oy + np.arange(nb)[:, None]                                   # (nb, N)
+    off_y, off_x = (iy < 0) | (iy >= ny), (ix < 0) | (ix >= nx)
+    if off_y.any():
+        area[np.broadcast_to(off_y[:, None, :], area.shape)] = 0.0
+    if off_x.any():
+        area[np.broadcast_to(off_x[None, :, :], area.shape)] = 0.0
+    area[area <= _MIN_AREA] = 0.0
     nplanes = int(np.max(last - first)) + 1
-    planes = first[:, None] + np.arange(nplanes)                      # (N, M) plane of each overlap
+    planes = first + np.arange(nplanes)[:, None]                       # (M, N) plane of each overlap
     izc = np.minimum(planes, len(zlo) - 1)
-    zov = np.minimum(zhi[izc], hi[:, None]) - np.maximum(zlo[izc], lo[:, None])
-    zov = np.where(planes <= last[:, None], np.maximum(zov, 0.0), 0.0)
-    k_all = np.arange(live.size)
-    for a in range(int(np.max(hi_x - lo_x)) + 1):
-        for b in range(int(np.max(hi_y - lo_y)) + 1):
-            sel = (lo_x + a <= hi_x) & (lo_y + b <= hi_y)
-            k = k_all if sel.all() else np.flatnonzero(sel)
-            if not k.size:
-                continue
-            ix, iy = lo_x[k] + a, lo_y[k] + b
-            area = quad_square_overlap(qx[k] - ix[:, None], qy[k] - iy[:, None])
-            w = area[:, None] * zov[k]
-            w[area <= _MIN_AREA] = 0.0
-            i, m = np.nonzero(w > 0)
-            yield live[k[i]], (planes[k[i], m] - z0) * (nx * ny) + (iy * nx + ix)[i], w[i, m]
+    zov = np.minimum(zhi[izc], hi) - np.maximum(zlo[izc], lo)
+    zov = np.where(planes <= last, np.maximum(zov, 0.0), 0.0).astype(np.float32)
+    w = area[:, :, None, :] * zov                                      # (nb, na, M, N)
+    base = (first - z0) * (nx * ny) + oy * nx + ox                     # voxel of candidate (0, 0), plane first
+    offs = (np.arange(nb)[:, None, None] * nx + np.arange(na)[None, :, None]
+            + np.arange(nplanes)[None, None, :] * (nx * ny))
+    yield _weighted(w, base + offs[..., None], c.flux, c.err)
+
+
+def _weighted(w, vox, flux, err):
+    """(voxel, w, w f, (w e)^2, counted voxels) of the entries of ``w`` (..., N), float64 weights
+    (np.bincount is several times faster with them). When most entries are non-zero, all are
+    summed (the zeros add nothing; their voxel may be off the block, see :func:`build`), which is
+    cheaper than gathering the others; the counted voxels are always those with w > 0."""
+    hit = np.flatnonzero(w > 0)
+    if hit.size > 0.6 * w.size:
+        w64 = w.astype(np.float64)
+        wf = w64 * flux
+        we = w64 * err
+        we *= we
+        v = vox.reshape(-1)
+        return v, w64.reshape(-1), wf.reshape(-1), we.reshape(-1), v[hit]
+    wf = w * flux
+    we = w * err
+    we *= we
+    v = vox.reshape(-1)[hit]
+    return (v, w.reshape(-1)[hit].astype(np.float64), wf.reshape(-1)[hit].astype(np.float64),
+            we.reshape(-1)[hit].astype(np.float64), v)
+
+
+def _block_overlaps(rx, ry, na, nb):
+    """Areas (nb, na, N) of the quadrilaterals ``rx``, ``ry`` (4, N corners relative to the block,
+    all x, y >= -1/2) inside the unit squares centred on (a, b), a < na, b < nb.
+
+    From the corner function G(X, Y) = area of the quadrilateral with x < X, y < Y at the square
+    corners X = a + 1/2, Y = b + 1/2 (G = 0 on the block's lower and left sides): area(a, b) =
+    G(a, b) - G(a-1, b) - G(a, b-1) + G(a-1, b-1). G is the contour integral of min(x, X)
+    d min(y, Y) (clamping a closed curve into a quadrant keeps its winding number about every
+    point inside it), summed over the edges in closed form (:func:`_edge_flat`, :func:`_edge_steep`:
+    each edge in the variable along which it runs more, so no slope exceeds 1 and float32 is
+    enough). The footprints are rectangles: edges 0, 2 of a pixel are of one kind, 1, 3 of the
+    other. Pixels run along the last axis (long inner loops)."""
+    n = rx.shape[1]
+    g = np.zeros((nb, na, n), rx.dtype)
+    xs = (np.arange(na, dtype=rx.dtype) + 0.5)[:, None]
+    ys = (np.arange(nb, dtype=rx.dtype) + 0.5)[:, None]
+    flat0 = np.abs(rx[1] - rx[0]) >= np.abs(ry[1] - ry[0])
+    for kind in (True, False):
+        group = np.flatnonzero(flat0 == kind)
+        if not group.size:
+            continue
+        whole = group.size == n
+        gx, gy = (rx, ry) if whole else (rx[:, group], ry[:, group])
+        gg = g if whole else np.zeros((nb, na, group.size), rx.dtype)
+        for e in range(4):
+            e1 = (e + 1) % 4
+            fn = _edge_flat if (e % 2 == 0) == kind else _edge_steep
+            fn(gg, gx[e], gy[e], gx[e1], gy[e1], xs, ys)
+        if not whole:
+            g[:, :, group] = gg
+    area = g
+    area[:, 1:] -= g[:, :-1].copy()
+    area[1:] -= area[:-1].copy()
+    np.abs(area, out=area)
+    return area
+
+
+def _edge_flat(g, x0, y0, x1, y1, xs, ys):
+    """Adds to ``g`` (nb, na, N) the edge's integral of min(x, X) d min(y, Y) as X dmin(y, Y) +
+    (|dy| / 2dx) [min(x - X, 0)^2] between the ends of its part below Y (|dy| <= |dx|)."""
+    dx, dy = x1 - x0, y1 - y0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (ys - y0) / dy                                                  # (nb, N)
+        s = np.where(dx != 0, 0.5 * np.abs(dy) / dx, 0.0).astype(g.dtype)
+    np.clip(t, 0.0, 1.0, out=t)
+    t[:, dy == 0] = 0.0
+    q = (x0 + t * dx)[:, None, :] - xs                                      # x at the cut - X: (nb, na, N)
+    np.minimum(q, 0.0, out=q)
+    q *= q
+    q0 = np.where(dy > 0, x0, x1) - xs                                      # the part's other end: (na, N)
+    np.minimum(q0, 0.0, out=q0)
+    q0 *= q0
+    q -= q0
+    q *= s
+    g += q
+    dyc = np.minimum(y1, ys) - np.minimum(y0, ys)                           # (nb, N)
+    g += dyc[:, None, :] * xs
+
+
+def _edge_steep(g, x0, y0, x1, y1, xs, ys):
+    """The same for an edge with |dx| < |dy|, integrated by parts: [min(x, X) min(y, Y)] between
+    its ends minus Y dmin(x, X) + (|dx| / 2dy) [min(y - Y, 0)^2] over its part left of X."""
+    dx, dy = x1 - x0, y1 - y0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (xs - x0) / dx                                                  # (na, N)
+        s = np.where(dy != 0, 0.5 * np.abs(dx) / dy, 0.0).astype(g.dtype)
+    np.clip(t, 0.0, 1.0, out=t)
+    t[:, dx == 0] = 0.0
+    r = (y0 + t * dy)[None, :, :] - ys[:, :, None]                          # y at the cut - Y: (nb, na, N)
+    np.minimum(r, 0.0, out=r)
+    r *= r
+    r0 = np.where(dx > 0, y0, y1) - ys                                      # (nb, N)
+    np.minimum(r0, 0.0, out=r0)
+    r0 *= r0
+    r -= r0[:, None, :]
+    r *= s
+    g -= r
+    # [min(x, X) min(y, Y)] - Y dmin(x, X) = [min(x, X) min(y - Y, 0)] between the ends
+    g += np.minimum(y1 - ys, 0.0)[:, None, :] * np.minimum(x1, xs)
+    g -= np.minimum(y0 - ys, 0.0)[:, None, :] * np.minimum(x0, xs)
 
 
 def _footprints(c):
-    """Corners (N, 4) of each pixel's footprint: its along-slice segment widened by +-half."""
-    dx, dy = c.x2 - c.x1, c.y2 - c.y1
+    """Corners (4, N) of each pixel's footprint: its along-slice segment widened by +-half."""
+    x1, y1 = c.x + c.x1, c.y + c.y1
+    x2, y2 = c.x + c.x2, c.y + c.y2
+    dx, dy = x2 - x1, y2 - y1
     norm = np.hypot(dx, dy)
     with np.errstate(invalid="ignore", divide="ignore"):
         nxv = np.where(norm > 0, -dy / norm, 0.0) * c.half
         nyv = np.where(norm > 0, dx / norm, 1.0) * c.half
-    return (np.stack([c.x1 - nxv, c.x2 - nxv, c.x2 + nxv, c.x1 + nxv], axis=1),
-            np.stack([c.y1 - nyv, c.y2 - nyv, c.y2 + nyv, c.y1 + nyv], axis=1))
+    return (np.stack([x1 - nxv, x2 - nxv, x2 + nxv, x1 + nxv]),
+            np.stack([y1 - nyv, y2 - nyv, y2 + nyv, y1 + nyv]))
 
 
 def _pointcloud_contributions(c, nx, ny, z0, z1, z, width, pars, weighting):
+    """The sums' entries (:func:`_weighted`) of the pixels of ``c`` in the planes [z0, z1): every
+    pixel with the same block of candidate spaxels (the box of its ROI circle) and planes, as (candidate,
+    plane, pixel) arrays; candidates outside the ROI get w = 0 and are dropped."""
     roiw = pars["roiw"]
     first = np.maximum(np.searchsorted(z, c.lam - roiw, "left"), z0)
     last = np.minimum(np.searchsorted(z, c.lam + roiw, "right") - 1, z1 - 1)
-    live = last >= first
-    if not live.any():
+    live = np.flatnonzero(last >= first)
+    if not live.size:
         return
-    idx = np.flatnonzero(live)
-    k, sp, d2 = _roi_pairs(c.take(idx), nx, ny, pars["rois"][idx])
-    k = idx[k]
-    nplanes = int(np.max(last[live] - first[live])) + 1
-    for m in range(nplanes):
-        iz = first[k] + m
-        ok = iz <= last[k]
-        izc = np.minimum(iz, len(z) - 1)
-        d3 = (c.lam[k] - z[izc]) / width[izc]
-        r2 = d2 + d3 * d3
-        if weighting == "emsm":
-            w = np.exp(-r2 / pars["scalerad"][k])
-        else:
-            w = 1.0 / np.maximum(np.sqrt(r2) ** pars["power"][k], pars["softrad"][k])
-        ok &= w > 0
-        yield k[ok], (iz[ok] - z0) * (nx * ny) + sp[ok], w[ok]
+    if live.size < first.size:
+        c, first, last = c.take(live), first[live], last[live]
+        pars = {k: v[live] for k, v in pars.items()}
+    r = pars["rois"]
+    ox = np.maximum(np.ceil(c.x - r), 0.0)
+    oy = np.maximum(np.ceil(c.y - r), 0.0)
+    na = max(int(np.max(np.minimum(np.floor(c.x + r), nx - 1) - ox)) + 1, 1)
+    nb = max(int(np.max(np.minimum(np.floor(c.y + r), ny - 1) - oy)) + 1, 1)
+    # squared distances in spaxels, relative to the block (small numbers: float32); outside the
+    # ROI (circle, grid, planes beyond ``last``) the distance is infinite: w = 0 in both weightings
+    ddx = (ox - c.x).astype(np.float32) + np.arange(na, dtype=np.float32)[:, None]     # (na, N)
+    ddy = (oy - c.y).astype(np.float32) + np.arange(nb, dtype=np.float32)[:, None]     # (nb, N)
+    ddx *= ddx
+    ddy *= ddy
+    ox, oy = ox.astype(np.int64), oy.astype(np.int64)
+    ddx[ox + np.arange(na)[:, None] >= nx] = np.inf
+    ddy[oy + np.arange(nb)[:, None] >= ny] = np.inf
+    d2 = ddy[:, None, :] + ddx[None, :, :]                                              # (nb, na, N)
+    d2[d2 > (r * r).astype(np.float32)] = np.inf
+    nplanes = int(np.max(last - first)) + 1
+    planes = first + np.arange(nplanes)[:, None]                                      # (M, N)
+    izc = np.minimum(planes, len(z) - 1)
+    d3 = ((c.lam - z[izc]) / width[izc]).astype(np.float32)
+    d3 *= d3
+    d3[planes > last] = np.inf
+    if weighting == "emsm":
+        # exp(-(d2 + d3) / s) = exp(-d2 / s) exp(-d3 / s): two small exponentials, one product
+        k = (-1.0 / pars["scalerad"]).astype(np.float32)
+        d2 *= k
+        d3 *= k
+        w = np.exp(d2, out=d2)[:, :, None, :] * np.exp(d3, out=d3)                     # (nb, na, M, N)
+    else:
+        w = d2[:, :, None, :] + d3
+        np.sqrt(w, out=w)
+        w **= pars["power"].astype(np.float32)
+        np.maximum(w, pars["softrad"].astype(np.float32), out=w)
+        np.divide(1.0, w, out=w)
+    base = (first - z0) * (nx * ny) + oy * nx + ox
+    offs = (np.arange(nb)[:, None, None] * nx + np.arange(na)[None, :, None]
+            + np.arange(nplanes)[None, None, :] * (nx * ny))
+    yield _weighted(w, base + offs[..., None], c.flux, c.err)
 
 
 # ---------------------------------------------------------------- quality

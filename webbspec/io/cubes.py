@@ -27,7 +27,7 @@ from .skycoords import radec_to_xieta, xieta_to_radec
 from ..errors import InputError
 from ..modes import mode_for
 
-__all__ = ["Cube", "CubeWCS", "read", "write", "is_cube_file", "as_cube", "SR_PER_ARCSEC2"]
+__all__ = ["Cube", "CubeWCS", "read", "write", "is_cube_file", "as_cube", "as_written", "SR_PER_ARCSEC2"]
 
 # the official cubes' conversion of PIXAR_A2 to PIXAR_SR
 SR_PER_ARCSEC2 = 2.3504e-11
@@ -353,11 +353,7 @@ def write(cube, path, filename=None):
     primary["DATAMODL"] = "IFUCubeModel"
     primary["TELESCOP"] = "JWST"
     primary["FILENAME"] = os.path.basename(filename or path)
-    sci_h = fits.Header()
-    for card in cube.header.cards:
-        sci_h[card.keyword] = (card.value, card.comment)
-    sci_h.update(cube.wcs.header())
-    sci_h["BUNIT"] = cube.header.get("BUNIT", "MJy/sr")
+    sci_h = _sci_header(cube)
     err_h = fits.Header([("BUNIT", sci_h["BUNIT"]), ("ERRTYPE", "ERR", "Type of errors stored here")])
     parts = [fitswrite.primary_bytes(primary)]
     for name, data, head, dtype in (("SCI", cube.sci, sci_h, np.float32), ("ERR", cube.err, err_h, np.float32),
@@ -372,6 +368,31 @@ def write(cube, path, filename=None):
         for part in parts:
             fh.write(part)
     return path
+
+
+def _sci_header(cube):
+    sci_h = fits.Header()
+    for card in cube.header.cards:
+        sci_h[card.keyword] = (card.value, card.comment)
+    sci_h.update(cube.wcs.header())
+    sci_h["BUNIT"] = cube.header.get("BUNIT", "MJy/sr")
+    return sci_h
+
+
+def as_written(cube):
+    """``cube`` (changed in place and returned) as reading its written file gives it back: arrays
+    in their file dtypes, the WCS and SCI keywords through their FITS cards, the plane
+    wavelengths as the file holds them (float32 table, or CRVAL3/CDELT3). A Stage 2 chain run in
+    memory then extracts the same `_x1d` as the per-step jobs, which read the `_s3d` file."""
+    for name, dtype in (("sci", np.float32), ("err", np.float32), ("dq", np.uint32), ("wmap", np.float32)):
+        if np.asarray(getattr(cube, name)).dtype.newbyteorder("=") != np.dtype(dtype):
+            setattr(cube, name, np.asarray(getattr(cube, name)).astype(dtype))
+    head = fits.Header.fromstring(_sci_header(cube).tostring())
+    table = np.asarray(cube.wavelength, dtype=">f4").astype(float)
+    wave = _plane_wavelengths(head, table, cube.sci.shape[0], cube.path or "<cube>")
+    cube.wavelength, cube.wcs = wave, CubeWCS.from_header(head, wave, cube.path or "<cube>")
+    cube.header = fits.Header([c for c in head.cards if c.keyword in _SCI_KEEP])
+    return cube
 
 
 def _wcs_table_bytes(wavelength):

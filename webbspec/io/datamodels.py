@@ -10,6 +10,10 @@ Two in-memory shapes cover every product we read or write:
 * :class:`SpecModel` -- tables of spectra: EXTRACT1D (`_x1d`) or COMBINE1D (`_c1d`) BinTables with the
   official column names, order, dtypes and units.
 
+IFU cubes (`_s3d`) are their own type, :class:`webbspec.io.cubes.Cube`: :func:`read` of an
+IFUCubeModel file returns one and :func:`write` of one writes it (through ``io.cubes``), so a
+cube travels through the step plumbing like any product.
+
 Per-pixel coordinates (see ``docs/internals.md``) travel as extra image extensions of a slit:
 WAVELENGTH [um] and XI/ETA [arcsec, float32], the tangent-plane offsets from the slit header's
 WSREFRA/WSREFDE [deg]. Writes are atomic (temporary file + rename), so a killed job never leaves a
@@ -211,8 +215,13 @@ def recorded(path, key):
 
 
 def read(path):
-    """Read a product into a :class:`Model` or :class:`SpecModel`."""
+    """Read a product into a :class:`Model` or :class:`SpecModel`, or an IFU cube (`_s3d`,
+    DATAMODL IFUCubeModel) into a :class:`webbspec.io.cubes.Cube`."""
     path = str(path)
+    if str(read_header(path).get("DATAMODL", "")).strip() == "IFUCubeModel":
+        from . import cubes                # (cubes imports this module)
+
+        return cubes.read(path)
     with _open(path) as hdul:
         primary = hdul[0].header           # the file's own header object: nothing else holds it
         for kind in _SPEC_KINDS:
@@ -235,6 +244,8 @@ def _read_model(hdul, primary, path):
         ver = hdu.header.get("EXTVER", 1)
         group = groups.setdefault(ver, Slit())
         group.arrays[name] = np.asarray(hdu.data)
+        if name in _INT_ARRAYS and group.arrays[name].dtype.kind == "f":   # written as float by older versions
+            group.arrays[name] = np.nan_to_num(group.arrays[name]).astype(np.int32)
         if name == "SCI":
             group.header = _clean_ext_header(hdu.header)
     if not groups or any("SCI" not in g.arrays for g in groups.values()):
@@ -317,6 +328,10 @@ def write(model, path, filename=None):
     Extensions are formatted by :mod:`webbspec.io.fitswrite` (no astropy HDU objects: 6x faster)
     and the arrays written from their own memory, not copied into one buffer first."""
     path = str(path)
+    if _is_cube(model):
+        from . import cubes
+
+        return cubes.write(model, path, filename)
     parts = [fitswrite.primary_bytes(_primary_header(model, filename or path))]
     if isinstance(model, SpecModel):
         parts += _spec_bytes(model)
@@ -340,12 +355,31 @@ def as_written(model):
     are kept (not copied); a SpecModel is returned as it is."""
     if isinstance(model, SpecModel):
         return model
+    if _is_cube(model):
+        from .cubes import as_written as cube_as_written
+
+        return cube_as_written(model)
     for slit in model.slits:
         for name, data in list(slit.arrays.items()):
-            dtype = np.dtype(ARRAY_EXTS.get(name, np.int32 if name == "CON" else np.float32))
+            dtype = _disk_dtype(name)
             if np.asarray(data).dtype.newbyteorder("=") != dtype:
                 slit.arrays[name] = np.asarray(data).astype(dtype)
     return model
+
+
+def _is_cube(model):
+    from .cubes import Cube
+
+    return isinstance(model, Cube)
+
+
+# Integer per-pixel arrays: CON (drizzle contexts) and SLICE (an IFU pixel's slice number, an
+# index into per-slice tables: a float would not index).
+_INT_ARRAYS = ("CON", "SLICE")
+
+
+def _disk_dtype(name):
+    return np.dtype(ARRAY_EXTS.get(name, np.int32 if name in _INT_ARRAYS else np.float32))
 
 
 def _primary_header(model, path):
@@ -365,7 +399,7 @@ def _model_image_parts(model):
             if name not in slit.arrays:
                 continue
             data = np.asarray(slit.arrays[name])
-            dtype = np.dtype(ARRAY_EXTS.get(name, np.int32 if name == "CON" else np.float32))
+            dtype = _disk_dtype(name)
             if data.dtype.newbyteorder("=") != dtype:     # either byte order is written as it is
                 data = data.astype(dtype)
             parts += fitswrite.image_hdu_parts(data, slit.header if name == "SCI" else None, name,

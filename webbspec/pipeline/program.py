@@ -75,6 +75,7 @@ class Spec3Product:
     cal: dict                 # exposure name -> _cal path (delivered, or our Stage 2 product)
     backgrounds: list         # background _x1d paths (delivered, or our Stage 2 products)
     left_out: list = field(default_factory=list)      # science members that are bad inputs
+    asn_id: str = ""          # the association's asn_id (IFU `_crf` names: <exposure>_<asn_id>_crf.fits)
 
     @property
     def key(self):
@@ -328,7 +329,7 @@ def check_plan(program):
                                        "found: nothing to calibrate")
     for _, exp in sorted(program.stage2.items()):
         if exp.error is None and exp.mode in MODES:
-            check_implemented(MODES[exp.mode], spec2_chain(exp), exp.path)
+            check_implemented(MODES[exp.mode], spec2_chain(exp), exp.path, stage=2)
     for _, prod in sorted(program.products.items()):
         check_implemented(MODES[prod.mode], MODES[prod.mode].spec3, prod.asn)
     return program
@@ -412,4 +413,4 @@ def _spec3_product(asn, prod, exposures, x1ds, root, strict=True):
             backgrounds.append(x1ds[name])
         else:
             raise InputError(where, f"member {m.expname} does not exist and no {name}_rate.fits to make it from")
-    return Spec3Product(prod.name, where, modes.pop(), science, cal, backgrounds, left_out)
+    return Spec3Product(prod.name, where, modes.pop(), science, cal, backgrounds, left_out, str(asn.asn_id or ""))

@@ -2,7 +2,8 @@
 (``workflow.spec2_jobs: exposure``).
 
 :func:`write_product` writes a step's output as an official Stage 2 product (the `product` jobs
-and the chain both call it).
+and the chain both call it): an IFU exposure's `_cal` / `_bsub` as an IFUImageModel keeping its
+per-pixel coordinates (:func:`ifu_cal`), its cube as the `_s3d`.
 
 The steps run in memory, one after the other (``call_step``: each step takes the previous one's
 model), and the products are written from the models of the steps that make them; each step's
@@ -486,7 +487,7 @@ def write_product(src, dst):
     ``dst``'s suffix names (_cal, _s2d, ...), shaped so stdatamodels opens it as the official class;
     our per-pixel coordinate arrays stay in `_cal` (Stage 3 reads them instead of evaluating a WCS).
     A suffix without an official class is published as it is (a hard link, else a copy)."""
-    from ..io import datamodels, officialio
+    from ..io import cubes, datamodels, officialio
     from ..errors import InputError
 
     kind = os.path.basename(dst).rsplit("_", 1)[-1].removesuffix(".fits")
@@ -494,14 +495,38 @@ def write_product(src, dst):
     if isinstance(src, (str, os.PathLike)):
         if not os.path.exists(src):
             raise InputError(src, "file does not exist")
-        if kind not in officialio.KINDS:
-            link_product(src, dst)
+        if kind not in officialio.KINDS or (kind == "s3d" and cubes.is_cube_file(src)):
+            link_product(src, dst)          # (a cube_build file is an official `_s3d` already)
             return
         src = datamodels.read(src)
-    if kind not in officialio.KINDS:
+    if isinstance(src, cubes.Cube):
+        if kind != "s3d":
+            raise InputError(src.path or dst, f"a cube cannot be published as a _{kind} product")
+        cubes.write(src, dst)
+    elif kind == "cal" and _is_ifu(src):
+        datamodels.write(ifu_cal(src), dst)
+    elif kind not in officialio.KINDS:
         datamodels.write(src, dst)
     else:
         officialio.write(src, dst, kind, **({"keep_coords": True} if kind in ("cal", "crf") else {}))
+
+
+def _is_ifu(model):
+    from ..modes import known_mode
+
+    mode = known_mode(getattr(model, "exp_type", ""))
+    return mode is not None and mode.stage3_kind == "cubes" and getattr(model, "slits", None) is not None
+
+
+def ifu_cal(model):
+    """An IFU exposure as its `_cal` (the official IFUImageModel): every array kept, the per-pixel
+    coordinates (WAVELENGTH, XI/ETA, the slice edges XI1..ETA2, DWAVE, SLICE) and the SLICES table
+    included: cube_build (Stage 3) reads them instead of evaluating a WCS."""
+    from ..io.datamodels import Model, copy_header
+
+    primary = copy_header(model.primary)
+    primary["DATAMODL"] = "IFUImageModel"
+    return Model(primary, model.slits, "single", dict(model.tables), model.asdf_tree, model.path)
 
 
 def link_product(src, dst):

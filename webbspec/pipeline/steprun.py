@@ -2,16 +2,23 @@
 
 Read the input (an association: its first science member), check the reference selection and
 that the steps the input needs have run (a step module's ``NEEDS``), call the step's pure ``run``,
-stamp provenance (WSVERS, R_<REFTYPE>, REFCTX) and write atomically.
+stamp provenance (WSVERS, R_<REFTYPE>, REFCTX) and write atomically. A step's output may be an
+IFU cube (cube_build: one cube, the Stage 2 `_s3d`; datamodels reads and writes it as
+:class:`webbspec.io.cubes.Cube`); the ``webbspec: warning:`` lines a step prints reach the job
+log as well as stderr.
 """
 
+import contextlib
 import inspect
+import logging
 import os
 import re
+import sys
 
 from .. import __version__
 from ..errors import InputError
 from ..io import datamodels
+from ..io.cubes import Cube
 from ..io.provenance import reference_cards
 from ..io.refs import check_selection
 from ..modes import mode_for
@@ -20,7 +27,8 @@ from ..steps import STEPS, load, parameters
 __all__ = ["run_step", "call_step", "read_input", "science_input", "check_needs", "output_name"]
 
 # The official status keyword (cal_step) of each step a step module can name in NEEDS.
-STATUS = {"assign_wcs": "S_WCS", "extract_2d": "S_EXTR2D", "srctype": "S_SRCTYP", "extract_1d": "S_EXTR1D"}
+STATUS = {"assign_wcs": "S_WCS", "extract_2d": "S_EXTR2D", "srctype": "S_SRCTYP", "extract_1d": "S_EXTR1D",
+          "cube_build": "S_IFUCUB"}
 
 # Product suffixes the official strun drops from an input name (with the step aliases) before
 # adding the step's own: x_rate.fits, x_assign_wcs.fits -> x_flat_field.fits.
@@ -67,11 +75,63 @@ def call_step(name, model, refs=None, params=None, extra_inputs=None, context=No
     check_selection(refs, model.primary)   # a selection deferred as its rmap fails here, naming both
     check_needs(name, model, mode, where or model.path or name)
     extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
-    result = module.run(model, refs, **extras, **params)
+    with _warnings_to_log():
+        result = module.run(model, refs, **extras, **params)
+    if isinstance(result, list):        # cube_build: the cubes of the exposure
+        result = _one_cube(result, where or model.path or name)
     result.primary["WSVERS"] = (__version__, "webbspec version")
     for key, card in {**reference_cards(refs, context), **(cards or {})}.items():   # R_<REFTYPE>, REFCTX
         result.primary[key] = card
     return result
+
+
+class _Tee:
+    """sys.stderr during a step: written through unchanged, and each ``webbspec: warning:`` line
+    also handed to the log files (a job's ``--log``) as a WARNING record."""
+
+    def __init__(self, real):
+        self.real, self.pending = real, ""
+
+    def write(self, text):
+        self.real.write(text)
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            if line.startswith("webbspec: warning:"):
+                record = logging.makeLogRecord({"name": "webbspec", "levelno": logging.WARNING,
+                                                "levelname": "WARNING", "msg": line.removeprefix("webbspec: ")})
+                for handler in logging.getLogger().handlers:
+                    if isinstance(handler, logging.FileHandler):
+                        handler.handle(record)
+        return len(text)
+
+    def flush(self):
+        self.real.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@contextlib.contextmanager
+def _warnings_to_log():
+    """A step's printed warnings (one line each, e.g. cube_build's slice without valid pixels)
+    reach the job log as well as stderr."""
+    real = sys.stderr
+    sys.stderr = _Tee(real)
+    try:
+        yield
+    finally:
+        sys.stderr = real
+
+
+def _one_cube(cubes, where):
+    """The cube of a Stage 2 cube_build (one file per step: the official calwebb_spec2 runs it with
+    output_type "multi", one `_s3d` per exposure); several cubes are an InputError naming them."""
+    if len(cubes) != 1:
+        names = ", ".join(c.name or "?" for c in cubes)
+        raise InputError(where, f"cube_build made {len(cubes)} cubes ({names}); one step file holds one: "
+                                "set cube_build output_type to multi (the calwebb_spec2 value)")
+    return cubes[0]
 
 
 def _has_run(step, model):
@@ -79,6 +139,8 @@ def _has_run(step, model):
     a name (SLTNAME) were cut by extract_2d, whatever the keywords say, and extract_2d runs only
     after assign_wcs."""
     slits = getattr(model, "slits", None)
+    if step == "cube_build" and isinstance(model, Cube):
+        return True                         # a cube, whatever made it
     if step == "extract_2d" and slits and all(s.name for s in slits):
         return True
     if step == "assign_wcs" and _has_run("extract_2d", model):

@@ -196,8 +196,9 @@ def _write_cubepar(refdir):
         t[i] = (k[0], k[1], sp, st, w0, w1)
         tm[i] = (k[0], k[1], rs, rw, pw, sf)
         te[i] = (k[0], k[1], rs, rw, sr)
-    # multichannel tables (output_type multi: a non-linear wavelength grid, R ~ 3500)
-    wl = np.geomspace(4.8, 28.0, 200).astype(np.float32)
+    # multichannel tables (output_type multi, calwebb_spec2's: a geometric wavelength grid, planes
+    # lambda / 3500 apart as the official tables' ~R 3500 sampling)
+    wl = np.exp(np.arange(np.log(4.8), np.log(28.0), 1.0 / 3500.0)).astype(np.float32)
     rs = np.interp(wl, [5, 8, 13, 20, 28], [0.15, 0.20, 0.23, 0.40, 0.40]).astype(np.float32)
     rw = (wl / 3500.0).astype(np.float32)
     mm = np.zeros(len(wl), dtype=[("wavelength", "<f4"), ("roispatial", "<f4"), ("roispectral", "<f4"),
@@ -237,11 +238,12 @@ def _write_extract1d(refdir):
 
 
 def _write_apcorr(refdir, channel, band):
-    """1/EE(r) of the Gaussian PSF: EE = 1 - exp(-r^2 / (2 sigma^2)), radii 0.5..3 FWHM [arcsec]."""
+    """1/EE(r) of the Gaussian PSF: EE = 1 - exp(-r^2 / (2 sigma^2)), radii 0.5..3 FWHM [arcsec].
+    ``channel``: one channel, or a detector's two ("12": the wavelengths of both, for the
+    multi-band cube of a Stage 2 exposure)."""
     from stdatamodels.jwst import datamodels as dm
 
-    lo, hi = design.band_range(channel, band)
-    wl = np.linspace(lo, hi, 9)
+    wl = np.concatenate([np.linspace(*design.band_range(c, band), 9) for c in channel])
     fwhm = design.psf_fwhm(wl)
     k = np.linspace(0.5, 3.0, 11)[:, None]
     radius = k * fwhm[None]
@@ -268,6 +270,9 @@ def write_cal_refs(refdir, detectors, bands):
             for c in channels:
                 # the official apcorr is one file per channel/band; the x1d of a band cube selects it
                 sel["apcorr"].append({"match": dict(mrs, CHANNEL=c, BAND=band), "file": _write_apcorr(refdir, c, band)})
+            # the exposure's channels (CHANNEL "12"): the x1d of its Stage 2 (multi) cube
+            sel["apcorr"].append({"match": dict(mrs, CHANNEL=channels, BAND=band),
+                                  "file": _write_apcorr(refdir, channels, band)})
     sel["mrsxartcorr"] = [{"match": mrs, "file": _write_xartcorr(refdir)}]
     sel["cubepar"] = [{"match": mrs, "file": _write_cubepar(refdir)}]
     sel["extract1d"] = [{"match": mrs, "file": _write_extract1d(refdir)}]

@@ -19,6 +19,11 @@
 * ``cubepar`` (NirspecIFUCubeParsModel): the G395H/F290LP row (0.1" spaxels, 0.0012 um planes) and
   the msm / emsm / drizzle wavelength tables.
 
+* ``msaoper`` (the official JSON): failed-open shutters :data:`FAILED_OPEN` and failed-closed
+  :data:`FAILED_CLOSED` (shutters of the optical set's msa reference, whose light lands on NRS1 in
+  bands across the IFU slices). The forward model renders no light through them; msa_flagging
+  only flags their pixels' DQ (MSA_FAILED_OPEN), as the official step does.
+
 The forward model has no slit losses, so no pathloss reference is written (pathloss finds "N/A"
 and skips, as the official step does).
 """
@@ -34,11 +39,16 @@ from . import nrs_ifu_optics_refs as design
 from .fs_calrefs import WAVE_FAST, _fast_table, _full_frame_subarray, _image_hdus, _plane_wavelengths, _primary, _write
 from .fs_calrefs import write_dflat
 
-__all__ = ["write_all", "enclosed_fraction", "fore_fast", "spectrograph_fast", "flat", "CUBE_SPAXEL", "CUBE_STEP"]
+__all__ = ["write_all", "enclosed_fraction", "fore_fast", "spectrograph_fast", "flat", "CUBE_SPAXEL", "CUBE_STEP",
+           "FAILED_OPEN", "FAILED_CLOSED", "write_msaoper"]
 
 EXP_TYPE = design.EXP_TYPE
 CUBE_SPAXEL, CUBE_STEP = 0.10, 0.0012       # arcsec, um
 _USEAFTER = "2022-01-01T00:00:00"
+# (quadrant, row, column) of the msaoper shutters (the optical set's msa reference holds rows 1-4
+# of column 1 in each quadrant)
+FAILED_OPEN = ((1, 3, 1), (3, 1, 1))
+FAILED_CLOSED = ((2, 2, 1),)
 
 
 def fore_fast(lam):
@@ -174,10 +184,13 @@ def write_cubepar(path):
     te = np.zeros(1, dtype=[("disperser", "S15"), ("filter", "S15"), ("roispatial", "<f4"), ("roispectral", "<f4"),
                             ("scalerad", "<f4")])
     te[0] = (g, f, 0.1, 2 * CUBE_STEP, 0.1)
-    wl = np.linspace(0.6, 5.3, 50).astype(np.float32)
     values = {"roispatial": 0.1, "roispectral": 2 * CUBE_STEP, "power": 2.0, "softrad": 0.01, "scalerad": 0.1}
+    # the multi-band (output_type multi, calwebb_spec2's) wavelength grids, geometric as the official
+    # tables: high resolution at the G395H planes' spacing at 4 um (CUBE_STEP), medium R ~ 1000, prism R ~ 100
+    grids = {res: np.exp(np.arange(np.log(0.6), np.log(5.3), dlog)).astype(np.float32)
+             for res, dlog in (("prism", 0.01), ("med", 0.001), ("high", CUBE_STEP / 4.0))}
 
-    def table(cols):
+    def table(cols, wl):
         a = np.zeros(wl.size, dtype=[(c, "<f4") for c in cols])
         a["wavelength"] = wl
         for c in cols[1:]:
@@ -186,11 +199,29 @@ def write_cubepar(path):
 
     cp.ifucubepars_table, cp.ifucubepars_msm_table, cp.ifucubepars_emsm_table = t, tm, te
     for res in ("prism", "med", "high"):
+        wl = grids[res]
         setattr(cp, f"ifucubepars_{res}_msm_wavetable", table(("wavelength", "roispatial", "roispectral", "power",
-                                                               "softrad")))
-        setattr(cp, f"ifucubepars_{res}_emsm_wavetable", table(("wavelength", "roispatial", "roispectral", "scalerad")))
-        setattr(cp, f"ifucubepars_{res}_driz_wavetable", table(("wavelength",)))
+                                                               "softrad"), wl))
+        setattr(cp, f"ifucubepars_{res}_emsm_wavetable", table(("wavelength", "roispatial", "roispectral", "scalerad"),
+                                                               wl))
+        setattr(cp, f"ifucubepars_{res}_driz_wavetable", table(("wavelength",), wl))
     save_reproducibly(cp, path)
+    return os.path.basename(path)
+
+
+def write_msaoper(path, failed_open=FAILED_OPEN, failed_closed=FAILED_CLOSED):
+    import json
+
+    shutters = [{"Q": int(q), "x": int(r), "y": int(c), "state": state, "TA state": state,
+                 "Internal state": state, "Vignetted": "no"}
+                for keys, state in ((failed_open, "open"), (failed_closed, "closed")) for q, r, c in keys]
+    tree = {"title": "simulated NIRSpec MSA operability (IFU)", "reftype": "MSAOPER", "instrument": "NIRSPEC",
+            "telescope": "JWST", "exp_type": EXP_TYPE, "pedigree": "SIMULATION", "author": "webbspec simulator",
+            "useafter": _USEAFTER, "description": "simulated failed-open and failed-closed MSA shutters",
+            "msaoper": shutters}
+    with open(path, "w") as fh:
+        json.dump(tree, fh, indent=1)
+        fh.write("\n")
     return os.path.basename(path)
 
 
@@ -218,4 +249,5 @@ def write_all(refdir, areas, photmj, pixel_flats=None):
         "extract1d": [{"match": base, "file": write_extract1d(p(refdir, "nirspec_ifu_extract1d_0001.asdf"))}],
         "cubepar": [{"match": base, "file": write_cubepar(p(refdir, "nirspec_ifu_cubepar_0001.fits"))}],
         "apcorr": [{"match": optics, "file": write_apcorr(p(refdir, f"nirspec_ifu_apcorr_{g}_{f}_0001.asdf"))}],
+        "msaoper": [{"match": base, "file": write_msaoper(p(refdir, "nirspec_ifu_msaoper_0001.json"))}],
     }

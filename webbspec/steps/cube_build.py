@@ -22,6 +22,10 @@ different widths).
 
 A band without usable pixels, or missing from the cubepar, is a one-line warning naming the file
 and band; the other cubes are still made (an InputError when no cube can be made).
+
+Memory: exposures given as paths are read one at a time, their usable pixels kept (in dispersion
+order, so the cloud is nearly sorted by wavelength) and the rest let go; the cloud holds ~56
+bytes per pixel (float64 position and wavelength, float32 values and footprint offsets).
 """
 
 import math
@@ -37,6 +41,7 @@ from ..errors import InputError
 from ..io.cubes import SR_PER_ARCSEC2, Cube, CubeWCS
 from ..io.datamodels import copy_header
 from ..io.skycoords import radec_to_xieta, xieta_to_radec
+from ..modes import mode_for
 from ._cube_refs import nirspec_table_kind, read_cubepar
 
 REFTYPES = ("cubepar",)
@@ -98,22 +103,54 @@ def _warn(message):
 
 
 def _load(model):
-    from ..io import datamodels
-
+    """The exposures: models as given; paths as :class:`_OnDisk` (header only: each is read when its
+    pixels are used and let go after, so a program's exposures are never all in memory)."""
     items = list(model) if isinstance(model, (list, tuple)) else [model]
     if not items:
         raise InputError("cube_build", "no input exposures")
     out = []
     for m in items:
-        m = datamodels.read(os.fspath(m)) if isinstance(m, (str, os.PathLike)) else m
-        if m.mode.stage3_kind != "cubes":
-            raise InputError(_where(m), f"cube_build needs IFU exposures, not {m.exp_type or 'EXP_TYPE unknown'}")
-        slit = m.slits[0]
-        missing = [k for k in ("SCI", "WAVELENGTH", "SLICE") + _COORDS if k not in slit]
-        if missing:
-            raise InputError(_where(m), f"IFU exposure lacks {', '.join(missing)} (run assign_wcs first)")
+        if isinstance(m, (str, os.PathLike)):
+            m = _OnDisk(os.fspath(m))
+            _check_kind(m)
+        else:
+            _check(m)
         out.append(m)
     return out
+
+
+class _OnDisk:
+    """An exposure file: its PRIMARY header now, its arrays on :func:`_loaded`."""
+
+    def __init__(self, path):
+        from ..io import datamodels
+
+        self.path = path
+        self.primary = datamodels.read_header(path)
+        self.exp_type = str(self.primary.get("EXP_TYPE", "")).strip().upper() or None
+        self.mode = mode_for(self.primary, path)
+
+
+def _loaded(m):
+    if not isinstance(m, _OnDisk):
+        return m
+    from ..io import datamodels
+
+    return _check(datamodels.read(m.path))
+
+
+def _check_kind(m):
+    if m.mode.stage3_kind != "cubes":
+        raise InputError(_where(m), f"cube_build needs IFU exposures, not {m.exp_type or 'EXP_TYPE unknown'}")
+
+
+def _check(m):
+    _check_kind(m)
+    slit = m.slits[0]
+    missing = [k for k in ("SCI", "WAVELENGTH", "SLICE") + _COORDS if k not in slit]
+    if missing:
+        raise InputError(_where(m), f"IFU exposure lacks {', '.join(missing)} (run assign_wcs first)")
+    return m
 
 
 def _where(model):
@@ -215,10 +252,13 @@ def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy,
     if table is not None and weighting != "drizzle":
         margin = float(np.max(table["roiw"]))
 
-    # footprint (pixel centres of the bands) -> tangent point and grid
-    pieces, ra_all, dec_all = [], [], []
+    # one pass over the exposures (each read once when given as a path, and let go): the footprint
+    # (pixel centres of the bands) and the usable pixels' values; then the tangent point and grid
+    pieces, ra_all, dec_all, shead = [], [], [], None
     for m, b in members:
+        m = _loaded(m)
         slit = m.slits[0]
+        shead = slit.header if shead is None else shead
         inband = _band_pixels(m, b) & np.isfinite(slit["WAVELENGTH"])
         if not inband.any():
             _warn(f"{_where(m)}: band {'/'.join(b)} has no valid pixels (no slice with a wavelength)")
@@ -228,8 +268,11 @@ def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy,
                                                       np.asarray(slit["ETA"])[inband]), *ref)
         ra_all.append(ra)
         dec_all.append(dec)
-        pieces.append((m, b, inband, ref))
-    if not pieces:
+        raw = _pixels(m, "/".join(b), inband, z[0] - margin, z[-1] + margin, weighting, miri)
+        if raw is not None:
+            pieces.append((raw, ref))
+        del m, slit, inband
+    if not ra_all:
         raise _NoData(_where(exposures[0]), f"band {label} has no data in any exposure")
     ra_all, dec_all = np.concatenate(ra_all), np.concatenate(dec_all)
     crval1, crval2 = _centre(ra_all, dec_all)
@@ -244,12 +287,12 @@ def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy,
     wcs = CubeWCS(crval1, crval2, crpix1, crpix2, spaxel / 3600.0, spaxel / 3600.0, pc, z,
                   linear=table is None)
 
-    # the point cloud in the cube frame
+    # the point cloud in the cube frame (each exposure's pixel values let go as they are converted)
     clouds = []
-    for m, b, inband, ref in pieces:
-        c = _cloud(m, "/".join(b), inband, ref, wcs, z[0] - margin, z[-1] + margin, weighting, miri)
-        if c is not None and c.lam.size:
-            clouds.append(c)
+    while pieces:
+        raw, ref = pieces.pop(0)
+        clouds.append(_cloud(raw, ref, wcs))
+        del raw
     if not clouds:
         raise _NoData(_where(exposures[0]), f"band {label} has no valid pixels in its wavelength range")
     cloud = kernels.Cloud.concatenate(clouds).sorted()
@@ -270,18 +313,19 @@ def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy,
                       softrad=row.get("softrad", 0.01))
     sci, err, wmap, weight = kernels.build(cloud, (z.size, ny, nx), z, weighting, **kw)
     dq = kernels.final_dq(weight, sci, wmap, err, miri=miri)
-    return _make_cube(exposures[0], bands, wcs, sci, err, dq, wmap, z, weighting, roi_s, roi_w, kw, miri)
+    return _make_cube(exposures[0].primary, shead, bands, wcs, sci, err, dq, wmap, z, weighting, roi_s, roi_w, kw, miri)
 
 
-def _extreme_candidates(xi, eta, n=64):
-    """The pixels that can hold the RA / Dec extremes of the footprint: the ``n`` most extreme in
-    xi and in eta each (RA and Dec are monotonic in them across an IFU field)."""
-    xi, eta = np.asarray(xi, float), np.asarray(eta, float)
-    if xi.size <= 4 * n:
-        return xi, eta
-    pick = np.concatenate([np.argpartition(xi, n)[:n], np.argpartition(-xi, n)[:n],
-                           np.argpartition(eta, n)[:n], np.argpartition(-eta, n)[:n]])
-    return xi[pick], eta[pick]
+def _extreme_candidates(xi, eta, tol=0.05):
+    """The pixels that can hold the RA / Dec extremes of the footprint: those within ``tol``
+    arcsec of the extremes in xi and in eta (RA and Dec are monotonic in them across an IFU field;
+    the extreme of RA departs from that of xi by ~ xi eta tan(dec) / 206265, < 1e-3 arcsec)."""
+    xi, eta = np.asarray(xi), np.asarray(eta)
+    if xi.size <= 256:
+        return xi.astype(float), eta.astype(float)
+    lo_x, hi_x, lo_e, hi_e = xi.min(), xi.max(), eta.min(), eta.max()
+    pick = (xi <= lo_x + tol) | (xi >= hi_x - tol) | (eta <= lo_e + tol) | (eta >= hi_e - tol)
+    return xi[pick].astype(float), eta[pick].astype(float)
 
 
 def _centre(ra, dec):
@@ -318,35 +362,57 @@ def _to_cube(wcs, xi, eta, ref):
 _ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 
 
-def _cloud(model, band, inband, ref, wcs, lam_lo, lam_hi, weighting, miri):
+def _pixels(model, band, inband, lam_lo, lam_hi, weighting, miri):
+    """The usable pixels of ``band`` of an exposure, in dispersion order, as stored (no sky grid
+    needed yet): {name: array}, the slice half-width for drizzle; None when there are none."""
     slit = model.slits[0]
     sci = np.asarray(slit["SCI"])
     lam = np.asarray(slit["WAVELENGTH"])
     dq = np.asarray(slit["DQ"]) if "DQ" in slit else np.zeros(sci.shape, np.uint32)
     err = np.asarray(slit["ERR"]) if "ERR" in slit else np.zeros(sci.shape, np.float32)
     valid = inband & np.isfinite(sci) & np.isfinite(err) & ((dq & (dqbits.DO_NOT_USE | dqbits.NON_SCIENCE)) == 0)
-    sl = np.asarray(slit["SLICE"])
-    empty = np.setdiff1d(np.unique(sl[inband]), np.unique(sl[valid]))
+    sl = np.asarray(slit["SLICE"]).astype(np.int64)
+    n_in = np.bincount(sl[inband & (sl >= 0)])
+    empty = np.flatnonzero((n_in > 0) & (np.bincount(sl[valid & (sl >= 0)], minlength=n_in.size) == 0))
     if empty.size:
         _warn(f"{_where(model)}: band {band}: slice{'s' if empty.size > 1 else ''} "
               f"{', '.join(str(int(v)) for v in empty)} without valid pixels")
     with np.errstate(invalid="ignore"):
         use = valid & (lam >= lam_lo) & (lam <= lam_hi)
-    for k in ("XI", "ETA") + ((_COORDS[2:] + ("DWAVE",)) if weighting == "drizzle" else ()):
+    names = ("XI", "ETA") + ((_COORDS[2:] + ("DWAVE",)) if weighting == "drizzle" else ())
+    for k in names:
         use &= np.isfinite(np.asarray(slit[k])) if k in slit else False
-    if not use.any():
+    # the pixels in dispersion order (detector rows for MIRI, columns for NIRSpec): the cloud is
+    # then nearly sorted by wavelength already, so the sort and its gathers are cheap
+    idx = np.flatnonzero(use) if miri else np.flatnonzero(use.T)
+    if not idx.size:
         return None
-    x, y = _to_cube(wcs, np.asarray(slit["XI"])[use], np.asarray(slit["ETA"])[use], ref)
-    # geometry in float64, the per-pixel values in float32 (memory: a NIRSpec program has ~1e7 pixels)
-    c = kernels.Cloud(x=x, y=y, lam=lam[use].astype(float),
-                      dlam=np.asarray(slit["DWAVE"])[use].astype(np.float32) if "DWAVE" in slit
-                      else np.zeros(x.size, np.float32),
-                      flux=sci[use].astype(np.float32), err=err[use].astype(np.float32))
+    if not miri:
+        idx = (idx % use.shape[0]) * use.shape[1] + idx // use.shape[0]
+    raw = {k: np.asarray(slit[k]).reshape(-1)[idx] for k in names + ("DWAVE",) if k in slit}
+    raw.update(WAVELENGTH=lam.reshape(-1)[idx], SCI=sci.reshape(-1)[idx], ERR=err.reshape(-1)[idx])
     if weighting == "drizzle":
-        c.x1, c.y1 = _to_cube(wcs, np.asarray(slit["XI1"])[use], np.asarray(slit["ETA1"])[use], ref)
-        c.x2, c.y2 = _to_cube(wcs, np.asarray(slit["XI2"])[use], np.asarray(slit["ETA2"])[use], ref)
-        width = _slice_width(slit, use, band.split("/")[0] if miri else None)
-        c.half = np.full(x.size, width / 2.0 / wcs.spaxel_arcsec, np.float32)
+        raw["SLICEWID"] = _slice_width(slit, use, band.split("/")[0] if miri else None)
+    return raw
+
+
+def _cloud(raw, ref, wcs):
+    """The pixels of :func:`_pixels` in the cube frame. Geometry in float64, the footprint's
+    edges as float32 offsets from the centre and the per-pixel values in float32 (memory: a
+    NIRSpec program has ~1.6e7 pixels)."""
+    x, y = _to_cube(wcs, raw.pop("XI"), raw.pop("ETA"), ref)
+    n = x.size
+    c = kernels.Cloud(x=x, y=y, lam=raw.pop("WAVELENGTH").astype(float),
+                      dlam=raw.pop("DWAVE").astype(np.float32) if "DWAVE" in raw else np.zeros(n, np.float32),
+                      flux=raw.pop("SCI").astype(np.float32), err=raw.pop("ERR").astype(np.float32))
+    if "SLICEWID" in raw:
+        for e in "12":
+            ex, ey = _to_cube(wcs, raw.pop("XI" + e), raw.pop("ETA" + e), ref)
+            ex -= x
+            ey -= y
+            setattr(c, "x" + e, ex.astype(np.float32))
+            setattr(c, "y" + e, ey.astype(np.float32))
+        c.half = np.full(n, raw["SLICEWID"] / 2.0 / wcs.spaxel_arcsec, np.float32)
     return c
 
 
@@ -354,10 +420,12 @@ def _slice_width(slit, use, channel=None):
     """Slice width on the sky [arcsec] of the selected pixels (see the module docstring): the MRS
     channel's SLCWID<c> or SLICEWID, checked against the slices' spacing."""
     given = slit.header.get(f"SLCWID{channel}", slit.header.get("SLICEWID")) if channel else slit.header.get("SLICEWID")
-    sl = np.asarray(slit["SLICE"])[use]
-    xi, eta = np.asarray(slit["XI"], float)[use], np.asarray(slit["ETA"], float)[use]
-    ux = np.asarray(slit["XI2"], float)[use] - np.asarray(slit["XI1"], float)[use]
-    uy = np.asarray(slit["ETA2"], float)[use] - np.asarray(slit["ETA1"], float)[use]
+    # every 7th selected pixel: the slices' mean positions are as good, at a fraction of the cost
+    idx = np.flatnonzero(use)[::7]
+    sl = np.asarray(slit["SLICE"]).reshape(-1)[idx]
+    xi, eta = (np.asarray(slit[k], float).reshape(-1)[idx] for k in ("XI", "ETA"))
+    ux = np.asarray(slit["XI2"], float).reshape(-1)[idx] - np.asarray(slit["XI1"], float).reshape(-1)[idx]
+    uy = np.asarray(slit["ETA2"], float).reshape(-1)[idx] - np.asarray(slit["ETA1"], float).reshape(-1)[idx]
     measured = None
     ids, inv = np.unique(sl, return_inverse=True)
     if ids.size >= 2:
@@ -372,8 +440,8 @@ def _slice_width(slit, use, channel=None):
     return measured
 
 
-def _make_cube(first, bands, wcs, sci, err, dq, wmap, z, weighting, roi_s, roi_w, kw, miri):
-    primary = copy_header(first.primary)
+def _make_cube(first_primary, shead, bands, wcs, sci, err, dq, wmap, z, weighting, roi_s, roi_w, kw, miri):
+    primary = copy_header(first_primary)
     if miri:
         primary["CHANNEL"] = "".join(sorted({b[0] for b in bands}))
         subs = sorted({b[1] for b in bands}, key=lambda s: _BAND_ORDER.get(s, 9))
@@ -392,7 +460,6 @@ def _make_cube(first, bands, wcs, sci, err, dq, wmap, z, weighting, roi_s, roi_w
     primary["WTYPE"] = (weighting, "Weighting type")
     primary["WPOWER"] = (0.0 if drizzle else float(np.mean(kw.get("weight_power", 2.0))), "Weighting power for MSM")
     head = fits.Header()
-    shead = first.slits[0].header
     head["BUNIT"] = str(shead.get("BUNIT", "MJy/sr"))
     area = wcs.spaxel_arcsec ** 2
     head["PIXAR_SR"] = (area * SR_PER_ARCSEC2, "Nominal pixel area in steradians")

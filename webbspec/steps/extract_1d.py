@@ -44,8 +44,8 @@ from ._extract_refs import aperture_for, apcorr_factor, apcorr_for, read_apcorr,
 
 REFTYPES = ("extract1d", "apcorr")
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
-# .check_needs): slits with wavelengths to extract
-NEEDS = ("assign_wcs", "extract_2d")
+# .check_needs): slits with wavelengths to extract, or an IFU cube
+NEEDS = ("assign_wcs", "extract_2d", "cube_build")
 
 _HEADER_KEYS = ("SLTNAME", "SLITID", "SOURCEID", "SRCNAME", "SRCALIAS", "SRCTYPE", "SRCXPOS", "SRCYPOS",
                 "SRCRA", "SRCDEC", "SLIT_RA", "SLIT_DEC", "SHUTSTA", "SPORDER", "DISPAXIS", "STLARITY")
@@ -54,6 +54,37 @@ _VARS = ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
 
 def _usable(path):
     return path is not None and str(path).strip().upper() not in ("", "N/A", "NONE")
+
+
+def _ifu_apcorr(x1d, cube, ref_x1d, ref_ap, ifu_rscale):
+    """Aperture-correct the POINT spectra of a cube's ``x1d`` in place (``_ifu_apcorr``): the
+    circle's radius at each wavelength is the extract1d reference's, as the extraction used it."""
+    from ..algorithms.cube_extract import read_extract1d_ifu
+    from ._ifu_apcorr import ifu_apcorr_factor, read_ifu_apcorr
+
+    table = read_ifu_apcorr(ref_ap)
+    ref = read_extract1d_ifu(ref_x1d)
+    miri = str(cube.primary.get("INSTRUME", "")).strip().upper() == "MIRI"
+    for spec in x1d.spectra:
+        if str(spec.header.get("SRCTYPE", "")).strip().upper() != "POINT":
+            continue
+        t = spec.table
+        wave = np.asarray(t["WAVELENGTH"], float)
+        wref, rref = ref["wavelength"], ref["radius"]
+        radius = np.interp(wave, wref, rref)
+        if wref.size >= 2:          # linear beyond the reference's ends, as the extraction does
+            lo, hi = wave < wref[0], wave > wref[-1]
+            radius[lo] = rref[0] + (wave[lo] - wref[0]) * (rref[1] - rref[0]) / (wref[1] - wref[0])
+            radius[hi] = rref[-1] + (wave[hi] - wref[-1]) * (rref[-1] - rref[-2]) / (wref[-1] - wref[-2])
+        if ifu_rscale is not None and miri:
+            radius = radius * float(ifu_rscale) / 2.0
+        c = ifu_apcorr_factor(table, wave, radius)
+        for col in ("FLUX", "FLUX_ERROR", "SURF_BRIGHT", "SB_ERROR"):
+            t[col] = t[col] * c
+        for col in ("FLUX_VAR_POISSON", "FLUX_VAR_RNOISE", "FLUX_VAR_FLAT", "SB_VAR_POISSON", "SB_VAR_RNOISE",
+                    "SB_VAR_FLAT"):
+            t[col] = t[col] * c ** 2
+    x1d.primary["R_APCORR"] = os.path.basename(str(ref_ap))
 
 
 @accepts_files
@@ -68,10 +99,13 @@ def run(model, refs, *, subtract_background=None, apply_apcorr=True, extraction_
     cube = as_cube(model)
     if cube is not None:                    # an IFU cube (`_s3d`): webbspec.algorithms.cube_extract
         from ..algorithms.cube_extract import extract_cube
-        return extract_cube(cube, refs.get("extract1d"), subtract_background=subtract_background,
-                            center_xy=center_xy, ifu_autocen=ifu_autocen, bkg_sigma_clip=bkg_sigma_clip,
-                            ifu_set_srctype=ifu_set_srctype, ifu_rscale=ifu_rscale,
-                            ifu_covar_scale=ifu_covar_scale)
+        out = extract_cube(cube, refs.get("extract1d"), subtract_background=subtract_background,
+                           center_xy=center_xy, ifu_autocen=ifu_autocen, bkg_sigma_clip=bkg_sigma_clip,
+                           ifu_set_srctype=ifu_set_srctype, ifu_rscale=ifu_rscale,
+                           ifu_covar_scale=ifu_covar_scale)
+        if apply_apcorr and _usable(refs.get("apcorr")):
+            _ifu_apcorr(out, cube, refs["extract1d"], refs["apcorr"], ifu_rscale)
+        return out
     if model.mode.stage3_kind == "cubes":   # a 3-D cube is not a stack of integrations
         raise InputError(model.path or "extract_1d",
                          f"mode {model.mode.name}: extraction from IFU cubes is not implemented")

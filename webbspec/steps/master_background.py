@@ -7,7 +7,9 @@
    clipping). For backgrounds extracted from the science nods themselves (BKGDTARG False) the
    BACKGROUND/BKGD_ERROR columns are used as SURF_BRIGHT/SB_ERROR. Optional odd ``median_kernel``
    median filter.
-3. Per slit: bkg2d = interp(WAVELENGTH, master lambda, SURF_BRIGHT [MJy/sr], 0 outside), pixels
+   IFU backgrounds (MIRI MRS, or NIRSpec IFU spectra of EXTENDED type) also use BACKGROUND/BKGD_ERROR.
+3. Per slit (an IFU exposure: its one full-detector slit, every pixel with its own wavelength):
+   bkg2d = interp(WAVELENGTH, master lambda, SURF_BRIGHT [MJy/sr], 0 outside), pixels
    without a wavelength get DO_NOT_USE. For POINT data the uniform background is put on the
    point-source scale: x PATHLOSS_UN/PATHLOSS_PS x FLATFIELD_UN/FLATFIELD_PS x PHOTOM_PS/PHOTOM_UN
    where those arrays exist; MJy data without PHOTOM_* arrays are converted with PIXAR_SR.
@@ -25,7 +27,7 @@ from ..io import datamodels
 from .. import dq as dqbits
 from ..io.datamodels import SpecModel
 from ..errors import InputError
-from ..modes import mode_for
+from ..modes import known_mode, mode_for
 from .combine_1d import combine_spectra, exposure_weight
 from ._call import accepts_files
 
@@ -36,12 +38,19 @@ NEEDS = ("assign_wcs", "extract_2d")
 
 
 def _as_background_table(model):
-    """Tables of one background x1d, with BACKGROUND as SURF_BRIGHT for nod self-backgrounds."""
+    """Tables of one background x1d, with BACKGROUND as SURF_BRIGHT for nod self-backgrounds and
+    for IFU backgrounds extracted as extended sources (MIRI MRS always; NIRSpec IFU when the spectrum is
+    EXTENDED): there extract_1d reports the field's sigma-clipped mean as BACKGROUND, robust to
+    whatever else the background field holds (the official rule)."""
     out = []
     own = model.primary.get("BKGDTARG", True) in (False, "F", "False", 0)
+    mode = known_mode(model.primary.get("EXP_TYPE"))
+    ifu, miri = mode is not None and mode.stage3_kind == "cubes", mode is not None and mode.instrument == "MIRI"
     for sp in model.spectra:
         t = sp.table.copy()
-        if own and "BACKGROUND" in t.dtype.names:
+        srctype = str(sp.header.get("SRCTYPE", model.primary.get("SRCTYPE", ""))).strip().upper()
+        ifu_extended = ifu and (miri or srctype == "EXTENDED")
+        if (own or ifu_extended) and "BACKGROUND" in t.dtype.names:
             t["SURF_BRIGHT"] = t["BACKGROUND"]
             t["SB_ERROR"] = t["BKGD_ERROR"]
             t["BACKGROUND"] = 0.0

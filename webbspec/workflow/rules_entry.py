@@ -17,6 +17,8 @@ Jobs:
   exp-to-source CAL TSV      split one exposure into per-source slices (writes TSV's directory)
   gather-sources OUT TSV...  one source table for a product (the Stage 3 checkpoint)
   spec3-batch MANIFEST       all Stage 3 steps for the sources of one batch
+  spec3-cubes prep|cube|extract   a cube product's Stage 3 jobs (webbspec.pipeline.stage3_cubes):
+                             prep (_cal -> _crf), cube (_crf -> one _s3d), extract (_s3d -> _x1d)
 """
 
 import argparse
@@ -144,6 +146,26 @@ def _spec3_batch(a):
     return 2 if failed else 0
 
 
+def _spec3_cubes(a):
+    """One job of the cube Stage 3 path (rules/spec3.smk)."""
+    from ..pipeline import stage3_cubes
+
+    spec = json.loads(a.spec) if a.spec else {}
+    context = _context(a)
+    if a.what == "prep":
+        stage3_cubes.prepare(a.inputs, a.outputs, backgrounds=[b for b in a.backgrounds if b], mode=a.mode,
+                             params=json.loads(a.params), context=context)
+    elif a.what == "cube":
+        p = spec["plan"]
+        plan = stage3_cubes.CubePlan(p["suffix"], [tuple(b) for b in p["bands"]], p["exposures"], p["selection"])
+        stage3_cubes.build_cube(a.inputs, a.outputs[0], plan, params=spec.get("params"), refs=spec.get("refs"),
+                                context=context)
+    else:
+        stage3_cubes.extract(a.inputs[0], a.outputs[0], params=spec.get("params"), refs=spec.get("refs"),
+                             context=context)
+    log.info("spec3-cubes %s: wrote %s", a.what, ", ".join(a.outputs))
+
+
 def _report(a, message):
     """One ``webbspec: <file>: <problem>`` line to the job log and stderr; under ``webbspec run``
     (WEBBSPEC_RUN set) to the log only: ``webbspec run`` prints it from there, with the log's path."""
@@ -199,6 +221,16 @@ def _parser():
     s.add_argument("--params", default="{}")
     s.add_argument("--context", default=None, help="default: the run's context (webbspec.workflow.planning.run_context)")
     s.set_defaults(func=_spec3_batch)
+    s = sub.add_parser("spec3-cubes")
+    s.add_argument("what", choices=("prep", "cube", "extract"))
+    s.add_argument("--inputs", nargs="+", required=True)
+    s.add_argument("--outputs", nargs="+", required=True)
+    s.add_argument("--backgrounds", nargs="*", default=[])
+    s.add_argument("--mode", default=None)
+    s.add_argument("--params", default="{}", help="prep: {step: {param: value}}")
+    s.add_argument("--spec", default="{}", help="cube / extract: JSON of params, refs (and the cube's plan)")
+    s.add_argument("--context", default=None, help="default: the run's context (webbspec.workflow.planning.run_context)")
+    s.set_defaults(func=_spec3_cubes)
     return p
 
 

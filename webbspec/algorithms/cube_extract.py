@@ -36,16 +36,9 @@ __all__ = ["extract_cube", "circle_fractions", "sigma_clipped_stats", "autocentr
 def read_extract1d_ifu(path):
     """{"wavelength", "radius", "inner_bkg", "outer_bkg" (arrays, arcsec), "subtract_background",
     "method", "subpixels"} of an Extract1dIFUModel (ASDF) reference."""
-    from ..io.asdfread import Unsupported, read_tree
+    from ..io.asdfread import read_reference
 
-    try:
-        tree = read_tree(path)
-    except FileNotFoundError:
-        raise InputError(path, "extract1d reference file does not exist") from None
-    except Unsupported as exc:
-        raise InputError(path, f"not an IFU extract1d reference (ASDF) ({exc})") from None
-    except Exception as exc:    # YAML or decoding errors
-        raise InputError(path, f"not an IFU extract1d reference (ASDF) ({type(exc).__name__})") from None
+    tree = read_reference(path, "IFU extract1d")
     meta, data = tree.get("meta", {}) or {}, tree.get("data", {}) or {}
     try:
         out = {k: np.asarray(data[k], float).ravel() for k in ("wavelength", "radius", "inner_bkg", "outer_bkg")}

@@ -16,7 +16,7 @@ import struct
 import numpy as np
 import yaml
 
-__all__ = ["read_tree", "Unsupported", "Tagged", "TaggedList", "TaggedString"]
+__all__ = ["read_tree", "read_reference", "Unsupported", "Tagged", "TaggedList", "TaggedString"]
 
 _BLOCK_MAGIC = b"\xd3BLK"
 _DTYPES = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4", "uint32": "u4",
@@ -132,3 +132,18 @@ def read_tree(path):
     end += 4
     tree = yaml.load(data[:end], Loader=_Loader)
     return _resolve(dict(tree), _blocks(data, end))        # the root as a plain mapping, as asdf gives it
+
+
+def read_reference(path, what):
+    """The tree of the ASDF reference file ``path``; a one-line InputError naming the file and
+    ``what`` it should be (e.g. "IFU apcorr") when it is missing or not readable ASDF."""
+    from ..errors import InputError
+
+    try:
+        return read_tree(path)
+    except FileNotFoundError:
+        raise InputError(path, f"{what} reference file does not exist") from None
+    except Unsupported as exc:
+        raise InputError(path, f"not an {what} reference (ASDF) ({exc})") from None
+    except Exception as exc:    # YAML or decoding errors
+        raise InputError(path, f"not an {what} reference (ASDF) ({type(exc).__name__})") from None

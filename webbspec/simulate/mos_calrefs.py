@@ -66,12 +66,13 @@ def _mos_primary(reftype, datamodel, descrip, **selectors):
     return _primary(reftype, datamodel, descrip, exp_type=MSA_SPEC, **selectors)
 
 
-def write_msaoper(path, failed_open, failed_closed):
+def write_msaoper(path, failed_open, failed_closed, exp_type=MSA_SPEC, title="simulated NIRSpec MSA operability"):
+    """An MSA operability reference (JSON, the official layout): shutters (Q, x, y) failed open / closed."""
     shutters = [{"Q": int(q), "x": int(r), "y": int(c), "state": state, "TA state": state,
                  "Internal state": state, "Vignetted": "no"}
                 for keys, state in ((failed_open, "open"), (failed_closed, "closed")) for q, r, c in keys]
-    tree = {"title": "simulated NIRSpec MSA operability", "reftype": "MSAOPER", "instrument": "NIRSPEC",
-            "telescope": "JWST", "exp_type": MSA_SPEC, "pedigree": "SIMULATION", "author": "webbspec simulator",
+    tree = {"title": title, "reftype": "MSAOPER", "instrument": "NIRSPEC",
+            "telescope": "JWST", "exp_type": exp_type, "pedigree": "SIMULATION", "author": "webbspec simulator",
             "useafter": _USEAFTER, "description": "simulated failed-open and failed-closed MSA shutters",
             "msaoper": shutters}
     with open(path, "w") as fh:

@@ -33,7 +33,7 @@ import os
 import numpy as np
 from astropy.io import fits
 
-from . import flat_truth
+from . import flat_truth, mos_calrefs
 from . import nirspec_fs as fs
 from . import nrs_ifu_optics_refs as design
 from .fs_calrefs import WAVE_FAST, _fast_table, _full_frame_subarray, _image_hdus, _plane_wavelengths, _primary, _write
@@ -210,19 +210,8 @@ def write_cubepar(path):
 
 
 def write_msaoper(path, failed_open=FAILED_OPEN, failed_closed=FAILED_CLOSED):
-    import json
-
-    shutters = [{"Q": int(q), "x": int(r), "y": int(c), "state": state, "TA state": state,
-                 "Internal state": state, "Vignetted": "no"}
-                for keys, state in ((failed_open, "open"), (failed_closed, "closed")) for q, r, c in keys]
-    tree = {"title": "simulated NIRSpec MSA operability (IFU)", "reftype": "MSAOPER", "instrument": "NIRSPEC",
-            "telescope": "JWST", "exp_type": EXP_TYPE, "pedigree": "SIMULATION", "author": "webbspec simulator",
-            "useafter": _USEAFTER, "description": "simulated failed-open and failed-closed MSA shutters",
-            "msaoper": shutters}
-    with open(path, "w") as fh:
-        json.dump(tree, fh, indent=1)
-        fh.write("\n")
-    return os.path.basename(path)
+    return mos_calrefs.write_msaoper(path, failed_open, failed_closed, exp_type=EXP_TYPE,
+                                     title="simulated NIRSpec MSA operability (IFU)")
 
 
 def write_all(refdir, areas, photmj, pixel_flats=None):

@@ -112,11 +112,18 @@ def apcorr_factor(table, wavelength, npixels, pixel_scale=None):
     i1 = np.minimum(i + 1, wave.size - 1)
     s = (1 - t) * size[:, i] + t * size[:, i1]             # (nsize, npts) sizes at each wavelength
     a = (1 - t) * corr_ws[:, i] + t * corr_ws[:, i1]
-    n = np.clip(n, s[0], s[-1])
-    j = np.clip((s <= n).sum(axis=0) - 1, 0, max(s.shape[0] - 2, 0))
-    j1 = np.minimum(j + 1, s.shape[0] - 1)
+    return interp_in_size(s, a, n, inside)
+
+
+def interp_in_size(size, corr, n, inside):
+    """The correction at each point's own size ``n`` (npts,): linear in size between the rows of
+    ``size`` / ``corr`` (nsize, npts: the table at each point's wavelength, sizes ascending),
+    clipped to the table's sizes; 1 where not ``inside`` the table's wavelengths."""
+    n = np.clip(n, size[0], size[-1])
+    j = np.clip((size <= n).sum(axis=0) - 1, 0, max(size.shape[0] - 2, 0))
+    j1 = np.minimum(j + 1, size.shape[0] - 1)
     cols = np.arange(n.size)
-    s0, s1 = s[j, cols], s[j1, cols]
+    s0, s1 = size[j, cols], size[j1, cols]
     u = np.where(s1 > s0, (n - s0) / np.where(s1 > s0, s1 - s0, 1.0), 0.0)
-    c = (1 - u) * a[j, cols] + u * a[j1, cols]
+    c = (1 - u) * corr[j, cols] + u * corr[j1, cols]
     return np.where(inside, c, 1.0)

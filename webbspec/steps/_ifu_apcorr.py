@@ -11,22 +11,16 @@ table's take its end value.
 import numpy as np
 
 from ..errors import InputError
+from ._extract_refs import interp_in_size
 
 __all__ = ["read_ifu_apcorr", "ifu_apcorr_factor"]
 
 
 def read_ifu_apcorr(path):
     """(wavelength (nw,), radius (nr, nw), apcorr (nr, nw)) of an IFU apcorr reference, sorted by wavelength."""
-    from ..io.asdfread import Unsupported, read_tree
+    from ..io.asdfread import read_reference
 
-    try:
-        tree = read_tree(path)
-    except FileNotFoundError:
-        raise InputError(path, "apcorr reference file does not exist") from None
-    except Unsupported as exc:
-        raise InputError(path, f"not an IFU apcorr reference (ASDF) ({exc})") from None
-    except Exception as exc:    # YAML or decoding errors
-        raise InputError(path, f"not an IFU apcorr reference (ASDF) ({type(exc).__name__})") from None
+    tree = read_reference(path, "IFU apcorr")
     table = tree.get("apcorr_table") or {}
     try:
         wave = np.asarray(table["wavelength"], float).ravel()
@@ -52,13 +46,4 @@ def ifu_apcorr_factor(table, wavelength, radius):
     rad_l = np.array([np.interp(at, wave, row) for row in rad])
     corr_l = np.array([np.interp(at, wave, row) for row in corr])
     order = np.argsort(rad_l, axis=0)
-    rad_l = np.take_along_axis(rad_l, order, 0)
-    corr_l = np.take_along_axis(corr_l, order, 0)
-    rr = np.clip(r, rad_l[0], rad_l[-1])
-    j = np.clip((rad_l <= rr).sum(axis=0) - 1, 0, max(rad_l.shape[0] - 2, 0))
-    j1 = np.minimum(j + 1, rad_l.shape[0] - 1)
-    cols = np.arange(lam.size)
-    r0, r1 = rad_l[j, cols], rad_l[j1, cols]
-    u = np.where(r1 > r0, (rr - r0) / np.where(r1 > r0, r1 - r0, 1.0), 0.0)
-    c = (1 - u) * corr_l[j, cols] + u * corr_l[j1, cols]
-    return np.where(inside, c, 1.0)
+    return interp_in_size(np.take_along_axis(rad_l, order, 0), np.take_along_axis(corr_l, order, 0), r, inside)

@@ -176,17 +176,20 @@ def test_point_source_spectrum_matches_the_truth_in_its_aperture(program):
     must preserve, whatever else of the scene falls into the aperture."""
     _, prog, found = program
     ratios = point_source_ratios(prog, found)
+    print("x1d / truth in the same aperture:", {k: round(r[1], 4) for k, r in ratios.items()})
     assert all(abs(r[1] - 1) < 0.03 for r in ratios.values()), ratios
 
 
 @pytest.mark.xfail(strict=True, reason=(
     "point-source x1d / its input spectrum (median, central 80%): MRS ch1..ch4 1.017, 1.039, 1.076, 1.204; "
     "NIRSpec G395H 1.105 (seed 0, measured 2026-12-07). The aperture also holds the extended source "
-    "of the scene (1.1\" away, FWHM 1.2\" in MRS; 0.76\" away, sigma 0.35\" in NIRSpec) and no aperture "
-    "correction is applied to IFU extractions yet; against the truth in the same aperture the spectra agree (test above)"))
+    "of the scene (1.1\" away, FWHM 1.2\" in MRS; 0.76\" away, sigma 0.35\" in NIRSpec): the x1d is "
+    "aperture-corrected (R_APCORR), but nothing removes a neighbour's light; against the truth cube in the same "
+    "aperture the spectra agree within 0.6% (test above). Same numbers after the IFU aperture correction was added"))
 def test_point_source_spectrum_matches_its_input_spectrum(program):
     _, prog, found = program
     ratios = point_source_ratios(prog, found)
+    print("x1d / input spectrum:", {k: round(r[0], 4) for k, r in ratios.items()})
     assert all(abs(r[0] - 1) < 0.03 for r in ratios.values()), ratios
 
 

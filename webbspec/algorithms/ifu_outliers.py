@@ -44,7 +44,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
-__all__ = ["dispersion_axis", "flag_exposure", "confirm", "official_mask", "is_ifu", "flag_exposures", "IFU_METHODS"]
+__all__ = ["dispersion_axis", "flag_exposure", "confirm", "official_mask", "is_ifu", "flag_exposures", "flag_stream",
+           "IFU_METHODS"]
 
 _GAP = 1        # pixels on either side of the centre left out of its fit
 _PASSES = 2     # fits redone without the pixels flagged so far, at most this many times
@@ -74,15 +75,22 @@ def _side(a, o, fill):
     return out
 
 
-def _window_sums(stack, half):
-    """Sums of each plane of ``stack`` (k, ny, nx) over the rows y - half .. y + half (cut at the
-    edges), the centre and +-_GAP left out: one cumulative sum over zero-padded planes."""
-    k, ny, nx = stack.shape
-    c = np.zeros((k, ny + 2 * half + 1, nx))
-    c[:, half + 1:half + 1 + ny] = stack
+def _window_sums(c, half):
+    """Sums of each plane of ``c`` (k, ny + 2 half + 1, nx: the planes at rows half + 1 .. half + ny,
+    zeros around, from :func:`_padded`; overwritten) over the rows y - half .. y + half (cut at the
+    edges), the centre and +-_GAP left out: one cumulative sum."""
+    ny = c.shape[1] - 2 * half - 1
     np.cumsum(c, axis=1, out=c)
-    full = c[:, 2 * half + 1:2 * half + 1 + ny] - c[:, :ny]
-    return full - (c[:, half + 1 + _GAP:half + 1 + _GAP + ny] - c[:, half - _GAP:half - _GAP + ny])
+    gap = c[:, half + 1 + _GAP:half + 1 + _GAP + ny] - c[:, half - _GAP:half - _GAP + ny]
+    out = c[:, 2 * half + 1:2 * half + 1 + ny] - c[:, :ny]
+    out -= gap
+    return out
+
+
+def _padded(k, shape, half):
+    """(zero buffer for :func:`_window_sums`, its planes' view) for ``k`` planes of ``shape``."""
+    c = np.zeros((k, shape[0] + 2 * half + 1, shape[1]))
+    return c, c[:, half + 1:half + 1 + shape[0]]
 
 
 def _level(a):
@@ -98,8 +106,15 @@ def _predict(d, t, err, terr, half):
     at the pixel (leverage) and the part of the fit's scatter the noise does not explain."""
     ok = np.isfinite(d) & np.isfinite(t)
     rd, rt = _level(np.where(ok, d, np.nan)), _level(np.where(ok, t, np.nan))
-    dv, tv = np.where(ok, d - rd, 0.0), np.where(ok, t - rt, 0.0)
-    n, st, sd, stt, std, sdd = _window_sums(np.stack([ok.astype(float), tv, dv, tv * tv, tv * dv, dv * dv]), half)
+    c, planes = _padded(6, d.shape, half)      # the planes written in place, no stacked copy
+    planes[0] = ok
+    tv, dv = planes[1], planes[2]
+    np.copyto(tv, np.where(ok, t - rt, 0.0))
+    np.copyto(dv, np.where(ok, d - rd, 0.0))
+    np.multiply(tv, tv, out=planes[3])
+    np.multiply(tv, dv, out=planes[4])
+    np.multiply(dv, dv, out=planes[5])
+    n, st, sd, stt, std, sdd = _window_sums(c, half)
     with np.errstate(invalid="ignore", divide="ignore"):
         tm, dm = st / n, sd / n
         vt = np.maximum(stt / n - tm * tm, 0.0)
@@ -131,16 +146,42 @@ def _combine(p1, v1, p2, v2):
     return pred, var
 
 
-def _residual_sigma(d, err, slc, half):
+def _slice_boxes(slc):
+    """(label, bounding box) of every slice of the SLICE map ``slc`` (0 off slices)."""
+    return [(label, box) for label, box in enumerate(ndimage.find_objects(slc), start=1) if box is not None]
+
+
+def _residual_sigma(d, err, slc, half, boxes, z=None, r=None, redo=None):
     """(residual / noise, residual) of every pixel (dispersion along axis 0); NaN where no model exists.
-    Each slice is fitted in its own bounding box, its pixels alone (windows never mix slices)."""
-    z, r = np.full(d.shape, np.nan), np.full(d.shape, np.nan)
-    for label, box in enumerate(ndimage.find_objects(slc), start=1):
-        if box is None:
-            continue
+    Each slice is fitted in its own bounding box, its pixels alone (windows never mix slices).
+
+    With ``redo`` (pixels masked since ``z``, ``r`` were computed; updated in place) only the columns
+    whose fit sees one of them are recomputed: a pixel's fit uses its own column and its two
+    neighbours, column by column (sums along the dispersion), so the rest is unchanged bit for bit.
+    ``boxes``: :func:`_slice_boxes` of the unmasked map (a masked pixel only adds NaN to a box)."""
+    if z is None:
+        z, r = np.full(d.shape, np.nan), np.full(d.shape, np.nan)
+    for label, box in boxes:
+        if redo is not None:
+            cols = np.flatnonzero(redo[box].any(axis=0))
+            if not cols.size:
+                continue
+            # fits of columns c0..c1 (the changed ones +-1) need their neighbours: computed on +-2,
+            # at least two columns wide (a one-column nanmean sums in another order)
+            nx = box[1].stop - box[1].start
+            c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, nx)
+            s0, s1 = max(c0 - 1, 0), min(c1 + 1, nx)
+            if s1 - s0 < 2:
+                s0, s1 = max(min(s0, nx - 2), 0), min(max(s1, 2), nx)
+            x0 = box[1].start
+            sub = (box[0], slice(x0 + s0, x0 + s1))
+            keep = (slice(None), slice(c0 - s0, c1 - s0))
+            out = (box[0], slice(x0 + c0, x0 + c1))
+        else:
+            sub, keep, out = box, (slice(None), slice(None)), box
         # the box holds every pixel of the slice, so both neighbours of each of them
-        mine = slc[box] == label
-        db, eb = np.where(mine, d[box], np.nan), err[box]
+        mine = slc[sub] == label
+        db, eb = np.where(mine, d[sub], np.nan), err[sub]
         preds = [_predict(db, _side(db, side, np.nan), eb, _side(eb, side, np.nan), half) for side in (-1, 1)]
         pred, var = _combine(*preds[0], *preds[1])
         none = ~np.isfinite(pred) & np.isfinite(db)
@@ -150,8 +191,9 @@ def _residual_sigma(d, err, slc, half):
         with np.errstate(invalid="ignore", divide="ignore"):
             rb = db - pred
             zb = rb / np.sqrt(eb ** 2 + var)
-        z[box] = np.where(mine, zb, z[box])
-        r[box] = np.where(mine, rb, r[box])
+        mine = mine[keep]
+        z[out] = np.where(mine, zb[keep], z[out] if redo is None else np.nan)
+        r[out] = np.where(mine, rb[keep], r[out] if redo is None else np.nan)
     return z, r
 
 
@@ -160,19 +202,39 @@ def flag_exposure(sci, err, slices, good, disp_axis=0, snr=(5.0, 4.0), window=15
     """Outlier mask of one IFU exposure (module docstring). ``slices``: the SLICE map (0 off slices),
     ``good``: usable pixels; ``window``: pixels along the dispersion of each fit (odd). With
     ``return_sigma`` also the first pass's residual / noise and residual of every pixel."""
+    mask, z, resid = _flag(sci, err, slices, good, disp_axis, snr, window, passes, keep_first=return_sigma)
+    if not return_sigma:
+        return mask
+    return mask, z, resid
+
+
+def _flag(sci, err, slices, good, disp_axis, snr, window, passes, keep_first=True, evidence=False):
+    """:func:`flag_exposure`; with ``evidence`` (mask, :func:`_evidence` of the first pass) instead."""
     snr1, snr2 = snr
     half = max(int(window) // 2, _GAP + 2)
-    tr = (lambda a: a) if disp_axis == 0 else (lambda a: np.ascontiguousarray(a.T))
-    good = tr(np.asarray(good, bool))
-    d0 = tr(np.asarray(sci, float))
-    e = tr(np.nan_to_num(np.asarray(err, float), nan=0.0))
-    slc = np.where(good, tr(np.asarray(slices)), 0).astype(np.int32)
+    tr = (lambda a: np.asarray(a)) if disp_axis == 0 else (lambda a: np.asarray(a).T)
+    back = (lambda a: a) if disp_axis == 0 else (lambda a: a.T)
+    # each a C-ordered copy made in one pass (the layout sets the order of the per-column sums)
+    good = np.ascontiguousarray(tr(np.asarray(good, bool)))
+    d0 = np.array(tr(sci), dtype=float, order="C")
+    e = np.nan_to_num(np.array(tr(err), dtype=float, order="C"), nan=0.0, copy=False)
+    slc = np.array(tr(slices), dtype=np.int32, order="C")
+    slc[~good] = 0
     d0 = np.where(good & (slc > 0), d0, np.nan)
-    mask = np.zeros(d0.shape, bool)
-    first = None
-    for _ in range(max(int(passes), 1)):
-        z, resid = _residual_sigma(np.where(mask, np.nan, d0), e, np.where(mask, 0, slc), half)
-        first = (z, resid) if first is None else first
+    boxes = _slice_boxes(slc)
+    mask, new = np.zeros(d0.shape, bool), None
+    z, resid = _residual_sigma(d0, e, slc, half, boxes)
+    first = (z.copy(), resid.copy()) if keep_first else None
+    high = None
+    if evidence:
+        with np.errstate(invalid="ignore"):
+            ys, xs = np.nonzero(back(z) > _VETO)
+        high, r1 = (ys, xs, back(resid)[ys, xs]), resid.copy()
+    for k in range(max(int(passes), 1)):
+        if k:     # a later pass: the fits redone without the flags so far (only where they change)
+            d0[new] = np.nan
+            slc[new] = 0
+            z, resid = _residual_sigma(d0, e, slc, half, boxes, z, resid, redo=new)
         with np.errstate(invalid="ignore"):
             m1 = ndimage.binary_dilation(z > snr1, structure=np.ones((3, 3), bool))
             new = m1 & (z > snr2) & ~mask
@@ -180,9 +242,12 @@ def flag_exposure(sci, err, slices, good, disp_axis=0, snr=(5.0, 4.0), window=15
             break
         mask |= new
     mask &= good
-    if not return_sigma:
-        return mask if disp_axis == 0 else mask.T
-    return (mask, *first) if disp_axis == 0 else (mask.T, first[0].T, first[1].T)
+    mask = back(mask)
+    if evidence:
+        return mask, (*high, back(r1)[np.nonzero(mask)])
+    if first is None:
+        return mask, None, None
+    return mask, back(first[0]), back(first[1])
 
 
 def confirm(masks, sigmas, resids, frames, groups=None, veto=_VETO, share=_SHARE):
@@ -197,29 +262,44 @@ def confirm(masks, sigmas, resids, frames, groups=None, veto=_VETO, share=_SHARE
     model of every exposure is a few sigma off, still stands. ``frames``: per exposure a
     :class:`_Frame` (pixel -> (xi, eta, scaled wavelength) in one frame for all, and the reach);
     ``groups``: per exposure a key, only exposures of the same key vote (one detector and band)."""
+    evidence = []
+    for m, s, r in zip(masks, sigmas, resids):
+        with np.errstate(invalid="ignore"):
+            ys, xs = np.nonzero(s > veto)
+        evidence.append((ys, xs, r[ys, xs], r[np.nonzero(m)]))
+    return _confirm(masks, [_points(m, ev, f) for m, ev, f in zip(masks, evidence, frames)], groups, share)
+
+
+def _points(mask, evidence, frame):
+    """The vote's inputs of one exposure: (sky points and residuals of its pixels above the veto, sky
+    points and residuals of its flags in ``np.nonzero(mask)`` order, its reach); ``evidence`` from
+    :func:`_flag`."""
+    ys, xs, r_high, r_flags = evidence
+    fy, fx = np.nonzero(mask)
+    return frame.points(ys, xs), r_high, frame.points(fy, fx), r_flags, frame.reach
+
+
+def _confirm(masks, points, groups=None, share=_SHARE):
+    """:func:`confirm` from each exposure's :func:`_points` (sparse: the residual images are not needed)."""
     from scipy.spatial import cKDTree
 
     n = len(masks)
     out = [m.copy() for m in masks]
-    high = []
-    for j in range(n):
-        with np.errstate(invalid="ignore"):
-            ys, xs = np.nonzero(sigmas[j] > veto)
-        high.append((cKDTree(frames[j].points(ys, xs)), resids[j][ys, xs]) if ys.size else None)
+    high = [(cKDTree(p[0]), p[1]) if len(p[1]) else None for p in points]
     groups = [0] * n if groups is None else list(groups)
     for k in range(n):
         ys, xs = np.nonzero(masks[k])
         peers = [j for j in range(n) if j != k and groups[j] == groups[k]]
         if not ys.size or not peers:
             continue
-        pts = frames[k].points(ys, xs)
-        floor = share * resids[k][ys, xs]
+        pts = points[k][2]
+        floor = share * points[k][3]
         votes = np.zeros(ys.size)
         for j in peers:
             if high[j] is None:
                 continue
             tree, rj = high[j]
-            near = tree.query_ball_point(pts, frames[j].reach)
+            near = tree.query_ball_point(pts, points[j][4])
             votes += [bool(idx) and np.max(rj[idx]) >= f for idx, f in zip(near, floor)]
         drop = votes >= len(peers) / 2.0
         out[k][ys[drop], xs[drop]] = False
@@ -292,7 +372,6 @@ def flag_exposures(model, good, method="webbspec", snr=(5.0, 4.0), kernel_size=(
     flagged (DQ |= DO_NOT_USE | OUTLIER, SCI / ERR / VAR_* NaN), and the list of masks.
 
     ``good(slit)``: the usable-pixel mask of a member (the step's good_bits)."""
-    from .. import dq as dqbits
 
     method = str(method).strip().lower()
     if method not in IFU_METHODS:
@@ -306,29 +385,80 @@ def flag_exposures(model, good, method="webbspec", snr=(5.0, 4.0), kernel_size=(
     else:
         members = [(outs, s) for s in outs.slits]
     slits = [s for _, s in members]
-    goods = [good(s) & np.isfinite(np.asarray(s["SCI"], float)) for s in slits]
+    goods = [good(s) & np.isfinite(s["SCI"]) for s in slits]
     if method == "official":
         masks = _official_masks(members, goods, kernel_size, threshold_percent, second_check)
     else:
-        found = [flag_exposure(s["SCI"], s["ERR"] if "ERR" in s else np.ones(s.shape), s["SLICE"], g,
-                               _disp_axis(m, s), snr, return_sigma=True) for (m, s), g in zip(members, goods)]
+        # per exposure only its mask and the sparse evidence the vote needs (not its residual images)
+        found = [_flag_slit(m, s, g, snr) for (m, s), g in zip(members, goods)]
         masks = [f[0] for f in found]
         frames = _frames(slits)
         if frames is not None:
-            masks = confirm(masks, [f[1] for f in found], [f[2] for f in found], frames,
-                            [_detector_key(m, s, len(members)) for m, s in members])
-    flag = np.uint32(dqbits.DO_NOT_USE | dqbits.OUTLIER)
+            masks = _confirm(masks, [_points(*f, fr) for f, fr in zip(found, frames)],
+                             [_detector_key(m, s, len(members)) for m, s in members])
     for s, mask in zip(slits, masks):
-        s["DQ"] = (np.asarray(s["DQ"], np.uint32) if "DQ" in s else np.zeros(s.shape, np.uint32)) \
-            | np.where(mask, flag, np.uint32(0))
-        for name in _VARIANCES:
-            if name in s:
-                a = np.array(s[name], dtype=np.result_type(s[name], np.float32), copy=True)
-                a[mask] = np.nan
-                s[name] = a
+        _apply(s, mask)
     for m in (outs if isinstance(outs, list) else [outs]):
         m.primary["S_OUTLIR"] = "COMPLETE"
     return outs, masks
+
+
+def _flag_slit(model, slit, good, snr):
+    """(mask, evidence) of one member: :func:`_flag` on its arrays."""
+    return _flag(slit["SCI"], slit["ERR"] if "ERR" in slit else np.ones(slit.shape), slit["SLICE"], good,
+                 _disp_axis(model, slit), snr, 15, _PASSES, keep_first=False, evidence=True)
+
+
+def _apply(slit, mask):
+    """DQ |= DO_NOT_USE | OUTLIER and SCI / ERR / VAR_* NaN at ``mask`` (new arrays: the input's may be shared)."""
+    from .. import dq as dqbits
+
+    flag = np.uint32(dqbits.DO_NOT_USE | dqbits.OUTLIER)
+    slit["DQ"] = (np.asarray(slit["DQ"], np.uint32) if "DQ" in slit else np.zeros(slit.shape, np.uint32)) \
+        | np.where(mask, flag, np.uint32(0))
+    for name in _VARIANCES:
+        if name in slit:
+            a = np.array(slit[name], dtype=np.result_type(slit[name], np.float32), copy=True)
+            a[mask] = np.nan
+            slit[name] = a
+
+
+def flag_stream(read, count, good, snr=(5.0, 4.0)):
+    """:func:`flag_exposures` (method "webbspec") with one exposure in memory at a time: ``read(i)``
+    gives exposure i (a Model, read afresh at each call), ``count`` exposures. Returns None when an
+    exposure is not IFU (nothing yielded: the caller takes the in-memory path), else a generator of
+    the flagged Models in order. Every exposure is read twice: first for its mask and the sparse
+    evidence of the vote (:func:`_points`), then to flag it; the masks are those of
+    :func:`flag_exposures`."""
+    masks, points, keys, ok, ref = [], [], [], True, None
+    for i in range(count):
+        m = read(i)
+        if not is_ifu([m]):
+            return None
+        for s in m.slits:
+            mask, ev = _flag_slit(m, s, good(s) & np.isfinite(s["SCI"]), snr)
+            masks.append(mask)
+            keys.append(_detector_key(m, s, 2))      # > 1 member: the rule of a multi Model of several
+            has = all(k in s for k in _COORDS) and "WSREFRA" in s.header
+            if ref is None:
+                ref = (float(s.header["WSREFRA"]), float(s.header["WSREFDE"])) if has else ()
+            frame = _Frame(s, ref) if has and ok else None
+            ok = ok and frame is not None and frame.ok
+            points.append(_points(mask, ev, frame) if ok else None)
+        del m
+    if ok:
+        masks = _confirm(masks, points, keys)
+
+    def flagged():
+        k = 0
+        for i in range(count):
+            m = read(i).copy(arrays=False)
+            for s in m.slits:
+                _apply(s, masks[k])
+                k += 1
+            m.primary["S_OUTLIR"] = "COMPLETE"
+            yield m
+    return flagged()
 
 
 _COORDS = ("XI", "ETA", "XI1", "ETA1", "XI2", "ETA2", "WAVELENGTH", "DWAVE")
@@ -377,8 +507,8 @@ def _instrument(model, slit):
 
 
 def _disp_axis(model, slit):
-    if "WAVELENGTH" in slit:
-        return dispersion_axis(slit["WAVELENGTH"])
+    if "WAVELENGTH" in slit:     # from every 4th row and column: the two axes differ by orders of magnitude
+        return dispersion_axis(np.asarray(slit["WAVELENGTH"])[::4, ::4])
     return 1 if _instrument(model, slit) == "NIRSPEC" else 0
 
 

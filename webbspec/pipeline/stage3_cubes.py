@@ -24,6 +24,7 @@ cube's own grating-filter is not repeated (``..._nirspec_g395h-f290lp`` -> ``...
 where the official step would write ``..._g395h-f290lp_g395h-f290lp_s3d``).
 """
 
+import inspect
 import logging
 import os
 from dataclasses import dataclass, field
@@ -185,14 +186,46 @@ def prepare(cals, crfs, *, backgrounds=(), mode=None, steps=None, params=None, c
 
     if len(cals) != len(crfs):
         raise InputError("stage3_cubes", "one _crf path per _cal is needed")
-    models = [datamodels.read(c) for c in cals]
-    for m, c in zip(models, cals):
+
+    def read(i):
+        m = datamodels.read(cals[i])
         if m.mode.stage3_kind != "cubes":
-            raise InputError(c, f"not an IFU exposure ({m.exp_type or 'EXP_TYPE unknown'})")
-    outs = prepare_models(models, backgrounds, mode=mode, steps=steps, params=params)
+            raise InputError(cals[i], f"not an IFU exposure ({m.exp_type or 'EXP_TYPE unknown'})")
+        return m
+
+    outs = _streamed(read, len(cals), backgrounds, mode, steps, params)
+    if outs is None:
+        models = [read(i) for i in range(len(cals))]
+        outs = prepare_models(models, backgrounds, mode=mode, steps=steps, params=params)
     for m, path in zip(outs, crfs):
         write_crf(_stamp(m, {}, context), path)
     return list(crfs)
+
+
+def _streamed(read, count, backgrounds, mode, steps, params):
+    """The prepared exposures one at a time (a generator) when the job's only work is our IFU outlier
+    detection (master_background skipped for want of a background, no mrs_imatch): each `_cal` is
+    read twice and one exposure is in memory at a time (ifu_outliers.flag_stream). None otherwise."""
+    from ..algorithms import ifu_outliers
+    from ..steps import outlier_detection as od
+
+    params = dict(params or {})
+    p = dict(params.get("outlier_detection") or {})
+    mb = dict(params.get("master_background") or {})
+    if mode is None or count < 2 or str(p.get("ifu_method", "webbspec")).strip().lower() != "webbspec":
+        return None
+    todo = _steps_of(mode, steps)
+    if "outlier_detection" not in todo or set(todo) - {"master_background", "outlier_detection"} \
+            or ("master_background" in todo and (backgrounds or mb.get("user_background") is not None)) \
+            or set(p) - set(inspect.signature(od.run).parameters):
+        return None
+    snr = od._pair(p.get("snr", "5.0 4.0"), "outlier_detection.snr")
+    od._pair(p.get("kernel_size", "7 7"), "outlier_detection.kernel_size")     # checked as the step does
+    good_bits = p.get("good_bits", "~DO_NOT_USE")
+    gen = ifu_outliers.flag_stream(read, count, lambda s: od._good_mask(s, good_bits), snr)
+    if gen is None or "master_background" not in todo:
+        return gen
+    return (_status(m, "SKIPPED") for m in gen)
 
 
 def write_crf(model, path):

@@ -229,3 +229,67 @@ def test_bad_method_and_single_exposure(base):
         outlier_detection.run(exps[:2], ifu_method="median")
     one = outlier_detection.run(exps[:1])
     assert one[0].primary["S_OUTLIR"] == "SKIPPED"
+
+
+def test_later_passes_equal_a_full_refit(rays):
+    """A later pass refits only the columns next to new flags: bit for bit what a refit of every
+    slice without those pixels gives (the per-column sums run in the same order)."""
+    s = rays[0][0].slits[0]
+    d = np.asarray(s["SCI"], float)
+    e = np.nan_to_num(np.asarray(s["ERR"], float))
+    slc = np.where(np.isfinite(d), np.asarray(s["SLICE"]), 0).astype(np.int32)
+    boxes = ifu_outliers._slice_boxes(slc)
+    z, r = ifu_outliers._residual_sigma(d, e, slc, 7, boxes)
+    with np.errstate(invalid="ignore"):
+        new = z > 5.0
+    new[:, [0, 5]] = np.isfinite(d[:, [0, 5]])        # whole columns, at the array's edge too
+    assert new.sum() > 60
+    dm, sm = np.where(new, np.nan, d), np.where(new, 0, slc)
+    full = ifu_outliers._residual_sigma(dm, e, sm, 7, ifu_outliers._slice_boxes(sm))
+    part = ifu_outliers._residual_sigma(dm, e, sm, 7, boxes, z.copy(), r.copy(), redo=new)
+    assert np.array_equal(full[0], part[0], equal_nan=True) and np.array_equal(full[1], part[1], equal_nan=True)
+    assert not np.array_equal(z, part[0], equal_nan=True)     # the refit did change something
+
+
+def test_stream_flags_what_the_step_flags():
+    """flag_stream (the prepare job: one exposure in memory at a time, each read twice) flags the
+    pixels flag_exposures flags, vote included (on line peaks without continuum it drops about half
+    of the first flags), and leaves what it reads untouched."""
+    exps, _ = program(noisy_exposures(scene=LINES_ONLY), seed=1)
+    outs, masks = ifu_outliers.flag_exposures(exps, lambda s: np.ones(s.shape, bool))
+    alone = [ifu_outliers.flag_exposure(e.slits[0]["SCI"], e.slits[0]["ERR"], e.slits[0]["SLICE"],
+                                        np.isfinite(e.slits[0]["SCI"])) for e in exps]
+    assert sum(m.sum() for m in alone) > 1.5 * sum(m.sum() for m in masks)
+    reads = []
+    gen = ifu_outliers.flag_stream(lambda i: reads.append(i) or exps[i], len(exps), lambda s: np.ones(s.shape, bool))
+    streamed = list(gen)
+    assert reads == [0, 1, 2, 3, 0, 1, 2, 3]
+    for o, st in zip(outs, streamed):
+        assert np.array_equal(o.slits[0]["DQ"], st.slits[0]["DQ"])
+        assert np.array_equal(o.slits[0]["SCI"], st.slits[0]["SCI"], equal_nan=True)
+        assert st.primary["S_OUTLIR"] == "COMPLETE"
+    assert sum(m.sum() for m in masks) > 200
+    assert not any(np.any(e.slits[0]["DQ"] & dq.OUTLIER) for e in exps)
+
+
+def test_prepare_job_streams_the_same_crfs(rays, tmp_path, monkeypatch):
+    """The Stage 3 prepare job with master_background (skipped: no background) and our outlier
+    detection reads each `_cal` twice, one at a time, and writes what the in-memory path makes."""
+    from webbspec.io import datamodels
+    from webbspec.pipeline import stage3_cubes
+
+    exps, _ = rays
+    cals = [datamodels.write(e, str(tmp_path / f"e{k}_cal.fits")) for k, e in enumerate(exps)]
+    crfs = [str(tmp_path / f"e{k}_crf.fits") for k in range(len(exps))]
+    steps = ("master_background", "outlier_detection")
+    reads, read = [], datamodels.read
+    monkeypatch.setattr(datamodels, "read", lambda p: reads.append(p) or read(p))
+    stage3_cubes.prepare(cals, crfs, mode="mir_mrs", steps=steps)
+    assert reads == cals + cals
+    ref = stage3_cubes.prepare_models([read(c) for c in cals], mode="mir_mrs", steps=steps)
+    for path, m in zip(crfs, ref):
+        got = read(path)
+        assert np.array_equal(got.slits[0]["DQ"], m.slits[0]["DQ"])
+        assert np.array_equal(got.slits[0]["SCI"], m.slits[0]["SCI"], equal_nan=True)
+        assert got.primary["S_OUTLIR"] == "COMPLETE" and got.primary["S_MSBSUB"] == "SKIPPED"
+    assert sum(((m.slits[0]["DQ"] & dq.OUTLIER) > 0).sum() for m in ref) > 200

@@ -13,9 +13,13 @@ lower one where they disagree (a ray in one of them). Noise: the pixel's ERR, b 
 ERR, the fit's uncertainty at the pixel, and the fit's scatter beyond the noise (a model that does
 not fit raises its own threshold). Flags: residual > snr1 x noise (dilated 3x3) and > snr2 x noise,
 positive residuals only (rays and hot pixels add charge). A second pass repeats the fits without
-the first pass's flags (a ray straddling two columns spoils the other column's template).
+the first pass's flags (a ray straddling two columns spoils the other column's template); it refits
+only the columns within one of a flag (the others' fits are unchanged bit for bit: sums run column
+by column): with fewer full-frame copies, a third of the CPU time it took before.
 
-Then the other exposures confirm (:func:`confirm`): a real feature the model cannot follow (an
+Then the other exposures confirm (:func:`confirm`; it needs of each exposure only the sky position
+and residual of its pixels above the veto and of its flags, so :func:`flag_stream` holds one
+exposure at a time: the Stage 3 prepare job): a real feature the model cannot follow (an
 emission line of a source without continuum, where b is unconstrained next to the line peak) is
 seen by every exposure at the same sky position and wavelength, a ray or a hot pixel is not. A flag
 is dropped when at least half of the other exposures show, within a slice width of it in (xi, eta,

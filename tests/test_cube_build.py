@@ -1,6 +1,8 @@
 """cube_build against the analytic truth of tests/ifu_builders.py: flux conservation, the point
 source's position, the wavelength grid and line centres, grouping, bad input."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -126,11 +128,16 @@ def test_cube_file_round_trip(drizzled, tmp_path):
     assert back.primary["S_IFUCUB"] == "COMPLETE" and back.header["SRCTYPE"] == "POINT"
 
 
-def test_cubepar_missing_a_band_warns_and_makes_the_others(exposures, tmp_path, capsys):
+def _warnings(caplog):
+    """The warning lines the steps logged (what a job's log and stderr show)."""
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_cubepar_missing_a_band_warns_and_makes_the_others(exposures, tmp_path, caplog):
     only1 = B.write_cubepar(tmp_path / "cp1.fits", {("1", "SHORT"): B.CUBEPARS[("1", "SHORT")]})
     cubes = cube_build.run(exposures[:1], {"cubepar": only1})
     assert [c.name for c in cubes] == ["ch1-short"]
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _warnings(caplog)
     assert len(err) == 1 and str(only1) in err[0] and "2/SHORT" in err[0]
 
 
@@ -160,13 +167,13 @@ def test_nirspec_ifu_cube(exposures, tmp_path):
     assert np.median(got / truth) == pytest.approx(1.0, abs=0.01)
 
 
-def test_slice_without_valid_pixels_warns(exposures, cubepar, capsys):
+def test_slice_without_valid_pixels_warns(exposures, cubepar, caplog):
     bad = exposures[0].copy()
     slit = bad.slits[0]
     dead = slit["SLICE"] == 105
     slit["DQ"] = np.where(dead, 1, slit["DQ"]).astype(np.uint32)      # DO_NOT_USE
     cube = cube_build.run([bad], {"cubepar": cubepar}, channel="1")[0]
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _warnings(caplog)
     assert len(err) == 1 and "1/SHORT" in err[0] and "slice 105" in err[0]
     assert np.isfinite(cube.sci).any()
 

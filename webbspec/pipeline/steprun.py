@@ -4,16 +4,12 @@ Read the input (an association: its first science member), check the reference s
 that the steps the input needs have run (a step module's ``NEEDS``), call the step's pure ``run``,
 stamp provenance (WSVERS, R_<REFTYPE>, REFCTX) and write atomically. A step's output may be an
 IFU cube (cube_build: one cube, the Stage 2 `_s3d`; datamodels reads and writes it as
-:class:`webbspec.io.cubes.Cube`); the ``webbspec: warning:`` lines a step prints reach the job
-log as well as stderr.
+:class:`webbspec.io.cubes.Cube`).
 """
 
-import contextlib
 import inspect
-import logging
 import os
 import re
-import sys
 
 from .. import __version__
 from ..errors import InputError
@@ -75,53 +71,13 @@ def call_step(name, model, refs=None, params=None, extra_inputs=None, context=No
     check_selection(refs, model.primary)   # a selection deferred as its rmap fails here, naming both
     check_needs(name, model, mode, where or model.path or name)
     extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
-    with _warnings_to_log():
-        result = module.run(model, refs, **extras, **params)
+    result = module.run(model, refs, **extras, **params)
     if isinstance(result, list):        # cube_build: the cubes of the exposure
         result = _one_cube(result, where or model.path or name)
     result.primary["WSVERS"] = (__version__, "webbspec version")
     for key, card in {**reference_cards(refs, context), **(cards or {})}.items():   # R_<REFTYPE>, REFCTX
         result.primary[key] = card
     return result
-
-
-class _Tee:
-    """sys.stderr during a step: written through unchanged, and each ``webbspec: warning:`` line
-    also handed to the log files (a job's ``--log``) as a WARNING record."""
-
-    def __init__(self, real):
-        self.real, self.pending = real, ""
-
-    def write(self, text):
-        self.real.write(text)
-        self.pending += text
-        while "\n" in self.pending:
-            line, self.pending = self.pending.split("\n", 1)
-            if line.startswith("webbspec: warning:"):
-                record = logging.makeLogRecord({"name": "webbspec", "levelno": logging.WARNING,
-                                                "levelname": "WARNING", "msg": line.removeprefix("webbspec: ")})
-                for handler in logging.getLogger().handlers:
-                    if isinstance(handler, logging.FileHandler):
-                        handler.handle(record)
-        return len(text)
-
-    def flush(self):
-        self.real.flush()
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-
-@contextlib.contextmanager
-def _warnings_to_log():
-    """A step's printed warnings (one line each, e.g. cube_build's slice without valid pixels)
-    reach the job log as well as stderr."""
-    real = sys.stderr
-    sys.stderr = _Tee(real)
-    try:
-        yield
-    finally:
-        sys.stderr = real
 
 
 def _one_cube(cubes, where):

@@ -28,9 +28,9 @@ order, so the cloud is nearly sorted by wavelength) and the rest let go; the clo
 bytes per pixel (float64 position and wavelength, float32 values and footprint offsets).
 """
 
+import logging
 import math
 import os
-import sys
 
 import numpy as np
 from astropy.io import fits
@@ -43,6 +43,8 @@ from ..io.datamodels import copy_header
 from ..io.skycoords import radec_to_xieta, xieta_to_radec
 from ..modes import mode_for
 from ._cube_refs import nirspec_table_kind, read_cubepar
+
+log = logging.getLogger(__name__)
 
 REFTYPES = ("cubepar",)
 NEEDS = ("assign_wcs",)
@@ -99,7 +101,7 @@ class _NoData(InputError):
 
 
 def _warn(message):
-    print(f"webbspec: warning: {message}", file=sys.stderr)
+    log.warning("%s", message)      # as every step warns: the job log and stderr
 
 
 def _load(model):

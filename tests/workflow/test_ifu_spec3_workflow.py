@@ -127,6 +127,16 @@ def test_run_reruns_and_a_band_that_cannot_be_made(tmp_path):
     from ifu_builders import CUBEPARS
 
     _store(root, {k: v for k, v in CUBEPARS.items() if k[0] == "1"}, number=2)
+    # refs diff predicts the dry run: the cubes and their spectra, not the prepare job
+    from webbspec.io.refs import context_path
+    from webbspec.pipeline.replan import remake_plan
+
+    store = str(root / "refs")
+    plan = remake_plan(str(root), store, context_path(store, "webbspec_0001"), context_path(store, "webbspec_0002"))
+    assert plan["jobs"] == planned(snakemake(root, "-n", fakes=False)) == \
+        {"spec3_cube": 2, "spec3_cube_x1d": 2, "spec3_cube_publish": 4, "all": 1}, plan["jobs"]
+    assert sorted(os.path.basename(p) for p in plan["products"]) == \
+        sorted(f"{PRODUCT}_ch{c}-short_{k}.fits" for c in "12" for k in ("s3d", "x1d"))
     before = (spec3 / f"{PRODUCT}_ch2-short_s3d.fits").stat().st_mtime_ns
     r = snakemake(root, "--nolock", "--keep-going", fakes=False)
     assert r.returncode != 0
@@ -134,3 +144,5 @@ def test_run_reruns_and_a_band_that_cannot_be_made(tmp_path):
     assert errors and all("2/SHORT" in ln or "channel 2" in ln for ln in errors), r.stderr[-3000:]
     assert (spec3 / f"{PRODUCT}_ch2-short_s3d.fits").stat().st_mtime_ns == before      # kept, stale
     assert (spec3 / f"{PRODUCT}_ch1-short_x1d.fits").stat().st_mtime_ns > before        # re-made
+    stale = next(ln for ln in r.stderr.splitlines() if "now stale" in ln)
+    assert f"{PRODUCT}_ch2-short_s3d.fits" in stale and f"{PRODUCT}_ch1-short" not in stale, stale

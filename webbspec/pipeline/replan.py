@@ -39,14 +39,11 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
         if n:
             jobs[rule] = jobs.get(rule, 0) + n
 
-    def name_of(path):
-        return os.path.basename(str(path)) if str(path).upper() != "N/A" else "N/A"
-
     remade = set()          # Stage 2 product paths (relative to the program) re-made
-    chain_rules = (wsprogram.spec2_chain_rules(p.stage2)
+    chain_rules = (wsprogram.spec2_chain_rules(p.stage2, cfg)
                    if cfg["workflow"].get("spec2_jobs", "step") == "exposure" else {})
     for name, exp in sorted(p.stage2.items()):
-        chain = wsprogram.spec2_chain(exp)
+        chain = wsprogram.spec2_chain(exp, cfg)
         first = None
         for i, step in enumerate(chain):
             types = step_reftypes(step)
@@ -56,7 +53,7 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
             b = bestrefs(exp.header, types, store_dir, new)
             for rt in types:
                 if a[rt] != b[rt]:
-                    plan["changes"].append((name, step, rt, name_of(a[rt]), name_of(b[rt])))
+                    plan["changes"].append((name, step, rt, _name(a[rt]), _name(b[rt])))
                     first = i if first is None else first
         if first is None:
             continue
@@ -74,11 +71,16 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
     plan["products"] += sorted(remade)
 
     if cfg["workflow"]["stage3"]:
+        cubes = _cube_plans(p, cfg)
         for key, prod in sorted(p.products.items()):
+            if key in cubes:     # rule spec3_cube_prep_<n>: n counts the cube products in key order
+                prep_rule = f"spec3_cube_prep_{sorted(cubes).index(key) + 1}"
+                _replan_cubes(plan, count, remade, (store_dir, old, new), p, key, cubes[key], prep_rule)
+                continue
             types = tuple(dict.fromkeys(rt for s in MODES[prod.mode].spec3 for rt in step_reftypes(s)))
             hdr = p.exposures[prod.science[0]].header
             a, b = bestrefs(hdr, types, store_dir, old), bestrefs(hdr, types, store_dir, new)
-            plan["changes"] += [(key, "spec3", rt, name_of(a[rt]), name_of(b[rt])) for rt in types if a[rt] != b[rt]]
+            plan["changes"] += [(key, "spec3", rt, _name(a[rt]), _name(b[rt])) for rt in types if a[rt] != b[rt]]
             exps = [e for e in prod.science if prod.cal[e] in remade]
             here = os.path.join(root, out, "spec3", key)
             tables = {e: wsprogram.exp_to_source_tables(here, e, os.path.join(root, prod.cal[e]),
@@ -102,6 +104,50 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
     if jobs:
         jobs["all"] = 1
     return plan
+
+
+def _cube_plans(p, cfg):
+    """{product key: [CubePlan]} of the program's cube products (as the workflow plans them)."""
+    from ..workflow.planning import cube_plans
+
+    return cube_plans(p, cfg)
+
+
+def _replan_cubes(plan, count, remade, contexts, p, key, cube_plans, prep_rule):
+    """A cube product's share of :func:`remake_plan` (rules/spec3.smk): its prepare job when one of
+    its `_cal` or background products is re-made (then every cube follows); a cube (and its x1d)
+    when cube_build's references on the cube's first exposure change; a cube's x1d when
+    extract_1d's do. Each re-made product is published again."""
+    from .stage3_cubes import crf_name, cube_product_name
+
+    store_dir, old, new = contexts
+    prod = p.products[key]
+    spec3 = f"{wsprogram.OUT}/spec3"
+    prep = any(prod.cal[e] in remade for e in prod.science) or any(b in remade for b in prod.backgrounds)
+    if prep:
+        count(prep_rule)
+        for e in prod.science:
+            plan["products"].append(f"{spec3}/{crf_name(e, prod.asn_id)}")
+            count("spec3_cube_publish")
+    for cp in cube_plans:
+        hdr = p.exposures[cp.exposures[0]].header
+        redo = {"cube_build": prep, "extract_1d": prep}
+        for step in redo:
+            types = step_reftypes(step)
+            a, b = bestrefs(hdr, types, store_dir, old), bestrefs(hdr, types, store_dir, new)
+            changed = [rt for rt in types if a[rt] != b[rt]]
+            plan["changes"] += [(f"{key} {cp.suffix}", step, rt, _name(a[rt]), _name(b[rt])) for rt in changed]
+            redo[step] = redo[step] or bool(changed)
+        redo["extract_1d"] = redo["extract_1d"] or redo["cube_build"]
+        for step, rule, kind in (("cube_build", "spec3_cube", "s3d"), ("extract_1d", "spec3_cube_x1d", "x1d")):
+            if redo[step]:
+                count(rule)
+                count("spec3_cube_publish")
+                plan["products"].append(f"{spec3}/{cube_product_name(prod.name, cp.suffix)}_{kind}.fits")
+
+
+def _name(path):
+    return os.path.basename(str(path)) if str(path).upper() != "N/A" else "N/A"
 
 
 def _manifest_rows(path):

@@ -67,18 +67,6 @@ def dispersion_axis(wavelength):
     return 0 if not d1 > d0 else 1
 
 
-def _side(a, o, fill):
-    """``a`` moved by ``o`` columns: out[:, x] = a[:, x + o] (``fill`` outside)."""
-    out = np.full(a.shape, fill, dtype=a.dtype)
-    if o > 0:
-        out[:, :-o] = a[:, o:]
-    elif o < 0:
-        out[:, -o:] = a[:, :o]
-    else:
-        out[:] = a
-    return out
-
-
 def _window_sums(c, half):
     """Sums of each plane of ``c`` (k, ny + 2 half + 1, nx: the planes at rows half + 1 .. half + ny,
     zeros around, from :func:`_padded`; overwritten) over the rows y - half .. y + half (cut at the
@@ -97,28 +85,39 @@ def _padded(k, shape, half):
     return c, c[:, half + 1:half + 1 + shape[0]]
 
 
-def _level(a):
-    """A per-column level (nanmean, 0 for an empty column): sums are made about it, for precision."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nan_to_num(np.nanmean(a, axis=0, keepdims=True), nan=0.0)
+def _level(a, ok):
+    """A per-column level (the mean of ``a`` where ``ok``, 0 for an empty column): sums are made
+    about it, for precision."""
+    n = ok.sum(axis=0, keepdims=True)
+    tot = np.where(ok, a, 0.0).sum(axis=0, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, tot / n, 0.0)
 
 
-def _predict(d, t, err, terr, half):
-    """(prediction, its variance) of every pixel from the template ``t`` (its neighbour's spectrum):
-    d = a + b t fitted on the window. The variance holds the template's noise, the fit's uncertainty
-    at the pixel (leverage) and the part of the fit's scatter the noise does not explain."""
+def _pair_sums(d, t, half):
+    """Window sums of the pairs (``d``, ``t``) where both are finite, each about its column level:
+    (n, (sum d, sum d^2, level d), (sum t, sum t^2, level t), sum d t). Symmetric: the sums of
+    (t, d) are the same with the two middle items swapped."""
     ok = np.isfinite(d) & np.isfinite(t)
-    rd, rt = _level(np.where(ok, d, np.nan)), _level(np.where(ok, t, np.nan))
+    rd, rt = _level(d, ok), _level(t, ok)
     c, planes = _padded(6, d.shape, half)      # the planes written in place, no stacked copy
     planes[0] = ok
-    tv, dv = planes[1], planes[2]
-    np.copyto(tv, np.where(ok, t - rt, 0.0))
+    dv, tv = planes[1], planes[2]
     np.copyto(dv, np.where(ok, d - rd, 0.0))
-    np.multiply(tv, tv, out=planes[3])
+    np.copyto(tv, np.where(ok, t - rt, 0.0))
+    np.multiply(dv, dv, out=planes[3])
     np.multiply(tv, dv, out=planes[4])
-    np.multiply(dv, dv, out=planes[5])
-    n, st, sd, stt, std, sdd = _window_sums(c, half)
+    np.multiply(tv, tv, out=planes[5])
+    n, sd, st, sdd, sdt, stt = _window_sums(c, half)
+    return n, (sd, sdd, rd), (st, stt, rt), sdt
+
+
+def _fit(d, t, err, terr, n, dsums, tsums, std):
+    """(prediction, its variance) of every pixel of ``d`` from the template ``t`` (its neighbour's
+    spectrum), given the window sums of :func:`_pair_sums`: d = a + b t fitted on the window. The
+    variance holds the template's noise, the fit's uncertainty at the pixel (leverage) and the part
+    of the fit's scatter the noise does not explain."""
+    (sd, sdd, rd), (st, stt, rt) = dsums, tsums
     with np.errstate(invalid="ignore", divide="ignore"):
         tm, dm = st / n, sd / n
         vt = np.maximum(stt / n - tm * tm, 0.0)
@@ -133,6 +132,39 @@ def _predict(d, t, err, terr, half):
         var = np.maximum((b * np.nan_to_num(terr)) ** 2, s2 - err ** 2) + s2 * lever
     bad = (n < 4) | ~np.isfinite(pred) | ~np.isfinite(var)
     return np.where(bad, np.nan, pred), np.where(bad, np.nan, var)
+
+
+def _predict(d, t, err, terr, half):
+    """:func:`_fit` of ``d`` from the template ``t``."""
+    return _fit(d, t, err, terr, *_pair_sums(d, t, half))
+
+
+def _both_sides(d, err, half):
+    """[(prediction, variance) from the left neighbour column, ... from the right one] of every
+    pixel (NaN where the neighbour does not exist). The window sums of the pair of columns
+    (x, x + 1) serve both fits, x from x + 1 and x + 1 from x: computed once."""
+    left, right = [(np.full(d.shape, np.nan), np.full(d.shape, np.nan)) for _ in range(2)]
+    if d.shape[1] > 1:
+        a, b, ea, eb = d[:, :-1], d[:, 1:], err[:, :-1], err[:, 1:]
+        n, sa, sb, sab = _pair_sums(a, b, half)
+        for (p, v), cols in ((_fit(a, b, ea, eb, n, sa, sb, sab), slice(None, -1)),
+                             (_fit(b, a, eb, ea, n, sb, sa, sab), slice(1, None))):
+            side = right if cols.start is None else left
+            side[0][:, cols], side[1][:, cols] = p, v
+    return [left, right]
+
+
+def _near(hot):
+    """``hot`` dilated by the 3 x 3 square, built from its few set pixels (a full-frame binary
+    dilation costs more than the rest of a pass)."""
+    ys, xs = np.nonzero(hot)
+    out = np.zeros(hot.shape, bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            y, x = ys + dy, xs + dx
+            ok = (y >= 0) & (y < hot.shape[0]) & (x >= 0) & (x < hot.shape[1])
+            out[y[ok], x[ok]] = True
+    return out
 
 
 def _combine(p1, v1, p2, v2):
@@ -186,7 +218,7 @@ def _residual_sigma(d, err, slc, half, boxes, z=None, r=None, redo=None):
         # the box holds every pixel of the slice, so both neighbours of each of them
         mine = slc[sub] == label
         db, eb = np.where(mine, d[sub], np.nan), err[sub]
-        preds = [_predict(db, _side(db, side, np.nan), eb, _side(eb, side, np.nan), half) for side in (-1, 1)]
+        preds = _both_sides(db, eb, half)
         pred, var = _combine(*preds[0], *preds[1])
         none = ~np.isfinite(pred) & np.isfinite(db)
         if none.any():     # no neighbour column in the slice: the window mean
@@ -240,8 +272,7 @@ def _flag(sci, err, slices, good, disp_axis, snr, window, passes, keep_first=Tru
             slc[new] = 0
             z, resid = _residual_sigma(d0, e, slc, half, boxes, z, resid, redo=new)
         with np.errstate(invalid="ignore"):
-            m1 = ndimage.binary_dilation(z > snr1, structure=np.ones((3, 3), bool))
-            new = m1 & (z > snr2) & ~mask
+            new = _near(z > snr1) & (z > snr2) & ~mask
         if not new.any():
             break
         mask |= new

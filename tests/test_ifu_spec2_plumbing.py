@@ -66,6 +66,21 @@ def test_several_cubes_are_not_one_step_output(exposure_file, cubepar):
     assert isinstance(one, cubes.Cube) and one.primary["CHANNEL"] == "12"
 
 
+def test_step_command_writes_each_cube_of_a_band_build(cubepar, tmp_path):
+    """`webbspec step cube_build --output_type band` on a two-channel exposure (run_step): one
+    `_s3d` per band, named as the official strun names them (<root>_<band>_s3d.fits)."""
+    path = str(tmp_path / "jw09999001001_03102_00001_mirifushort_cal.fits")
+    datamodels.write(B.ifu_exposure(B.Exposure(designs=("1", "2"))), path)
+    out = str(tmp_path / "jw09999001001_03102_00001_mirifushort_cube_build.fits")
+    written = run_step("cube_build", path, out, refs={"cubepar": cubepar}, params={"output_type": "band"})
+    assert [os.path.basename(p) for p in written] == [f"jw09999001001_03102_00001_mirifushort_ch{c}-short_s3d.fits"
+                                                      for c in "12"]
+    for c, p in zip("12", written):
+        cube = cubes.read(p)
+        assert cube.primary["CHANNEL"] == c and np.isfinite(cube.sci).sum() > 0 and cube.primary["R_CUBPAR"]
+    assert not os.path.exists(out)
+
+
 def test_extract_1d_needs_a_cube_in_ifu_modes(exposure_file):
     """check_needs for cubes: extract_1d on an IFU image (cube_build not run) names the step."""
     model = datamodels.read(exposure_file)
@@ -106,7 +121,11 @@ def test_ifu_modes_plan_their_stage2_chains():
     for name in ("nrs_ifu", "mir_mrs"):
         mode = MODES[name]
         check_implemented(mode, mode.spec2, "x_rate.fits", stage=2)       # no error
-    assert "residual_fringe" not in MODES["mir_mrs"].spec2              # official default: skipped
+    from webbspec.pipeline.params import skipped_steps
+
+    chain = MODES["mir_mrs"].spec2                                       # after photom, as officially,
+    assert chain.index("residual_fringe") == chain.index("photom") + 1
+    assert "residual_fringe" in skipped_steps(None, "spec2", "mir_mrs")  # and skipped by default
 
 
 @pytest.mark.parametrize("exp_type, keys, want", [

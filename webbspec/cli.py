@@ -402,8 +402,8 @@ def _step(a, rest):
     output = a.output or output_name(a.name, a.input)
     for key in sorted(set(params) & set(steps.unused_parameters(a.name))):
         print(f"webbspec: warning: {a.name} accepts but does not use the official parameter {key}", file=sys.stderr)
-    run_step(a.name, a.input, output, refs, params, extra, context=a.context or _context_of(store))
-    print(output)
+    written = run_step(a.name, a.input, output, refs, params, extra, context=a.context or _context_of(store))
+    print("\n".join(written) if isinstance(written, list) else written)
 
 
 def _default_store(path):

@@ -55,9 +55,11 @@ def science_input(path):
     return asn.products[0].science[0].path
 
 
-def call_step(name, model, refs=None, params=None, extra_inputs=None, context=None, cards=None, where=None):
+def call_step(name, model, refs=None, params=None, extra_inputs=None, context=None, cards=None, where=None,
+              several=False):
     """Run step ``name`` on the in-memory ``model`` (read from ``where``) and stamp provenance;
-    returns the new model. Arguments as :func:`run_step`."""
+    returns the new model. Arguments as :func:`run_step`; ``several``: a cube_build that makes
+    several cubes returns them all (a list), else that is an error (a chain's step file holds one)."""
     module = load(name)
     params = dict(params or {})
     accepted = inspect.signature(module.run).parameters
@@ -72,11 +74,12 @@ def call_step(name, model, refs=None, params=None, extra_inputs=None, context=No
     check_needs(name, model, mode, where or model.path or name)
     extras = {k: _read_extra(v) for k, v in (extra_inputs or {}).items()}
     result = module.run(model, refs, **extras, **params)
-    if isinstance(result, list):        # cube_build: the cubes of the exposure
+    if isinstance(result, list) and not (several and len(result) > 1):    # cube_build: the exposure's cubes
         result = _one_cube(result, where or model.path or name)
-    result.primary["WSVERS"] = (__version__, "webbspec version")
-    for key, card in {**reference_cards(refs, context), **(cards or {})}.items():   # R_<REFTYPE>, REFCTX
-        result.primary[key] = card
+    for one in result if isinstance(result, list) else [result]:
+        one.primary["WSVERS"] = (__version__, "webbspec version")
+        for key, card in {**reference_cards(refs, context), **(cards or {})}.items():   # R_<REFTYPE>, REFCTX
+            one.primary[key] = card
     return result
 
 
@@ -143,6 +146,15 @@ def run_step(name, input_path, output_path, refs=None, params=None, extra_inputs
     ``cards``: more PRIMARY keywords to write ({keyword: value or (value, comment)}).
     """
     model, where = read_input(input_path)
-    result = call_step(name, model, refs, params, extra_inputs, context, cards, where)
+    result = call_step(name, model, refs, params, extra_inputs, context, cards, where, several=True)
+    if isinstance(result, list):     # cube_build with output_type band / channel: one file per cube
+        return [datamodels.write(cube, cube_path(output_path, cube)) for cube in result]
     datamodels.write(result, output_path)
     return output_path
+
+
+def cube_path(output_path, cube):
+    """Where :func:`run_step` writes one of several cubes: ``<root>_<cube name>_s3d.fits`` beside
+    ``output_path`` (``<root>_cube_build.fits`` or ``<root>_s3d.fits``), as the official strun names them."""
+    root = re.sub(r"(_cube_build|_s3d)?\.fits$", "", str(output_path))
+    return f"{root}_{cube.name}_s3d.fits"

@@ -16,9 +16,9 @@ from webbspec.workflow import planning as wsplanning
 from webbspec.modes import MODES
 
 PROGRAM = wsplanning.plan(config)   # a bad parameter, a step a mode lacks, no input: one line, exit 2
-CHAINS = {name: wsprogram.spec2_chain(exp) for name, exp in PROGRAM.stage2.items()}
+CHAINS = {name: wsprogram.spec2_chain(exp, config) for name, exp in PROGRAM.stage2.items()}
 # workflow.spec2_jobs: exposure -> {exposure: (rule name, chain)} of the one-job-per-exposure rules
-CHAIN_RULES = (wsprogram.spec2_chain_rules(PROGRAM.stage2)
+CHAIN_RULES = (wsprogram.spec2_chain_rules(PROGRAM.stage2, config)
                if config["workflow"]["spec2_jobs"] == "exposure" else {})
 NBATCHES = config["workflow"]["batches"]
 if workflow.is_main_process:   # once per run, not in every cluster job

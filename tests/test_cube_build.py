@@ -240,3 +240,19 @@ def test_block_overlaps_match_the_exact_polygon_area(angles):
             ref = kernels.quad_square_overlap((rx - a).T, (ry - b).T)
             assert np.max(np.abs(got[b, a] - ref)) < 2e-6, (a, b)
     assert np.allclose(got.sum(axis=(0, 1)), length * width, rtol=0, atol=16 * 2e-6)
+
+
+def test_nirspec_drizzle_footprint_is_the_official_one():
+    """NIRSpec drizzle footprints as the official cube_build draws them: across the slice the sky
+    distance of slices 1 and 3 (two slice widths when the slices are in numerical order, as here),
+    along it y -/+ 0.49 (0.98 of our pixel edges at -/+ 0.5); MRS keeps the slice width."""
+    exp = B.as_nirspec(B.dithered(1, designs=("1",))[0])
+    slit = exp.slits[0]
+    width = float(slit.header["SLICEWID"])
+    got = cube_build._nirspec_footprint_width(slit, np.asarray(slit["SLICE"]) > 0)
+    assert got == pytest.approx(2 * width, rel=1e-3)
+    raw = cube_build._pixels(exp, "G395M/F290LP", np.asarray(slit["SLICE"]) > 0, 0.0, 99.0, "drizzle", False)
+    assert raw["SLICEWID"] == got and raw["ALONG"] == pytest.approx(0.98)
+    mrs = B.dithered(1, designs=("1",))[0]
+    raw = cube_build._pixels(mrs, "1/SHORT", np.asarray(mrs.slits[0]["SLICE"]) > 0, 0.0, 99.0, "drizzle", True)
+    assert raw["SLICEWID"] == pytest.approx(width) and "ALONG" not in raw

@@ -7,7 +7,8 @@ ifupost, ifufore and chromcorr, the stdatamodels models the official assign_wcs 
 Design (linear, achromatic IFU optics; the official code supplies the frame chain):
 
 * slicer plane [m]: 30 slices side by side in x, slice k (0-based; official slice number k + 1)
-  centred at XC_k = (k - 14.5) * SLICER_W, SLICER_W wide and SLICER_L long. The official slice map
+  centred at XC_k = (p_k - 14.5) * SLICER_W, SLICER_W wide and SLICER_L long, p_k its place
+  (interleaved: 28 ... 2 0 1 3 ... 29, :func:`slicer_centre`). The official slice map
   identifies a slice by its mean slicer x with a tolerance of 1e-4, so the pitch is >= 2e-4.
   ifuslicer: data row k = (k, XC_k, 0, SLICER_W, SLICER_L), model Identity(2).
 * ifupost (spectrograph side), slice k: slicer -> MSA plane pseudo-slit
@@ -50,8 +51,10 @@ IFU_REF_FILES = {"ifuslicer": "nirspec_ifuslicer_0001.asdf", "ifupost": "nirspec
 
 
 def slicer_centre(k):
-    """Slicer-plane x [m] of slice k (0-based)."""
-    return (k - 14.5) * SLICER_W
+    """Slicer-plane x [m] of slice k (0-based). The slices are interleaved as on the real slicer:
+    even ones on one side of the middle, odd ones on the other (28 ... 2 0 1 3 ... 29), so slices
+    1 and 3 are neighbours; the official cube_build takes the slice width as their distance."""
+    return ((14 - k // 2 if k % 2 == 0 else 15 + k // 2) - 14.5) * SLICER_W
 
 
 def slice_msa_offsets(k):

@@ -15,10 +15,15 @@ wavelength table and its per-wavelength ROIs; rois x 1.5 with fewer than 4 expos
 The sky grid is a TAN plane at the middle of the footprint (pixel centres), north up (cube_pa
 rotates it), odd-sized and symmetric about the tangent point. Pixels used: finite SCI, not
 DO_NOT_USE / NON_SCIENCE, within the wavelength range (+ the ROI or the pixel extent). Kernels and
-weights: :mod:`webbspec.algorithms.cube_build`. The slice width of the drizzle footprint is the
-exposure's SLICEWID (MRS: the channel's SLCWID<c> when present), unless the spacing of the slices
+weights: :mod:`webbspec.algorithms.cube_build`. The drizzle footprint of a pixel is the segment
+between its along-slice edges widened across the slice. MRS: edges at x -/+ 0.5 (XI1..ETA2), width
+the exposure's SLICEWID (the channel's SLCWID<c> when present) unless the spacing of the slices
 measured on the sky departs from it by more than 5% (an MRS exposure holds two channels of
-different widths).
+different widths). NIRSpec, as the official cube_build draws it: edges at y -/+ 0.49, width the
+distance on the sky between slices 1 and 3 (official numbers), which the official code takes for
+neighbours on the slicer; on a slicer with the slices in numerical order (our simulator's) that is
+two slice widths, and the official cubes are that much wider across the slices (measured: with the
+slice width ours differed from the official by 22% per spaxel, with this 2e-4).
 
 A band without usable pixels, or missing from the cubepar, is a one-line warning naming the file
 and band; the other cubes are still made (an InputError when no cube can be made).
@@ -297,7 +302,7 @@ def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy,
         del raw
     if not clouds:
         raise _NoData(_where(exposures[0]), f"band {label} has no valid pixels in its wavelength range")
-    cloud = kernels.Cloud.concatenate(clouds).sorted()
+    cloud = kernels.Cloud.concatenate(clouds, z)
     kw = {}
     if weighting != "drizzle":
         if table is not None:
@@ -348,17 +353,34 @@ def _basis(ra, dec):
 def _to_cube(wcs, xi, eta, ref):
     """Cube pixel (x, y) of tangent offsets [arcsec] about ``ref``. A gnomonic projection maps
     great circles to lines, so moving between two tangent planes is a homography: no trigonometry
-    per pixel, exact to float64."""
+    per pixel, exact to float64; the cube's affine pixel frame is folded into it, so a pixel costs
+    three linear forms and two divisions."""
     if abs(ref[0] - wcs.crval1) < 1e-12 and abs(ref[1] - wcs.crval2) < 1e-12:
         return wcs.xieta_to_pixel(xi, eta)
     c0, e0, n0 = _basis(*ref)
     c1, e1, n1 = _basis(wcs.crval1, wcs.crval2)
-    u = np.asarray(xi, float) / _ARCSEC_PER_RAD
-    v = np.asarray(eta, float) / _ARCSEC_PER_RAD
-    den = c0 @ c1 + u * (e0 @ c1) + v * (n0 @ c1)
-    xi1 = (c0 @ e1 + u * (e0 @ e1) + v * (n0 @ e1)) / den
-    eta1 = (c0 @ n1 + u * (e0 @ n1) + v * (n0 @ n1)) / den
-    return wcs.xieta_to_pixel(xi1 * _ARCSEC_PER_RAD, eta1 * _ARCSEC_PER_RAD)
+    # rows: the denominator and the numerators of (xi, eta) about crval [rad], as forms in (1, u, v)
+    # with u, v = xi, eta [arcsec] about ref
+    scale = np.array([1.0, 1.0 / _ARCSEC_PER_RAD, 1.0 / _ARCSEC_PER_RAD])
+    h = np.array([[c0 @ c1, e0 @ c1, n0 @ c1], [c0 @ e1, e0 @ e1, n0 @ e1], [c0 @ n1, e0 @ n1, n0 @ n1]]) * scale
+    inv = np.linalg.inv(np.asarray(wcs.pc, float))
+    a = inv * (_ARCSEC_PER_RAD / (np.array([wcs.cdelt1, wcs.cdelt2]) * 3600.0))   # [rad] -> cube pixels
+    px = a[0, 0] * h[1] + a[0, 1] * h[2] + (wcs.crpix1 - 1.0) * h[0]
+    py = a[1, 0] * h[1] + a[1, 1] * h[2] + (wcs.crpix2 - 1.0) * h[0]
+    u = np.asarray(xi, float)
+    v = np.asarray(eta, float)
+    den = h[0, 1] * u
+    den += h[0, 2] * v
+    den += h[0, 0]
+    x = px[1] * u
+    x += px[2] * v
+    x += px[0]
+    x /= den
+    y = py[1] * u
+    y += py[2] * v
+    y += py[0]
+    y /= den
+    return x, y
 
 
 _ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
@@ -373,9 +395,9 @@ def _pixels(model, band, inband, lam_lo, lam_hi, weighting, miri):
     dq = np.asarray(slit["DQ"]) if "DQ" in slit else np.zeros(sci.shape, np.uint32)
     err = np.asarray(slit["ERR"]) if "ERR" in slit else np.zeros(sci.shape, np.float32)
     valid = inband & np.isfinite(sci) & np.isfinite(err) & ((dq & (dqbits.DO_NOT_USE | dqbits.NON_SCIENCE)) == 0)
-    sl = np.asarray(slit["SLICE"]).astype(np.int64)
-    n_in = np.bincount(sl[inband & (sl >= 0)])
-    empty = np.flatnonzero((n_in > 0) & (np.bincount(sl[valid & (sl >= 0)], minlength=n_in.size) == 0))
+    sl = np.asarray(slit["SLICE"])                        # > 0 in the band (_band_pixels)
+    n_in = np.bincount(sl[inband])
+    empty = np.flatnonzero((n_in > 0) & (np.bincount(sl[valid], minlength=n_in.size) == 0))
     if empty.size:
         _warn(f"{_where(model)}: band {band}: slice{'s' if empty.size > 1 else ''} "
               f"{', '.join(str(int(v)) for v in empty)} without valid pixels")
@@ -385,16 +407,26 @@ def _pixels(model, band, inband, lam_lo, lam_hi, weighting, miri):
     for k in names:
         use &= np.isfinite(np.asarray(slit[k])) if k in slit else False
     # the pixels in dispersion order (detector rows for MIRI, columns for NIRSpec): the cloud is
-    # then nearly sorted by wavelength already, so the sort and its gathers are cheap
-    idx = np.flatnonzero(use) if miri else np.flatnonzero(use.T)
+    # then nearly sorted by wavelength already, so the gathers of its sort are cheap
+    if miri:
+        idx = np.flatnonzero(use)
+    else:
+        idx = np.flatnonzero(np.ascontiguousarray(use.T))          # column * ny + row
+        ny, nx = use.shape
+        col = ((idx + 0.5) * (1.0 / ny)).astype(np.int64)           # exact: idx < 2^52, 0.5 / ny margin
+        idx -= col * ny
+        idx *= nx
+        idx += col
     if not idx.size:
         return None
-    if not miri:
-        idx = (idx % use.shape[0]) * use.shape[1] + idx // use.shape[0]
-    raw = {k: np.asarray(slit[k]).reshape(-1)[idx] for k in names + ("DWAVE",) if k in slit}
-    raw.update(WAVELENGTH=lam.reshape(-1)[idx], SCI=sci.reshape(-1)[idx], ERR=err.reshape(-1)[idx])
+    raw = {k: np.asarray(slit[k]).reshape(-1).take(idx) for k in names if k in slit}
+    raw.update(WAVELENGTH=lam.reshape(-1).take(idx), SCI=sci.reshape(-1).take(idx), ERR=err.reshape(-1).take(idx))
     if weighting == "drizzle":
-        raw["SLICEWID"] = _slice_width(slit, use, band.split("/")[0] if miri else None)
+        if miri:
+            raw["SLICEWID"] = _slice_width(slit, use, band.split("/")[0])
+        else:
+            raw["SLICEWID"] = _nirspec_footprint_width(slit, inband)
+            raw["ALONG"] = _NRS_ALONG
     return raw
 
 
@@ -405,8 +437,9 @@ def _cloud(raw, ref, wcs):
     x, y = _to_cube(wcs, raw.pop("XI"), raw.pop("ETA"), ref)
     n = x.size
     c = kernels.Cloud(x=x, y=y, lam=raw.pop("WAVELENGTH").astype(float),
-                      dlam=raw.pop("DWAVE").astype(np.float32) if "DWAVE" in raw else np.zeros(n, np.float32),
-                      flux=raw.pop("SCI").astype(np.float32), err=raw.pop("ERR").astype(np.float32))
+                      dlam=raw.pop("DWAVE").astype(np.float32, copy=False) if "DWAVE" in raw else None,
+                      flux=raw.pop("SCI").astype(np.float32, copy=False),
+                      err=raw.pop("ERR").astype(np.float32, copy=False))
     if "SLICEWID" in raw:
         for e in "12":
             ex, ey = _to_cube(wcs, raw.pop("XI" + e), raw.pop("ETA" + e), ref)
@@ -414,8 +447,54 @@ def _cloud(raw, ref, wcs):
             ey -= y
             setattr(c, "x" + e, ex.astype(np.float32))
             setattr(c, "y" + e, ey.astype(np.float32))
+        along = raw.get("ALONG", 1.0)
+        if along != 1.0:
+            for e in ("x1", "y1", "x2", "y2"):
+                getattr(c, e)[...] *= np.float32(along)
         c.half = np.full(n, raw["SLICEWID"] / 2.0 / wcs.spaxel_arcsec, np.float32)
     return c
+
+
+# NIRSpec drizzle footprints as the official cube_build draws them: the along-slice edges at
+# y -/+ 0.49 (our XI1.. are at -/+ 0.5; scaling the offsets is exact to first order, the
+# along-slice mapping being linear over a pixel) and the width across the slice the slicer
+# distance of slices 1 and 3 (official numbers), which the official code takes for neighbours
+_NRS_ALONG = 0.98
+_NRS_WIDTH_SLICES = (1, 3)
+
+
+def _sample(slit, name, idx):
+    """float64 values of the per-pixel array ``name`` at the flat indices ``idx``."""
+    return np.asarray(slit[name]).reshape(-1).take(idx).astype(float)
+
+
+def _nirspec_footprint_width(slit, inband):
+    """The across-slice width [arcsec] of the official NIRSpec drizzle footprint: the distance on
+    the sky between the centre lines of slices 1 and 3 (every 7th pixel of each: their mean
+    positions are as good). Where the exposure lacks one of them, the median distance of slices
+    k and k + 2 over those present; SLICEWID when fewer than 3 slices (module docstring)."""
+    idx = np.flatnonzero(inband)[::7]
+    sl = np.asarray(slit["SLICE"]).reshape(-1)[idx]
+    xi, eta = (_sample(slit, k, idx) for k in ("XI", "ETA"))
+    ux = _sample(slit, "XI2", idx) - _sample(slit, "XI1", idx)
+    uy = _sample(slit, "ETA2", idx) - _sample(slit, "ETA1", idx)
+    ok = np.isfinite(xi) & np.isfinite(eta) & np.isfinite(ux) & np.isfinite(uy)
+    sl, xi, eta, ux, uy = sl[ok], xi[ok], eta[ok], ux[ok], uy[ok]
+    ids, inv = np.unique(sl, return_inverse=True)
+    if ids.size >= 3:
+        ang = np.arctan2(np.median(uy), np.median(ux))
+        across = -np.sin(ang) * xi + np.cos(ang) * eta
+        pos = dict(zip(ids.tolist(), np.bincount(inv, across) / np.bincount(inv)))
+        a, b = _NRS_WIDTH_SLICES
+        if a in pos and b in pos:
+            return abs(pos[a] - pos[b])
+        pairs = [abs(pos[k] - pos[k + 2]) for k in pos if k + 2 in pos]
+        if pairs:
+            return float(np.median(pairs))
+    given = slit.header.get("SLICEWID")
+    if given is None:
+        raise InputError("cube_build", "cannot tell the slice width (no SLICEWID and fewer than 3 slices)")
+    return float(given)
 
 
 def _slice_width(slit, use, channel=None):
@@ -425,9 +504,9 @@ def _slice_width(slit, use, channel=None):
     # every 7th selected pixel: the slices' mean positions are as good, at a fraction of the cost
     idx = np.flatnonzero(use)[::7]
     sl = np.asarray(slit["SLICE"]).reshape(-1)[idx]
-    xi, eta = (np.asarray(slit[k], float).reshape(-1)[idx] for k in ("XI", "ETA"))
-    ux = np.asarray(slit["XI2"], float).reshape(-1)[idx] - np.asarray(slit["XI1"], float).reshape(-1)[idx]
-    uy = np.asarray(slit["ETA2"], float).reshape(-1)[idx] - np.asarray(slit["ETA1"], float).reshape(-1)[idx]
+    xi, eta = (_sample(slit, k, idx) for k in ("XI", "ETA"))
+    ux = _sample(slit, "XI2", idx) - _sample(slit, "XI1", idx)
+    uy = _sample(slit, "ETA2", idx) - _sample(slit, "ETA1", idx)
     measured = None
     ids, inv = np.unique(sl, return_inverse=True)
     if ids.size >= 2:

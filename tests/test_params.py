@@ -92,8 +92,8 @@ def _step_modules():
 
 
 # the pipeline's own value where it differs from the step's default (calwebb_spec2 builds one
-# multi-band cube per IFU exposure, its `_s3d`)
-PIPELINE_VALUES = {("spec2", "cube_build", "output_type"): "multi"}
+# multi-band cube per IFU exposure, its `_s3d`; it skips residual_fringe, which runs when called alone)
+PIPELINE_VALUES = {("spec2", "cube_build", "output_type"): "multi", ("spec2", "residual_fringe", "skip"): True}
 
 
 @pytest.mark.parametrize("stage, step", list(_step_modules()))

@@ -56,7 +56,7 @@ _MRS_S3 = ("master_background", "mrs_imatch", "outlier_detection", "cube_build",
 _NRS_IFU_STEPS = ("assign_wcs", "msa_flagging", "imprint_subtract", "bkg_subtract", "srctype", "flat_field",
                   "pathloss", "photom", "cube_build", "extract_1d")
 _MIR_MRS_STEPS = ("assign_wcs", "bkg_subtract", "srctype", "straylight", "flat_field", "fringe", "photom",
-                  "cube_build", "extract_1d")
+                  "residual_fringe", "cube_build", "extract_1d")
 
 MODES = {
     m.name: m for m in (
@@ -87,7 +87,7 @@ MODES = {
              ("extract_1d", "combine_1d"), detectors=("MIRIMAGE",), tso=True),
         Mode("mir_mrs", ("MIR_MRS",), "MIRI",
              ("assign_wcs", "bkg_subtract", "srctype", "straylight", "flat_field", "fringe", "photom",
-              "cube_build", "extract_1d"),
+              "residual_fringe", "cube_build", "extract_1d"),
              _MRS_S3,
              detectors=("MIRIFUSHORT", "MIRIFULONG"), stage3_kind="cubes", source_rule="single_extended",
              pattern_keyword="DITHOPFR", simulator="webbspec.simulate.mir_mrs:simulate_mir_mrs",

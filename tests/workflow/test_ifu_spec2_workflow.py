@@ -281,3 +281,41 @@ def test_bad_slice_warns_and_missing_cubepar_band_fails_one_exposure(programs, t
     assert len(warned) == 1 and "1/SHORT" in warned[0] and short in warned[0], logs[short][-2000:]
     failed = [ln for ln in logs[long_].splitlines() if ln.startswith("webbspec: ")]
     assert len(failed) == 1 and "band 3/SHORT" in failed[0] and long_ in failed[0], logs[long_][-2000:]
+
+
+def test_mrs_chain_with_residual_fringe(step_runs, tmp_path):
+    """MRS with `residual_fringe: {skip: false}` (one job per exposure): the step runs after photom,
+    its output is the `_cal` (S_RESFRI COMPLETE, the fringefreq reference recorded, IFUImageModel),
+    which differs from the default run's `_cal` (residual_fringe skipped: no such step) by the
+    simulated 1% fringe (|ratio - 1| < 5%) on the fitted pixels and nowhere else."""
+    from stdatamodels.jwst import datamodels as dm
+
+    root = step_runs["mir_mrs"]
+    other = _linked_copy(root, str(tmp_path / "mrs_rf"))
+    os.remove(os.path.join(other, "stage2.yaml"))
+    with open(os.path.join(other, "stage2.yaml"), "w") as f:
+        f.write("workflow:\n  stage3: false\n  spec2_jobs: exposure\nspec2:\n  residual_fringe:\n    skip: false\n")
+    r = snakemake(other, *STAGE2, fakes=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    name = SCIENCE["mir_mrs"]
+    assert os.path.exists(os.path.join(other, "webbspec", "spec2", name, f"{name}_residual_fringe.fits"))
+    assert not os.path.exists(os.path.join(root, "webbspec", "spec2", name, f"{name}_residual_fringe.fits"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with dm.open(_spec2(other, name, "cal"), strict_validation=True) as m:
+            assert type(m).__name__ == "IFUImageModel"
+            assert m.meta.cal_step.residual_fringe == "COMPLETE" and m.meta.cal_step.photom == "COMPLETE"
+            assert m.meta.ref_file.fringefreq.name == "miri_mrs_fringefreq_0001.fits"
+    with fits.open(_spec2(other, name, "cal")) as h, fits.open(_spec2(root, name, "cal")) as h0:
+        new, old = h["SCI"].data.astype(float), h0["SCI"].data.astype(float)
+        assert "S_RESFRI" not in h0[0].header and np.array_equal(h["DQ"].data, h0["DQ"].data)
+    assert (np.isnan(new) == np.isnan(old)).all()
+    ok = np.isfinite(new)
+    changed = ok & (new != old)
+    ratio = new[changed] / old[changed]
+    print(f"residual_fringe changed {changed.sum()} of {ok.sum()} pixels; ratio 1st-99th percentile "
+          f"{np.percentile(ratio, 1):.4f}-{np.percentile(ratio, 99):.4f}")
+    # measured: 36,714 of 804,852 pixels (the columns where the 1% fringe is significant), ratio
+    # 0.988-1.013 (1st-99th percentile)
+    assert changed.sum() > 0.02 * ok.sum() and np.all(np.abs(ratio - 1) < 0.05)
+    assert os.path.exists(_spec2(other, name, "s3d")) and os.path.exists(_spec2(other, name, "x1d"))

@@ -17,7 +17,7 @@ REF_KEYWORDS = {
     "apcorr": "R_APCORR", "area": "R_AREA", "barshadow": "R_BARSHA", "bkg": "R_BKG",
     "camera": "R_CAMERA", "collimator": "R_COLLIM", "cubepar": "R_CUBPAR", "dflat": "R_DFLAT",
     "disperser": "R_DISPER", "distortion": "R_DISTOR", "extract1d": "R_EXTR1D", "fflat": "R_FFLAT",
-    "flat": "R_FLAT", "fore": "R_FORE", "fpa": "R_FPA", "fringe": "R_FRINGE", "ifufore": "R_IFUFOR",
+    "flat": "R_FLAT", "fore": "R_FORE", "fpa": "R_FPA", "fringe": "R_FRINGE", "fringefreq": "R_FRIFRQ", "ifufore": "R_IFUFOR",
     "ifupost": "R_IFUPOS", "ifuslicer": "R_IFUSLI", "msa": "R_MSA", "msaoper": "R_MSAOPE",
     "ote": "R_OTE", "pathloss": "R_PTHLOS", "photom": "R_PHOTOM", "regions": "R_REGION",
     "resol": "R_RESOL", "sflat": "R_SFLAT", "specwcs": "R_SPCWCS", "wavecorr": "R_WAVCOR",

@@ -19,7 +19,7 @@ from functools import lru_cache
 from ..errors import InputError
 
 __all__ = ["workflow_root", "defaults", "schema", "merge", "validate", "validate_step", "step_value", "load",
-           "step_params", "stage_params", "export", "unused_report", "CONFIG_PATH", "SCHEMA_PATH"]
+           "step_params", "stage_params", "skipped_steps", "export", "unused_report", "CONFIG_PATH", "SCHEMA_PATH"]
 
 
 def workflow_root():
@@ -262,6 +262,14 @@ def step_params(config, stage, step, mode=None):
         over = ((config.get("modes") or {}).get(mode) or {}).get(stage, {}).get(step) or {}
         params.update(over)
     return params
+
+
+def skipped_steps(config, stage, mode=None):
+    """Steps whose parameters say ``skip: true`` (the official switch; only steps skipped by
+    default have it, e.g. spec2.residual_fringe): the run leaves them out of the chain, no job, no
+    file. ``config`` None: the defaults."""
+    cfg = _defaults_cached() if config is None else config
+    return {s for s in (cfg.get(stage) or {}) if step_params(cfg, stage, s, mode).get("skip") is True}
 
 
 def stage_params(config, stage, steps, mode=None):

@@ -154,14 +154,18 @@ def read_sources(tsv):
     return out
 
 
-def spec2_chain(exp):
-    """The Stage 2 steps this exposure runs, in order (the mode's chain minus inapplicable steps).
+def spec2_chain(exp, config=None):
+    """The Stage 2 steps this exposure runs, in order (the mode's chain minus inapplicable steps
+    and the steps ``config`` skips, ``skip: true``; None: the defaults').
 
     A bad input (``exp.error``) runs ``assign_wcs`` only: that job reads the file again and fails.
     """
+    from .params import skipped_steps
+
     if exp.error or exp.mode not in MODES:
         return ["assign_wcs"]
-    steps = list(MODES[exp.mode].spec2)
+    skipped = skipped_steps(config, "spec2", exp.mode)
+    steps = [s for s in MODES[exp.mode].spec2 if s not in skipped]
     if not exp.backgrounds and not MODES[exp.mode].ref_background and "bkg_subtract" in steps:
         steps.remove("bkg_subtract")
     if not exp.imprints and "imprint_subtract" in steps:
@@ -197,12 +201,12 @@ def spec2_published(chain, ints=False, save_bsub=False):
     return {k: v for k, v in spec2_products(chain, ints).items() if not k.startswith("bsub") or save_bsub}
 
 
-def spec2_chain_rules(stage2):
+def spec2_chain_rules(stage2, config=None):
     """``{exposure: (rule name, chain)}`` when each exposure's Stage 2 is one job
     (``workflow.spec2_jobs: exposure``). A Snakemake rule has a fixed set of outputs, so there is
     one rule per distinct chain (and per-integration naming): ``spec2_chain_<k>``, numbered in the
     sorted order of the distinct chains; the rules and ``refs diff`` both name jobs with this."""
-    keys = {name: (tuple(spec2_chain(exp)), bool(exp.ints)) for name, exp in stage2.items()}
+    keys = {name: (tuple(spec2_chain(exp, config)), bool(exp.ints)) for name, exp in stage2.items()}
     number = {key: k for k, key in enumerate(sorted(set(keys.values())), start=1)}
     return {name: (f"spec2_chain_{number[key]}", list(key[0])) for name, key in keys.items()}
 
@@ -320,7 +324,7 @@ def discover(root=".", strict=False):
     return Program(root, exposures, products)
 
 
-def check_plan(program):
+def check_plan(program, config=None):
     """The planning-time check: every step an exposure or a product will run is written for its
     mode (InputError naming the file, the mode and the step; see modes.check_implemented), and
     there is something to calibrate at all."""
@@ -329,7 +333,7 @@ def check_plan(program):
                                        "found: nothing to calibrate")
     for _, exp in sorted(program.stage2.items()):
         if exp.error is None and exp.mode in MODES:
-            check_implemented(MODES[exp.mode], spec2_chain(exp), exp.path, stage=2)
+            check_implemented(MODES[exp.mode], spec2_chain(exp, config), exp.path, stage=2)
     for _, prod in sorted(program.products.items()):
         check_implemented(MODES[prod.mode], MODES[prod.mode].spec3, prod.asn)
     return program

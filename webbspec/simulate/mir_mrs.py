@@ -11,8 +11,8 @@ MIRIFUSHORT, 3SHORT/4SHORT on MIRIFULONG); "full" = the three sub-bands (4 dithe
 Pointing: (V2_REF, V3_REF) = the channel-1 field centre; RA_REF/DEC_REF put the target at the
 dither position's channel-1 (alpha, beta) (:data:`DITHERS_AB`), found through OUR WCS's sky <-> V2/V3
 (webbspec.instruments.miri.mrs, the official attitude rotation). Rendering: mir_mrs_render (scene
-integrated over every pixel's footprint through our WCS, then flat, fringe, photom and the stray
-light of the references), noise and cosmic rays: noise.observe.
+integrated over every pixel's footprint through our WCS, then flat, fringe, the residual fringe,
+photom and the stray light of the references), noise and cosmic rays: noise.observe.
 """
 
 import os

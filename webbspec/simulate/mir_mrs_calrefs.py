@@ -7,6 +7,11 @@ Per (detector, band), full frame (1024, 1032), values from the analytic truth of
 * ``photom`` (MirMrsPhotomModel): SCI = :func:`photom_truth` [(MJy/sr) / (DN/s)], NaN off the slices
   (DQ DO_NOT_USE | NON_SCIENCE there, as official files); PIXSIZ = pixel area [arcsec^2].
 * ``fringe`` (FringeModel): SCI = :func:`fringe_truth`, a sinusoid in wavenumber, 1 off the slices.
+* ``fringefreq`` (FringeFreqModel, the official residual_fringe reference; one file, every slice):
+  RFC_FREQ_SHORT/MEDIUM/LONG, a row per slice (100 c + k) with the residual fringe's period in
+  wavenumber (``ffreq`` [cm-1], :data:`RESIDUAL_PERIOD`; a second, placeholder fringe 0 as in the
+  official files of channels 1-2), the search half-width ``dffreq``, ``max_nfringes``, ``min_snr``,
+  ``pgram_res``; MAX_AMP: the largest fringe amplitude to correct per wavelength.
 * ``mrsxartcorr`` (MirMrsXArtCorrModel, the official straylight reference): CH<c><A|B|C> tables,
   one row per detector row: the cross-artifact kernel (:data:`XART`), the same for every row.
 
@@ -15,7 +20,8 @@ MULTICHANNEL_* tables), ``extract1d`` (Extract1dIFUModel, arrays inline: a binar
 the official step), ``apcorr`` (MirMrsApcorrModel per channel/band: 1/enclosed fraction of the
 Gaussian PSF within the radius).
 The forward model these invert (mir_mrs_render): rate [DN/s] = S + stray(S), S = SB [MJy/sr] *
-flat * fringe / photom.
+flat * fringe * residual / photom; ``residual`` (:func:`residual_fringe_truth`, 1 + 1% sinusoid in
+wavenumber at the fringefreq period) is what the fringe flat leaves, for residual_fringe to remove.
 """
 
 import os
@@ -26,8 +32,8 @@ from ..instruments.miri import MRS_EXP_TYPE
 from . import mir_mrs_design as design
 from .mir_mrs_wcsrefs import ref_meta, save_reproducibly
 
-__all__ = ["write_cal_refs", "flat_truth", "photom_truth", "fringe_truth", "XART", "xart_kernel",
-           "apply_xartifact", "CUBEPARS", "pixel_area"]
+__all__ = ["write_cal_refs", "flat_truth", "photom_truth", "fringe_truth", "residual_fringe_truth", "XART",
+           "xart_kernel", "apply_xartifact", "CUBEPARS", "pixel_area", "RESIDUAL_PERIOD", "RESIDUAL_AMP"]
 
 DO_NOT_USE, NON_SCIENCE = 1, 1 << 9
 BAND_LETTER = {"SHORT": "a", "MEDIUM": "b", "LONG": "c"}
@@ -37,6 +43,12 @@ XART = {"1": (30.0, 0.0008, 8.0, 25.0, 0.002, 0.001), "2": (36.0, 0.0006, 9.0, 2
         "3": (40.0, 0.0005, 10.0, 30.0, 0.0015, 0.0008), "4": (48.0, 0.0004, 12.0, 34.0, 0.001, 0.0005)}
 FRINGE_PERIOD = 12.0        # cm-1 in wavenumber
 FRINGE_AMP = 0.08
+# The residual fringe the fringe flat leaves (the detector's ~2.9 cm-1 fringe, per channel) [cm-1]. Its
+# amplitude is kept at 1%: with residual_fringe skipped (the calwebb_spec2 default) the point source's
+# x1d ripple stays under the 1% truth bar (rms 0.7%), yet each bright column's fit finds it.
+RESIDUAL_PERIOD = {"1": 2.90, "2": 2.95, "3": 3.00, "4": 3.05}
+RESIDUAL_AMP = 0.01
+RESIDUAL_MAX_AMP = 0.05     # MAX_AMP table: larger "fringes" are spectral features, not corrected
 
 
 def _pixels(detector, band):
@@ -68,6 +80,18 @@ def fringe_truth(detector, band):
     _, _, sl, alpha, _, lam = _pixels(detector, band)
     with np.errstate(invalid="ignore", divide="ignore"):
         f = 1.0 + FRINGE_AMP * np.sin(2 * np.pi * (1e4 / lam) / FRINGE_PERIOD + 0.3 * alpha)
+    return np.where(sl > 0, f, 1.0)
+
+
+def residual_fringe_truth(detector, band):
+    """1 + A_r sin(2 pi sigma / P_c + phi_k + 0.5 alpha): the fringe the fringe flat leaves, P_c the
+    fringefreq period of the channel, phi_k a phase per slice; 1 off the slices."""
+    _, _, sl, alpha, _, lam = _pixels(detector, band)
+    period = np.ones(sl.shape)
+    for c in design.DETECTOR_CHANNELS[detector]:
+        period[(sl // 100) == int(c)] = RESIDUAL_PERIOD[c]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = 1.0 + RESIDUAL_AMP * np.sin(2 * np.pi * (1e4 / lam) / period + 0.7 * (sl % 100) + 0.5 * alpha)
     return np.where(sl > 0, f, 1.0)
 
 
@@ -151,6 +175,30 @@ def _write_detector_band(refdir, detector, band):
                    f"Simulated MRS fringe flat {tag}", "FRINGE", detector, band)
     out["fringe"] = save_reproducibly(_full_frame(frm), os.path.join(refdir, f"{name}_fringe_0001.fits"))
     return out
+
+
+def _write_fringefreq(refdir):
+    """The residual_fringe reference: every slice of channels 1-4, the same rows in each band."""
+    from stdatamodels.jwst import datamodels as dm
+
+    model = ref_meta(dm.FringeFreqModel(), "Simulated MRS residual fringe frequencies", "FRINGEFREQ")
+    slices = [100 * int(c) + k for c in "1234" for k in range(1, design.CHANNELS[c].nslice + 1)]
+    dtype = [("slice", "<f8"), ("ffreq", "<f8", (2,)), ("dffreq", "<f8", (2,)), ("min_nfringes", "<i8", (2,)),
+             ("max_nfringes", "<i8", (2,)), ("min_snr", "<f8", (2,)), ("pgram_res", "<f8", (2,))]
+    t = np.zeros(len(slices), dtype=dtype)
+    t["slice"] = slices
+    t["ffreq"] = [(RESIDUAL_PERIOD[str(s // 100)], 0.0) for s in slices]
+    t["dffreq"] = (0.3, 0.0)
+    t["min_nfringes"] = (1, 0)
+    t["max_nfringes"] = (3, 0)
+    t["min_snr"] = (10.0, 10.0)
+    t["pgram_res"] = (0.001, 0.001)
+    model.rfc_freq_short_table, model.rfc_freq_medium_table, model.rfc_freq_long_table = t, t.copy(), t.copy()
+    amp = np.zeros(6, dtype=[("wavelength", "<f8"), ("amplitude", "<f8")])
+    amp["wavelength"] = np.linspace(4.5, 29.0, 6)
+    amp["amplitude"] = RESIDUAL_MAX_AMP
+    model.max_amp_table = amp
+    return save_reproducibly(model, os.path.join(refdir, "miri_mrs_fringefreq_0001.fits"))
 
 
 def _write_xartcorr(refdir):
@@ -274,6 +322,7 @@ def write_cal_refs(refdir, detectors, bands):
             sel["apcorr"].append({"match": dict(mrs, CHANNEL=channels, BAND=band),
                                   "file": _write_apcorr(refdir, channels, band)})
     sel["mrsxartcorr"] = [{"match": mrs, "file": _write_xartcorr(refdir)}]
+    sel["fringefreq"] = [{"match": mrs, "file": _write_fringefreq(refdir)}]
     sel["cubepar"] = [{"match": mrs, "file": _write_cubepar(refdir)}]
     sel["extract1d"] = [{"match": mrs, "file": _write_extract1d(refdir)}]
     return sel

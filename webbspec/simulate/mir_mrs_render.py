@@ -9,8 +9,10 @@ footprint exactly as erf products:
 
     SB_pixel = sum_sources  flux(lambda) * fa * fb / Omega_pixel  (+ sky),  Omega = |alpha2 - alpha1| bdel VA^2
 
-Then the instrument (mir_mrs_calrefs truth): S = SB * flat * fringe / photom [DN/s], and the rate is
-S + cross-artifact(S) (the additive stray light the straylight reference describes).
+Then the instrument (mir_mrs_calrefs truth): S = SB * flat * fringe * residual / photom [DN/s], and the
+rate is S + cross-artifact(S) (the additive stray light the straylight reference describes); residual
+is the fringe the fringe flat leaves (1% in wavenumber at the fringefreq reference's period), which
+only residual_fringe removes.
 """
 
 import numpy as np
@@ -87,8 +89,8 @@ _CAL_CACHE = {}
 def _cal_arrays(detector, band):
     key = (detector, band)
     if key not in _CAL_CACHE:
-        _CAL_CACHE[key] = (cal.flat_truth(detector, band) * cal.fringe_truth(detector, band),
-                           cal.photom_truth(detector, band))
+        _CAL_CACHE[key] = (cal.flat_truth(detector, band) * cal.fringe_truth(detector, band)
+                           * cal.residual_fringe_truth(detector, band), cal.photom_truth(detector, band))
     return _CAL_CACHE[key]
 
 

@@ -37,7 +37,7 @@ def plan(config):
     try:
         params.validate(config)
         _check_saved_steps(config["workflow"]["save_intermediates"])
-        return program.check_plan(program.discover("."))
+        return program.check_plan(program.discover("."), config)
     except InputError as exc:
         fail(exc)
 

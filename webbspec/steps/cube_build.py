@@ -20,10 +20,11 @@ between its along-slice edges widened across the slice. MRS: edges at x -/+ 0.5 
 the exposure's SLICEWID (the channel's SLCWID<c> when present) unless the spacing of the slices
 measured on the sky departs from it by more than 5% (an MRS exposure holds two channels of
 different widths). NIRSpec, as the official cube_build draws it: edges at y -/+ 0.49, width the
-distance on the sky between slices 1 and 3 (official numbers), which the official code takes for
-neighbours on the slicer; on a slicer with the slices in numerical order (our simulator's) that is
-two slice widths, and the official cubes are that much wider across the slices (measured: with the
-slice width ours differed from the official by 22% per spaxel, with this 2e-4).
+distance on the sky between slices 1 and 3 (official numbers), neighbours on the real slicer,
+whose slices are interleaved (28 ... 2 0 1 3 ... 29; the simulator's too). On a slicer with the
+slices in numerical order that distance is two slice widths, and both our cubes and the official
+ones are that much wider across the slices (measured on such a slicer: with SLICEWID ours differed
+from the official by 22% per spaxel, with this distance 2e-4).
 
 A band without usable pixels, or missing from the cubepar, is a one-line warning naming the file
 and band; the other cubes are still made (an InputError when no cube can be made).

@@ -1,7 +1,8 @@
 """The whole simulated NIRSpec MOS program, `_rate` to the Level 3 `_x1d`, through ``webbspec run``.
 
     python bench/mos_scale.py [--nsources 1000] [--seed 0] [--workdir DIR]
-                              [--mode auto|whole|by-configuration] [--configurations C ...] [--keep]
+                              [--mode auto|whole|by-configuration] [--configurations C ...]
+                              [--per-run K] [--keep]
 
 The program: ``webbspec simulate nrs_mos DIR --nsources 1000 --scale full`` -- 13 MSA
 configurations of up to 80 sources (G395M: one slitlet per slot, 85 slitlets with the background
@@ -19,13 +20,16 @@ snakemake process = DAG, scheduling, the local publish rules): see bench/stage3_
 Disk: the whole program takes ~9 GB of inputs and ~45 GB of products (`_cal` ~230 MB per
 exposure with its per-pixel coordinates, `_s2d`, the Stage 3 source slices and products). Where
 the free disk is short of that (``--mode auto`` checks), the program runs one MSA configuration
-at a time (``--mode by-configuration``): the simulator writes configuration c alone, the same
-bytes as in the whole program (``simulate(..., configurations=[c])``), ``webbspec run`` takes it
-from `_rate` to Level 3 (each source is observed in one configuration only, so its Level 3
-products are those of the whole run), and its directory is removed before the next; the
-figures are then the sums over the configurations (peak memory: the largest), with 13 Snakemake
-starts instead of one. The simulated inputs are cached in ``--workdir`` (whole mode; by
-configuration with ``--keep`` when the disk allows). Goal (issue 18): under 10 minutes on 2 cores.
+at a time (``--mode by-configuration``): the simulator writes K configurations alone, the same
+bytes as in the whole program (``simulate(..., configurations=[c, ...])``), ``webbspec run`` takes
+them from `_rate` to Level 3 (each source is observed in one configuration only, so its Level 3
+products are those of the whole run), and their directory is removed before the next K; the
+figures are then the sums over the runs (peak memory: the largest), with 13 / K Snakemake starts
+instead of one. K (``--per-run``, default: as many as a third of the free disk holds, at most 3)
+also packs the two cores better: one run's Stage 2 and Stage 3 jobs of several configurations
+fill the cores where one configuration's last batch would leave one idle. The simulated inputs
+are cached in ``--workdir`` (whole mode; by configuration with ``--keep`` when the disk allows).
+Goal (issue 18): under 10 minutes on 2 cores.
 Writes bench/results/mos_scale.{json,md} and prints them.
 """
 
@@ -119,6 +123,8 @@ def main():
     p.add_argument("--mode", choices=("auto", "whole", "by-configuration"), default="auto")
     p.add_argument("--configurations", type=int, nargs="+", default=None,
                    help="by configuration: only these (1-based; the totals then cover them only)")
+    p.add_argument("--per-run", type=int, default=0,
+                   help="by configuration: configurations per webbspec run (default: by the free disk, at most 3)")
     p.add_argument("--keep", action="store_true", help="keep the simulated inputs (and whole-mode outputs)")
     a = p.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
@@ -153,11 +159,16 @@ def main():
     else:
         chosen = a.configurations or list(range(1, nconf + 1))
         per_conf_mb = 8 * RATE_MB + 6 * PRODUCTS_MB_PER_EXPOSURE * 2.5 + 300   # Stage 3's own files too
-        for c in chosen:
-            root = os.path.join(a.workdir, f"n{a.nsources}_seed{a.seed}_c{c:02d}")
-            if not os.path.exists(os.path.join(root, ".simulated.json")) and free_disk_mb(a.workdir) < per_conf_mb:
+        k = a.per_run or max(1, min(3, int(free / (3 * per_conf_mb))))    # a shared disk: a third of it at most
+        out["per_run"] = k
+        for group in [chosen[i:i + k] for i in range(0, len(chosen), k)]:
+            c = group[0]
+            tag = f"c{c:02d}" + (f"-{group[-1]:02d}" if len(group) > 1 else "")
+            root = os.path.join(a.workdir, f"n{a.nsources}_seed{a.seed}_{tag}")
+            if not os.path.exists(os.path.join(root, ".simulated.json")) \
+                    and free_disk_mb(a.workdir) < len(group) * per_conf_mb:
                 print(f"bench: stopping before configuration {c}: {free_disk_mb(a.workdir) / 1024:.1f} GB free, "
-                      f"~{per_conf_mb / 1024:.1f} GB needed (a shared disk: not filled up)", flush=True)
+                      f"~{len(group) * per_conf_mb / 1024:.1f} GB needed (a shared disk: not filled up)", flush=True)
                 out["stopped"] = f"before configuration {c}: disk"
                 break
             done = os.path.join(root, ".simulated.json")
@@ -168,11 +179,11 @@ def main():
                 shutil.rmtree(os.path.join(root, "webbspec"), ignore_errors=True)
                 shutil.rmtree(os.path.join(root, ".snakemake"), ignore_errors=True)
             else:
-                info = simulate(root, a.nsources, a.seed, [c])
-            m = run(root, f"c{c:02d}", conf)
-            print(f"bench: configuration {c}: {m['wall_s']:.1f} s wall, {m['cpu_s']:.1f} s CPU, "
+                info = simulate(root, a.nsources, a.seed, group)
+            m = run(root, tag, conf)
+            print(f"bench: configurations {', '.join(map(str, group))}: {m['wall_s']:.1f} s wall, {m['cpu_s']:.1f} s CPU, "
                   f"{m['level3_x1d']} Level 3 x1d, rc {m['rc']} (load {m['host_load_1m_before']:.1f})", flush=True)
-            out["runs"].append({"configurations": [c], "simulated": info, "run": m})
+            out["runs"].append({"configurations": group, "simulated": info, "run": m})
             shutil.rmtree(os.path.join(root, "webbspec"), ignore_errors=True)
             if not a.keep:
                 shutil.rmtree(root, ignore_errors=True)
@@ -201,15 +212,16 @@ def markdown(out):
         "`webbspec run DIR --cores 2` with `workflow.spec2_jobs: exposure`, `save_intermediates: false`. "
         f"Mode: **{out['mode']}** (the whole program needs ~{out['disk_needed_mb'] / 1024:.0f} GB of disk; "
         f"{out['disk_free_mb'] / 1024:.1f} GB were free)"
-        + ("; each configuration simulated alone (same bytes), run from `_rate` to Level 3, then removed: "
-           "the figures are sums over the runs, with one Snakemake start per configuration."
+        + (f"; the configurations simulated {out.get('per_run', 1)} at a time (same bytes), run from `_rate` to "
+           "Level 3, then removed: "
+           "the figures are sums over the runs, one Snakemake start a run."
            if out["mode"] != "whole" else ".")
         + f" Configurations run: {len(done)} of {out['configurations']} ({exposures} science exposures). "
         f"{mc['cpus']} cores, shared machine (load at start {mc['host_load_1m_at_start']:.1f}).", "",
         "| wall s | CPU s | wall per configuration s | Level 3 x1d | peak RSS largest process MB | "
         "peak RSS all processes MB | peak PSS all processes MB | goal |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {wall:.1f} | {cpu:.1f} | {wall / len(runs):.1f} | {_total(runs, 'level3_x1d')} | "
+        f"| {wall:.1f} | {cpu:.1f} | {wall / len(done):.1f} | {_total(runs, 'level3_x1d')} | "
         f"{_total(runs, 'peak_rss_max_process_mb', max):.0f} | {_total(runs, 'peak_rss_tree_mb', max):.0f} | "
         f"{_total(runs, 'peak_pss_tree_mb', max):.0f} | < 600 s on 2 cores |", ""]
     if len(done) < out["configurations"]:
@@ -238,7 +250,8 @@ def markdown(out):
     for r in runs:
         x, s = r["run"], r["simulated"]
         sim = s.get("simulate_s", s.get("simulate_s_cached", float("nan")))
-        lines.append(f"| {r['configurations'] if r['configurations'] == 'all' else r['configurations'][0]} | "
+        confs = r["configurations"]
+        lines.append(f"| {confs if confs == 'all' else '-'.join(map(str, sorted({confs[0], confs[-1]})))} | "
                      f"{x['wall_s']:.1f} | {x['cpu_s']:.1f} | {x['level3_x1d']} | {x['level2_products']} | "
                      f"{x['output_bytes'] / 2 ** 20:.0f} | {sim:.0f}{'' if 'simulate_s' in s else ' (cached)'} | "
                      f"{x['host_load_1m_before']:.1f}/{x['host_load_1m_after']:.1f} | {x['rc']} |")

@@ -24,10 +24,11 @@ rule exp_to_source:
     threads: config["workflow"]["split_workers"]
     params:
         py=PYTHON,
+        malloc=MALLOC_ENV,
     conda:
         "../envs/webbspec.yaml"
     shell:
-        "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} exp-to-source {input.cal:q} {output:q}"
+        "{params.malloc} {params.py} -P -m webbspec.workflow.rules_entry --log {log:q} exp-to-source {input.cal:q} {output:q}"
         " --part {wildcards.part} --nparts {wildcards.nparts} --workers {threads}"
 
 
@@ -59,6 +60,7 @@ rule spec3_batch:
         "webbspec/logs/spec3_batch/{product}/{batch}.log",
     params:
         py=PYTHON,
+        malloc=MALLOC_ENV,
         name=spec3_name,
         mode=spec3_mode,
         nbatches=NBATCHES,
@@ -69,7 +71,7 @@ rule spec3_batch:
     conda:
         "../envs/webbspec.yaml"
     shell:
-        "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} spec3-batch {output:q}"
+        "{params.malloc} {params.py} -P -m webbspec.workflow.rules_entry --log {log:q} spec3-batch {output:q}"
         " --product {params.name:q} --mode {params.mode} --batch {wildcards.batch}"
         " --nbatches {params.nbatches} --outdir webbspec/spec3"
         " --sources {params.table:q} --backgrounds {params.backgrounds:q}"
@@ -88,7 +90,7 @@ rule spec3_batch:
 # cores), a cubepar or cube_build change re-runs only the cubes, an extract_1d change only the
 # spectra, and a cube that cannot be made (a band without valid data, a cubepar without the band)
 # fails alone with one line naming the file and band while the other cubes are made (--keep-going).
-# The cubes are known when the run is planned (webbspec.workflow.planning.cube_plans: the members'
+# The cubes are known when the run is planned (webbspec.pipeline.stage3_cubes.program_cube_plans: the members'
 # CHANNEL / BAND or GRATING / FILTER headers and cube_build's parameters). Staged outputs are
 # linked to their public names by spec3_cube_publish: a failed re-run keeps the last good products.
 

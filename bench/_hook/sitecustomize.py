@@ -4,7 +4,7 @@ When WSBENCH_TIMINGS names a file, each process appends one JSON line at exit: i
 time since this module loaded (just after interpreter start), CPU time (with that of the
 processes a science entry point forked and reaped), and the wall/CPU spent inside the science
 entry points (exp_to_source.split_exposure, stage3.run_source,
-steps.run_step), wrapped when those modules are first imported.
+steprun.run_step / call_step, stage2chain.run_chain), wrapped when those modules are first imported.
 No webbspec module is imported here, so a process pays only for what it runs.
 """
 
@@ -23,8 +23,10 @@ _SCI = {"wall": 0.0, "cpu": 0.0, "calls": 0, "depth": 0, "children": 0.0}
 def _children_cpu():
     t = os.times()
     return t.children_user + t.children_system
+# run_chain (a Stage 2 job per exposure) forks the processes that run its slitlets and write its
+# files: wrapped, their CPU time counts as the job's science (reaped by then), not as unattributed
 _TARGETS = {"webbspec.pipeline.exp_to_source": ("split_exposure",), "webbspec.pipeline.stage3": ("run_source",),
-            "webbspec.pipeline.steprun": ("run_step", "call_step")}
+            "webbspec.pipeline.steprun": ("run_step", "call_step"), "webbspec.pipeline.stage2chain": ("run_chain",)}
 
 
 def _wrap(fn):

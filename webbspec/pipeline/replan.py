@@ -12,6 +12,7 @@ from ..modes import MODES
 from ..steps import reftypes as step_reftypes
 from . import params as wsparams
 from . import program as wsprogram
+from .stage3_cubes import program_cube_plans
 
 __all__ = ["remake_plan", "format_plan"]
 
@@ -71,7 +72,7 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
     plan["products"] += sorted(remade)
 
     if cfg["workflow"]["stage3"]:
-        cubes = _cube_plans(p, cfg)
+        cubes = program_cube_plans(p, cfg)     # as the workflow plans them
         for key, prod in sorted(p.products.items()):
             if key in cubes:     # rule spec3_cube_prep_<n>: n counts the cube products in key order
                 prep_rule = f"spec3_cube_prep_{sorted(cubes).index(key) + 1}"
@@ -104,13 +105,6 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
     if jobs:
         jobs["all"] = 1
     return plan
-
-
-def _cube_plans(p, cfg):
-    """{product key: [CubePlan]} of the program's cube products (as the workflow plans them)."""
-    from ..workflow.planning import cube_plans
-
-    return cube_plans(p, cfg)
 
 
 def _replan_cubes(plan, count, remade, contexts, p, key, cube_plans, prep_rule):

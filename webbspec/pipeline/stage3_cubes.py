@@ -32,8 +32,8 @@ from types import SimpleNamespace
 
 from ..errors import InputError
 
-__all__ = ["CubePlan", "plan_cubes", "cube_product_name", "crf_name", "prepare", "prepare_models", "write_crf",
-           "build_cube", "build_cube_models", "extract", "run_product", "PREP_STEPS", "bands_of"]
+__all__ = ["CubePlan", "plan_cubes", "program_cube_plans", "cube_product_name", "crf_name", "prepare", "prepare_models",
+           "write_crf", "build_cube", "build_cube_models", "extract", "run_product", "PREP_STEPS", "bands_of"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,31 @@ def cube_product_name(product, suffix):
     if last in _GRATINGS or last in own:
         base = base.rsplit("_", 1)[0]
     return f"{base}_{suffix}".lower()
+
+
+def program_cube_plans(prog, config, out=None):
+    """``{product key: [CubePlan]}`` of the cube products (Mode.stage3_kind "cubes") of ``prog``:
+    their cubes follow from the science members' PRIMARY headers (MRS CHANNEL / BAND, NIRSpec
+    GRATING / FILTER) and the cube_build parameters, so every target is known when the run is
+    planned. A product whose cube_build selection matches none of its bands has no cubes: one
+    warning line naming its association, the selection and the bands it holds (``out``: where to
+    print it; None: not printed); its other Stage 3 products (`_crf`) are still made."""
+    from ..modes import MODES
+    from . import params
+
+    plans = {}
+    for key, prod in sorted(prog.products.items()):
+        if MODES[prod.mode].stage3_kind != "cubes":
+            continue
+        headers = {n: prog.exposures[n].header for n in prod.science}
+        cube_params = params.step_params(config, "spec3", "cube_build", prod.mode)
+        try:
+            plans[key] = plan_cubes(headers, cube_params, where=prod.asn)
+        except InputError as exc:
+            plans[key] = []
+            if out is not None:
+                print(f"webbspec: warning: {exc} (product {prod.name}: no cube made)", file=out)
+    return plans
 
 
 def crf_name(exposure, asn_id):

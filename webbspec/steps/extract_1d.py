@@ -36,6 +36,7 @@ from astropy.io import fits
 from .. import dq as dqbits
 from ..io.datamodels import Slit, SpecModel, Spectrum, new_spec_table
 from ..algorithms.drizzle import source_row
+from ..algorithms.nanmedian import nanmedian
 from ..io.skycoords import radec_to_xieta
 from ..errors import InputError
 from ..modes import known_mode
@@ -173,7 +174,7 @@ def _unrectified_trace(slit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         near = np.where(np.abs(rows_off) < 1.5, rows, np.nan)
-        trace = np.nanmedian(near, axis=0)
+        trace = nanmedian(near, axis=0)
     good = np.isfinite(trace)
     if not good.any():
         return None
@@ -280,8 +281,9 @@ def extract_slit(slit, ap, *, exp_type="", subtract_background=None, use_source_
         wave = np.sum(p * np.nan_to_num(lam2d), axis=0) / npix
         empty = npix <= 0
         fsum[empty] = np.nan
-    keep = np.isfinite(np.where(np.isfinite(wave), wave, np.nanmedian(lam2d, axis=0)))
-    wave = np.where(np.isfinite(wave), wave, np.nanmedian(lam2d, axis=0))
+    lam_med = nanmedian(lam2d, axis=0)     # numpy's nanmedian bit for bit, faster
+    keep = np.isfinite(np.where(np.isfinite(wave), wave, lam_med))
+    wave = np.where(np.isfinite(wave), wave, lam_med)
 
     bunit = str(hdr.get("BUNIT", "")).strip()
     pixar = float(hdr.get("PIXAR_SR", np.nan))

@@ -48,6 +48,7 @@ from scipy import ndimage
 from .. import dq as dqbits
 from ..algorithms import drizzle as dz
 from ..algorithms import ifu_outliers
+from ..algorithms.nanmedian import nanmedian
 from ..errors import InputError
 from ._call import accepts_files
 
@@ -282,7 +283,7 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
     """
     masked = []
     for s, g in zip(slits, goods):
-        m = s.copy()
+        m = s.copy(arrays=False)     # read only below: only DQ is replaced
         m["DQ"] = np.where(g, 0, dqbits.DO_NOT_USE).astype(np.uint32)
         masked.append(m)
     grid = dz.build_grid(masked, pixel_scale_ratio=_OVERSAMPLE)
@@ -292,12 +293,12 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
     values = {"SCI": [s["SCI"] for s in masked],
               "ERR": [np.nan_to_num(np.asarray(s["ERR"], float)) if "ERR" in s
                       else np.zeros(s.shape) for s in masked]}
-    wsum, sums = dz.drizzle(grid, maps, weights, values, pixfrac=pixfrac, kernel=kernel)
     if per_column:
-        # the low-weight test on geometric coverage alone (see the notes by _OVERSAMPLE)
-        ones = [np.where(w > 0, 1.0, 0.0) for w in weights]
-        cover, _ = dz.drizzle(grid, maps, ones, {}, pixfrac=pixfrac, kernel=kernel)
+        # the low-weight test on geometric coverage alone (see the notes by _OVERSAMPLE): the
+        # drizzle of unit weights where the weights are > 0, from the same footprints
+        wsum, sums, cover = dz.drizzle(grid, maps, weights, values, pixfrac=pixfrac, kernel=kernel, coverage=True)
     else:
+        wsum, sums = dz.drizzle(grid, maps, weights, values, pixfrac=pixfrac, kernel=kernel)
         cover = wsum
     with np.errstate(all="ignore"):
         sci = sums["SCI"] / wsum
@@ -314,8 +315,8 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
     err[low | ~nz] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(sci, axis=0)
-        med_err = np.nanmedian(err, axis=0)
+        med = nanmedian(sci, axis=0)
+        med_err = nanmedian(err, axis=0)
         # where only two exposures overlap, the lower one (see the notes by _OVERSAMPLE)
         count = np.isfinite(sci).sum(axis=0)
         med = np.where(count == 2, np.nanmin(sci, axis=0), med)
@@ -341,7 +342,7 @@ def _along_slit_median(img, window, where):
         view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)   # no copy
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            out[rows, cols] = np.nanmedian(view[rows, cols], axis=-1)
+            out[rows, cols] = nanmedian(view[rows, cols], axis=-1)
     return out
 
 

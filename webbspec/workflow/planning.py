@@ -10,6 +10,7 @@ import os
 import sys
 
 from ..errors import InputError
+from ..pipeline.stage3_cubes import program_cube_plans as cube_plans  # noqa: F401 (rules/common.smk)
 
 __all__ = ["fail", "check_program_dir", "plan", "report_bad_inputs", "record_context", "run_context"]
 
@@ -77,28 +78,3 @@ def run_context():
             return f.read().strip()
     except FileNotFoundError:
         return ""
-
-
-def cube_plans(prog, config, out=None):
-    """``{product key: [CubePlan]}`` of the cube products (Mode.stage3_kind "cubes") of ``prog``:
-    their cubes follow from the science members' PRIMARY headers (MRS CHANNEL / BAND, NIRSpec
-    GRATING / FILTER) and the cube_build parameters, so every target is known when the run is
-    planned. A product whose cube_build selection matches none of its bands has no cubes: one
-    warning line naming its association, the selection and the bands it holds (``out``: where to
-    print it; None: not printed); its other Stage 3 products (`_crf`) are still made."""
-    from ..modes import MODES
-    from ..pipeline import params, stage3_cubes
-
-    plans = {}
-    for key, prod in sorted(prog.products.items()):
-        if MODES[prod.mode].stage3_kind != "cubes":
-            continue
-        headers = {n: prog.exposures[n].header for n in prod.science}
-        cube_params = params.step_params(config, "spec3", "cube_build", prod.mode)
-        try:
-            plans[key] = stage3_cubes.plan_cubes(headers, cube_params, where=prod.asn)
-        except InputError as exc:
-            plans[key] = []
-            if out is not None:
-                print(f"webbspec: warning: {exc} (product {prod.name}: no cube made)", file=out)
-    return plans

@@ -74,6 +74,7 @@ def make_cals(prog, names, outdir):
     from webbspec import steps as steplib
     from webbspec.errors import InputError
     from webbspec.io import datamodels, refs
+    from webbspec.pipeline import params
     from webbspec.pipeline.steprun import call_step
 
     from webbspec.instruments.nirspec import ifu
@@ -87,8 +88,9 @@ def make_cals(prog, names, outdir):
         types = tuple(dict.fromkeys(steplib.load("assign_wcs").REFTYPES + ifu.REFTYPES))
         wcs_refs.append({k: v for k, v in refs.bestrefs(model.primary, types, store).items() if os.path.isfile(str(v))})
         done = []
+        skipped = params.skipped_steps(None, "spec2", model.mode.name)     # off by default (residual_fringe)
         for step in model.mode.spec2:
-            if step in _SKIP:
+            if step in _SKIP or step in skipped:
                 continue
             module = steplib.load(step)
             sel = refs.bestrefs(model.primary, getattr(module, "REFTYPES", ()), store)

@@ -12,7 +12,7 @@ from ..modes import MODES
 from ..steps import reftypes as step_reftypes
 from . import params as wsparams
 from . import program as wsprogram
-from .stage3_cubes import program_cube_plans
+from .stage3_cubes import crf_name, cube_product_name, program_cube_plans
 
 __all__ = ["remake_plan", "format_plan"]
 
@@ -112,8 +112,6 @@ def _replan_cubes(plan, count, remade, contexts, p, key, cube_plans, prep_rule):
     its `_cal` or background products is re-made (then every cube follows); a cube (and its x1d)
     when cube_build's references on the cube's first exposure change; a cube's x1d when
     extract_1d's do. Each re-made product is published again."""
-    from .stage3_cubes import crf_name, cube_product_name
-
     store_dir, old, new = contexts
     prod = p.products[key]
     spec3 = f"{wsprogram.OUT}/spec3"

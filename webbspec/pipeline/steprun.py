@@ -76,9 +76,9 @@ def call_step(name, model, refs=None, params=None, extra_inputs=None, context=No
     result = module.run(model, refs, **extras, **params)
     if isinstance(result, list) and not (several and len(result) > 1):    # cube_build: the exposure's cubes
         result = _one_cube(result, where or model.path or name)
+    stamps = {"WSVERS": (__version__, "webbspec version"), **reference_cards(refs, context), **(cards or {})}
     for one in result if isinstance(result, list) else [result]:
-        one.primary["WSVERS"] = (__version__, "webbspec version")
-        for key, card in {**reference_cards(refs, context), **(cards or {})}.items():   # R_<REFTYPE>, REFCTX
+        for key, card in stamps.items():     # WSVERS, R_<REFTYPE>, REFCTX
             one.primary[key] = card
     return result
 

@@ -32,10 +32,10 @@ def products(root="."):
 def _spec3_files(root, prod):
     """The product's Stage 3 files: those named after it (per source, per cube) and, for cube
     products, the `_crf` of its exposures (named after each exposure)."""
-    pattern = re.sub(r"\{\w+\}", "*", prod.name)
-    files = glob.glob(os.path.join(root, OUT, "spec3", glob.escape(pattern).replace("[*]", "*") + "_*.fits"))
     from ..pipeline.stage3_cubes import crf_name
 
+    pattern = re.sub(r"\{\w+\}", "*", prod.name)
+    files = glob.glob(os.path.join(root, OUT, "spec3", glob.escape(pattern).replace("[*]", "*") + "_*.fits"))
     crfs = (os.path.join(root, OUT, "spec3", crf_name(e, prod.asn_id)) for e in prod.science)
     return files + [p for p in crfs if os.path.exists(p)]
 

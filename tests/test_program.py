@@ -159,3 +159,13 @@ def test_spec3_product_is_made_without_a_bad_member(tmp_path):
     assert prod.science == names[1:] and sorted(prod.cal) == names[1:] and prod.left_out == [names[0]]
     assert p.warnings == [f"{prod.asn}: product {prod.name} is made without {names[0]} (bad input)"]
     assert len(p.errors) == 1 and names[0] in p.errors[0]
+
+
+def test_stage3_false_does_not_check_stage3_steps(tmp_path):
+    """A spec3 association of a mode whose Stage 3 is not written fails the plan, naming the
+    association, unless the run asks for no Stage 3 (workflow.stage3: false)."""
+    fakeprog.make_program(tmp_path, nexp=2, suffix="cal", EXP_TYPE="NIS_WFSS")
+    p = program.discover(tmp_path)
+    with pytest.raises(InputError, match=r"spec3_00001_asn.json: mode nis_wfss: step"):
+        program.check_plan(p, {"workflow": {"stage3": True}})
+    assert program.check_plan(p, {"workflow": {"stage3": False}}) is p

@@ -334,8 +334,9 @@ def check_plan(program, config=None):
     for _, exp in sorted(program.stage2.items()):
         if exp.error is None and exp.mode in MODES:
             check_implemented(MODES[exp.mode], spec2_chain(exp, config), exp.path, stage=2)
-    for _, prod in sorted(program.products.items()):
-        check_implemented(MODES[prod.mode], MODES[prod.mode].spec3, prod.asn)
+    if config is None or config.get("workflow", {}).get("stage3", True):   # stage3: false plans no Stage 3 job
+        for _, prod in sorted(program.products.items()):
+            check_implemented(MODES[prod.mode], MODES[prod.mode].spec3, prod.asn)
     return program
 
 

@@ -94,11 +94,12 @@ rule spec3_batch:
 # CHANNEL / BAND or GRATING / FILTER headers and cube_build's parameters). Staged outputs are
 # linked to their public names by spec3_cube_publish: a failed re-run keeps the last good products.
 
-for _n, (_key, _prod) in enumerate(sorted((k, PROGRAM.products[k]) for k in CUBE_PLANS), start=1):
+for _key, _rule in wsprogram.cube_prep_rules(CUBE_PLANS).items():
+    _prod = PROGRAM.products[_key]
 
     rule:
         name:
-            f"spec3_cube_prep_{_n}"
+            _rule
         input:
             cals=[_prod.cal[e] for e in _prod.science],
             backgrounds=_prod.backgrounds,

@@ -211,6 +211,13 @@ def spec2_chain_rules(stage2, config=None):
     return {name: (f"spec2_chain_{number[key]}", list(key[0])) for name, key in keys.items()}
 
 
+def cube_prep_rules(cube_products):
+    """``{product key: rule name}`` of the cube products' prepare jobs (rules/spec3.smk): a rule
+    each, since a product's exposures are its outputs; ``spec3_cube_prep_<n>``, numbered in the
+    sorted order of the keys. The rules and ``refs diff`` both name jobs with this."""
+    return {key: f"spec3_cube_prep_{n}" for n, key in enumerate(sorted(cube_products), start=1)}
+
+
 def _rel(path, root):
     path = os.path.abspath(path)
     rel = os.path.relpath(path, root)

@@ -73,10 +73,10 @@ def remake_plan(program_dir, store_dir, old, new, config=None):
 
     if cfg["workflow"]["stage3"]:
         cubes = program_cube_plans(p, cfg)     # as the workflow plans them
+        prep_rules = wsprogram.cube_prep_rules(cubes)
         for key, prod in sorted(p.products.items()):
-            if key in cubes:     # rule spec3_cube_prep_<n>: n counts the cube products in key order
-                prep_rule = f"spec3_cube_prep_{sorted(cubes).index(key) + 1}"
-                _replan_cubes(plan, count, remade, (store_dir, old, new), p, key, cubes[key], prep_rule)
+            if key in cubes:
+                _replan_cubes(plan, count, remade, (store_dir, old, new), p, key, cubes[key], prep_rules[key])
                 continue
             types = tuple(dict.fromkeys(rt for s in MODES[prod.mode].spec3 for rt in step_reftypes(s)))
             hdr = p.exposures[prod.science[0]].header

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -232,8 +233,11 @@ def test_bad_method_and_single_exposure(base):
 
 
 def test_later_passes_equal_a_full_refit(rays):
-    """A later pass refits only the columns next to new flags: bit for bit what a refit of every
-    slice without those pixels gives (the per-column sums run in the same order)."""
+    """A later pass refits only the pixels whose windows see new flags: what a refit of every slice
+    without those pixels gives, bit for bit where nothing changed and to round-off where refitted.
+    The window sums are differences of running sums down the slice, whose round-off grows with the
+    running sums: a whole-slice refit carries ~1e-8 of the residual (measured 7.7e-9 here), the
+    short refit less. In units of the noise that is < 1e-10 sigma against thresholds of 4-5."""
     s = rays[0][0].slits[0]
     d = np.asarray(s["SCI"], float)
     e = np.nan_to_num(np.asarray(s["ERR"], float))
@@ -247,7 +251,13 @@ def test_later_passes_equal_a_full_refit(rays):
     dm, sm = np.where(new, np.nan, d), np.where(new, 0, slc)
     full = ifu_outliers._residual_sigma(dm, e, sm, 7, ifu_outliers._slice_boxes(sm))
     part = ifu_outliers._residual_sigma(dm, e, sm, 7, boxes, z.copy(), r.copy(), redo=new)
-    assert np.array_equal(full[0], part[0], equal_nan=True) and np.array_equal(full[1], part[1], equal_nan=True)
+    for f, p in zip(full, part):
+        assert np.array_equal(np.isnan(f), np.isnan(p))
+        assert np.allclose(f, p, rtol=1e-7, atol=0, equal_nan=True)
+    assert np.nanmax(np.abs(full[0] - part[0])) < 1e-9           # sigma
+    # columns more than 2 away from any change are never refitted: bit for bit
+    far = ~ndimage.binary_dilation(new.any(axis=0), np.ones(5, bool))
+    assert far.sum() > 100 and np.array_equal(z[:, far], part[0][:, far], equal_nan=True)
     assert not np.array_equal(z, part[0], equal_nan=True)     # the refit did change something
 
 

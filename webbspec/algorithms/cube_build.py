@@ -16,7 +16,9 @@ w > 0, as the official cube_build does, with w:
 Memory: planes are processed in blocks of at most ``max_voxels`` voxels; the pixels of a block are
 found by bisection in the cloud, sorted by the interval between plane centres each falls in (a
 radix sort, :meth:`Cloud.sorted`), and processed in chunks of ``chunk`` pixels, so temporaries
-stay within the CPU caches (a few MB) whatever the cube size.
+stay within the CPU caches (a few MB) whatever the cube size. Drizzle also sums a list of such
+clouds (one per exposure) without merging them; a cloud may be any object with ``lam``, ``dlam``
+and ``take(slice)`` giving a :class:`Cloud` (the step converts each chunk to the cube frame there).
 
 Speed: every pixel of a chunk gets the same block of candidate spaxels (the box of its ROI, or of
 its footprint among the pixels with a box of that size) and the same number of planes, so the
@@ -39,8 +41,8 @@ import numpy as np
 
 from .. import dq as dqbits
 
-__all__ = ["Cloud", "sky_grid", "linear_planes", "table_planes", "plane_bins", "build", "quad_square_overlap",
-           "final_dq", "WEIGHTINGS"]
+__all__ = ["Cloud", "interval_keys", "merge_positions", "sky_grid", "linear_planes", "table_planes", "plane_bins", "build",
+           "quad_square_overlap", "final_dq", "WEIGHTINGS"]
 
 WEIGHTINGS = ("drizzle", "emsm", "msm")
 
@@ -104,6 +106,48 @@ class Cloud:
         if z is not None and order is None:
             return Cloud(**out).sorted()
         return Cloud(**out)
+
+
+    @staticmethod
+    def merged(pieces, positions, n):
+        """One cloud of ``n`` pixels from ``pieces`` (an iterable of clouds, consumed one at a
+        time), piece k's pixels written at ``positions[k]`` (:func:`merge_positions`): the
+        sorted cloud made directly, without a concatenated copy to gather from."""
+        out = None
+        for c, pos in zip(pieces, positions):
+            if out is None:
+                out = Cloud(**{name: None if v is None else np.empty(n, v.dtype) for name, v in c.__dict__.items()})
+            for name, v in c.__dict__.items():
+                if v is not None:
+                    getattr(out, name)[pos] = v
+        return out
+
+
+def interval_keys(lam, z):
+    """The sort keys of :meth:`Cloud.sorted` (the interval between plane centres ``z`` of each
+    wavelength), or None where that sort takes the wavelengths themselves (32000 planes or more;
+    no ``z``)."""
+    if z is None or len(z) >= 32000:
+        return None
+    return _intervals(np.asarray(lam, float), z)
+
+
+def merge_positions(keys):
+    """Where the pixels of pieces, each already sorted stably by its ``keys`` (int16 from
+    :func:`interval_keys`), fall in the stable sort of the pieces' concatenation (the order of
+    :meth:`Cloud.concatenate`): by key, then piece, then position in the piece."""
+    nk = max((int(k.max()) + 1 for k in keys if k.size), default=1)
+    counts = np.stack([np.bincount(k, minlength=nk) for k in keys])        # (pieces, keys)
+    tot = counts.sum(axis=0)
+    before = np.cumsum(tot) - tot                                          # pixels of lower keys
+    earlier = np.cumsum(counts, axis=0) - counts                           # ... of this key, earlier pieces
+    out = []
+    for k, cnt, ear in zip(keys, counts, earlier):
+        base = before + ear - (np.cumsum(cnt) - cnt)                       # minus the key's start in the piece
+        pos = np.arange(k.size, dtype=np.int64)
+        pos += base.take(k)
+        out.append(pos)
+    return out
 
 
 def _intervals(lam, z):
@@ -234,19 +278,26 @@ def _per_pixel(value, n):
 
 
 def build(cloud, shape, z, weighting="drizzle", *, rois=None, roiw=None, scalerad=None, weight_power=2.0,
-          softrad=0.01, max_voxels=4_000_000, chunk=32_768):
+          softrad=0.01, max_voxels=8_000_000, chunk=32_768):
     """Cube arrays (sci, err, wmap, weight) of ``shape`` (nz, ny, nx) with plane centres ``z`` from a
     wavelength-sorted :class:`Cloud`. ``rois`` [spaxels], ``roiw`` [um], ``scalerad`` [spaxels],
-    ``weight_power``, ``softrad``: scalars or per-pixel arrays (aligned with the cloud)."""
+    ``weight_power``, ``softrad``: scalars or per-pixel arrays (aligned with the cloud).
+
+    Drizzle also takes a list of sorted clouds (one per exposure): their pixels are summed as one
+    cloud's, without merging them (the voxel sums then add in another order: float64 round-off)."""
     nz, ny, nx = shape
     z = np.asarray(z, float)
     width = plane_bins(z)
     zlo, zhi = z - width / 2, z + width / 2
     wmax = float(np.max(width)) if z.size else 0.0
     nxy = nx * ny
+    clouds = list(cloud) if isinstance(cloud, (list, tuple)) else [cloud]
+    if len(clouds) > 1 and weighting != "drizzle":
+        raise ValueError("several clouds are summed by drizzle only")
+    cloud = clouds[0]
     n = cloud.lam.size
     if weighting == "drizzle":
-        margin = float(np.max(cloud.dlam)) / 2 if n else 0.0
+        margin = max((float(np.max(c.dlam)) for c in clouds if c.lam.size), default=0.0) / 2
     else:
         margin = float(np.max(_per_pixel(roiw, max(n, 1)))) if n else 0.0
         pars = {k: _per_pixel(v, n) for k, v in (("rois", rois), ("roiw", roiw), ("scalerad", scalerad),
@@ -260,11 +311,7 @@ def build(cloud, shape, z, weighting="drizzle", *, rois=None, roiw=None, scalera
         z1 = min(nz, z0 + block)
         nvox = (z1 - z0) * nxy
         acc_f, acc_w, acc_v, acc_n = (np.zeros(nvox) for _ in range(4))
-        # two bins more than needed: the cloud may be sorted by interval only (Cloud.sorted)
-        first = int(np.searchsorted(cloud.lam, zlo[z0] - margin - 2 * wmax, "left"))
-        last = int(np.searchsorted(cloud.lam, zhi[z1 - 1] + margin + 2 * wmax, "right"))
-        for s in range(first, last, chunk):
-            sel = slice(s, min(last, s + chunk))
+        for cloud, s, sel in _chunks(clouds, zlo[z0] - margin - 2 * wmax, zhi[z1 - 1] + margin + 2 * wmax, chunk):
             c = cloud.take(sel)
             if weighting == "drizzle":
                 pairs = _drizzle_contributions(c, nx, ny, z0, z1, zlo, zhi)
@@ -283,15 +330,25 @@ def build(cloud, shape, z, weighting="drizzle", *, rois=None, roiw=None, scalera
                 acc_w[part] += np.bincount(vox, w, span)[inner]
                 acc_v[part] += np.bincount(vox, wv, span)[inner]
                 acc_n[part] += np.bincount(vox, counted, span)[inner]
+        # straight into the block's planes (NaN already where nothing counts), in float64, cast on writing
         good = acc_n > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f = np.where(good, acc_f / acc_w, np.nan)
-            e = np.where(good, np.sqrt(acc_v) / acc_w, np.nan)
-        sci[z0:z1] = f.reshape(z1 - z0, ny, nx)
-        err[z0:z1] = e.reshape(z1 - z0, ny, nx)
+        np.divide(acc_f, acc_w, out=sci[z0:z1].reshape(-1), where=good)
+        np.sqrt(acc_v, out=acc_v)
+        np.divide(acc_v, acc_w, out=err[z0:z1].reshape(-1), where=good)
         wmap[z0:z1] = acc_n.reshape(z1 - z0, ny, nx)
         weight[z0:z1] = acc_w.reshape(z1 - z0, ny, nx)
     return sci, err, wmap, weight
+
+
+def _chunks(clouds, lo, hi, chunk):
+    """(cloud, start, slice) of the runs of at most ``chunk`` pixels of each cloud that can hold
+    wavelengths in [lo, hi] (the bounds hold the margin of two bins: a cloud may be sorted by
+    interval only, :meth:`Cloud.sorted`)."""
+    for cloud in clouds:
+        first = int(np.searchsorted(cloud.lam, lo, "left"))
+        last = int(np.searchsorted(cloud.lam, hi, "right"))
+        for s in range(first, last, chunk):
+            yield cloud, s, slice(s, min(last, s + chunk))
 
 
 def _plane_range(lo, hi, zlo, zhi, z0, z1):
@@ -328,10 +385,13 @@ def _drizzle_contributions(c, nx, ny, z0, z1, zlo, zhi):
     na_p = np.floor(rx.max(axis=0) + 0.5).astype(np.int64) + 1
     nb_p = np.floor(ry.max(axis=0) + 0.5).astype(np.int64) + 1
     key = na_p * (int(nb_p.max()) + 1) + nb_p
-    kinds = np.unique(key)
+    counts = np.bincount(key)
+    kinds = np.flatnonzero(counts)
+    # each kind's pixels in increasing order (the groups of a stable radix sort of the small keys)
+    groups = np.split(np.argsort(key.astype(np.int16), kind="stable"), np.cumsum(counts[kinds])[:-1]) \
+        if kinds.size > 1 else [None]
     spoff, pix, a = [], [], []
-    for k in kinds:
-        g = np.flatnonzero(key == k) if kinds.size > 1 else None
+    for k, g in zip(kinds, groups):
         na, nb = divmod(int(k), int(nb_p.max()) + 1)
         gx, gy = (rx, ry) if g is None else (rx[:, g], ry[:, g])
         area = _block_overlaps(gx, gy, na, nb)                         # (nb, na, G)
@@ -358,12 +418,20 @@ def _drizzle_contributions(c, nx, ny, z0, z1, zlo, zhi):
     v0 = int(base.min())
     base -= v0
     sp = base.take(pix) + spoff                                        # (H,)
-    vox = sp + (np.arange(nplanes) * nxy)[:, None]                     # (M, H)
-    w = np.empty((nplanes, a.size), np.float32)                         # (M, H)
-    for m in range(nplanes):
-        np.multiply(zov[m].take(pix), a, out=w[m])
     span = int(sp.max()) + (nplanes - 1) * nxy + 1 if sp.size else 1
-    yield _entries(v0, span, vox, w, c.flux.take(pix), c.err.take(pix), w > 0)
+    flux, err = c.flux.take(pix), c.err.take(pix)
+    # plane m of each overlap, for the pixels that reach it only (a pixel spans 1 or 2 planes, the
+    # chunk's widest M): no zero entries; the voxel sums see the same terms in the same order
+    reach = (last - first).take(pix) if nplanes > 1 else None
+    vox, w, fl, er = [sp], [zov[0].take(pix) * a], [flux], [err]
+    for m in range(1, nplanes):
+        sel = np.flatnonzero(reach >= m)
+        vox.append(sp.take(sel) + m * nxy)
+        w.append(zov[m].take(pix.take(sel)) * a.take(sel))
+        fl.append(flux.take(sel))
+        er.append(err.take(sel))
+    vox, w, fl, er = (np.concatenate(v) if len(v) > 1 else v[0] for v in (vox, w, fl, er))
+    yield _entries(v0, span, vox, w, fl, er, w > 0)
 
 
 def _entries(v0, span, vox, w, flux, err, counted):
@@ -373,6 +441,8 @@ def _entries(v0, span, vox, w, flux, err, counted):
     wf = w * flux
     we = w * err
     we *= we
+    if counted is not None and counted.all():
+        counted = None        # a plain count: np.bincount without weights (no float copy of them)
     return (v0, span, vox.reshape(-1), w.reshape(-1), wf.reshape(-1), we.reshape(-1),
             None if counted is None else counted.reshape(-1))
 

@@ -14,8 +14,9 @@ ERR, the fit's uncertainty at the pixel, and the fit's scatter beyond the noise 
 not fit raises its own threshold). Flags: residual > snr1 x noise (dilated 3x3) and > snr2 x noise,
 positive residuals only (rays and hot pixels add charge). A second pass repeats the fits without
 the first pass's flags (a ray straddling two columns spoils the other column's template); it refits
-only the columns within one of a flag (the others' fits are unchanged bit for bit: sums run column
-by column): with fewer full-frame copies, a third of the CPU time it took before.
+only the pixels whose window (their column and the next, +-half the window along the dispersion)
+holds a flag: the others' fits are unchanged bit for bit, the refitted ones equal a whole refit to
+round-off (the flags of the simulated NIRSpec program are the same bit for bit).
 
 Then the other exposures confirm (:func:`confirm`; it needs of each exposure only the sky position
 and residual of its pixels above the veto and of its flags, so :func:`flag_stream` holds one
@@ -47,6 +48,7 @@ import warnings
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 __all__ = ["dispersion_axis", "flag_exposure", "confirm", "official_mask", "is_ifu", "flag_exposures", "flag_stream",
            "IFU_METHODS"]
@@ -187,50 +189,75 @@ def _slice_boxes(slc):
     return [(label, box) for label, box in enumerate(ndimage.find_objects(slc), start=1) if box is not None]
 
 
-def _residual_sigma(d, err, slc, half, boxes, z=None, r=None, redo=None):
+def _residual_sigma(d, err, slc, half, boxes, z=None, r=None, redo=None, out=None):
     """(residual / noise, residual) of every pixel (dispersion along axis 0); NaN where no model exists.
-    Each slice is fitted in its own bounding box, its pixels alone (windows never mix slices).
+    Each slice is fitted in its own bounding box, its pixels alone (windows never mix slices): those
+    with ``slc`` equal to its label (0 elsewhere and at pixels not to use); ``d``, ``err`` (NaN as 0)
+    as given, any layout and float dtype (views of the exposure's arrays: no full-frame copies).
 
-    With ``redo`` (pixels masked since ``z``, ``r`` were computed; updated in place) only the columns
+    With ``redo`` (pixels masked since ``z``, ``r`` were computed; updated in place) only the pixels
     whose fit sees one of them are recomputed: a pixel's fit uses its own column and its two
-    neighbours, column by column (sums along the dispersion), so the rest is unchanged bit for bit.
-    ``boxes``: :func:`_slice_boxes` of the unmasked map (a masked pixel only adds NaN to a box)."""
+    neighbours over its window along the dispersion, so the rest is unchanged bit for bit; the
+    recomputed ones equal a refit of the whole slice to round-off (their sums start elsewhere).
+    ``boxes``: :func:`_slice_boxes` of the unmasked map (a masked pixel only adds NaN to a box);
+    ``out``: two float64 arrays of ``d``'s shape to fill instead of new ones (first pass)."""
     if z is None:
-        z, r = np.full(d.shape, np.nan), np.full(d.shape, np.nan)
+        if out is None:
+            z, r = np.full(d.shape, np.nan), np.full(d.shape, np.nan)
+        else:
+            z, r = out
+            z.fill(np.nan)
+            r.fill(np.nan)
     for label, box in boxes:
-        if redo is not None:
-            cols = np.flatnonzero(redo[box].any(axis=0))
-            if not cols.size:
-                continue
+        if redo is None:
+            _refit(d, err, slc, half, label, box, (slice(None), slice(None)), box, z, r, False)
+            continue
+        cols = np.flatnonzero(redo[box].any(axis=0))
+        # each run of changed columns refitted apart (rays are few and scattered: refitting from
+        # the first to the last of them redid most of the box); runs closer than 5 columns joined,
+        # so that no two refits write the same column
+        for run in np.split(cols, np.flatnonzero(np.diff(cols) > 4) + 1) if cols.size else ():
             # fits of columns c0..c1 (the changed ones +-1) need their neighbours: computed on +-2,
             # at least two columns wide (a one-column nanmean sums in another order)
             nx = box[1].stop - box[1].start
-            c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, nx)
+            c0, c1 = max(run[0] - 1, 0), min(run[-1] + 2, nx)
             s0, s1 = max(c0 - 1, 0), min(c1 + 1, nx)
             if s1 - s0 < 2:
                 s0, s1 = max(min(s0, nx - 2), 0), min(max(s1, 2), nx)
-            x0 = box[1].start
-            sub = (box[0], slice(x0 + s0, x0 + s1))
-            keep = (slice(None), slice(c0 - s0, c1 - s0))
-            out = (box[0], slice(x0 + c0, x0 + c1))
-        else:
-            sub, keep, out = box, (slice(None), slice(None)), box
-        # the box holds every pixel of the slice, so both neighbours of each of them
-        mine = slc[sub] == label
-        db, eb = np.where(mine, d[sub], np.nan), err[sub]
-        preds = _both_sides(db, eb, half)
-        pred, var = _combine(*preds[0], *preds[1])
-        none = ~np.isfinite(pred) & np.isfinite(db)
-        if none.any():     # no neighbour column in the slice: the window mean
-            p0, v0 = _predict(db, np.zeros_like(db), eb, np.zeros_like(db), half)
-            pred, var = np.where(none, p0, pred), np.where(none, v0, var)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rb = db - pred
-            zb = rb / np.sqrt(eb ** 2 + var)
-        mine = mine[keep]
-        z[out] = np.where(mine, zb[keep], z[out] if redo is None else np.nan)
-        r[out] = np.where(mine, rb[keep], r[out] if redo is None else np.nan)
+            x0, y0, ny = box[1].start, box[0].start, box[0].stop - box[0].start
+            # and along the dispersion only the rows whose window holds a change (+-half), computed
+            # on +-2 half (their windows); groups of changed rows further apart refitted apart
+            rows = np.flatnonzero(redo[box][:, run[0]:run[-1] + 1].any(axis=1))
+            for rr in np.split(rows, np.flatnonzero(np.diff(rows) > 2 * half + 1) + 1):
+                k0, k1 = max(rr[0] - half, 0), min(rr[-1] + half + 1, ny)
+                t0, t1 = max(k0 - half, 0), min(k1 + half, ny)
+                sub = (slice(y0 + t0, y0 + t1), slice(x0 + s0, x0 + s1))
+                keep = (slice(k0 - t0, k1 - t0), slice(c0 - s0, c1 - s0))
+                out = (slice(y0 + k0, y0 + k1), slice(x0 + c0, x0 + c1))
+                _refit(d, err, slc, half, label, sub, keep, out, z, r, True)
     return z, r
+
+
+def _refit(d, err, slc, half, label, sub, keep, out, z, r, redo):
+    """:func:`_residual_sigma` of slice ``label`` on the columns ``sub``, written to ``out`` (the
+    ``keep`` part of ``sub``)."""
+    # the box holds every pixel of the slice, so both neighbours of each of them; float64
+    # C-ordered copies of the box alone (the per-column sums' order follows the layout)
+    mine = slc[sub] == label
+    db = np.where(mine, np.array(d[sub], dtype=float, order="C"), np.nan)
+    eb = np.nan_to_num(np.array(err[sub], dtype=float, order="C"), nan=0.0, copy=False)
+    preds = _both_sides(db, eb, half)
+    pred, var = _combine(*preds[0], *preds[1])
+    none = ~np.isfinite(pred) & np.isfinite(db)
+    if none.any():     # no neighbour column in the slice: the window mean
+        p0, v0 = _predict(db, np.zeros_like(db), eb, np.zeros_like(db), half)
+        pred, var = np.where(none, p0, pred), np.where(none, v0, var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rb = db - pred
+        zb = rb / np.sqrt(eb ** 2 + var)
+    mine = mine[keep]
+    z[out] = np.where(mine, zb[keep], np.nan if redo else z[out])
+    r[out] = np.where(mine, rb[keep], np.nan if redo else r[out])
 
 
 def flag_exposure(sci, err, slices, good, disp_axis=0, snr=(5.0, 4.0), window=15, passes=_PASSES,
@@ -244,31 +271,76 @@ def flag_exposure(sci, err, slices, good, disp_axis=0, snr=(5.0, 4.0), window=15
     return mask, z, resid
 
 
-def _flag(sci, err, slices, good, disp_axis, snr, window, passes, keep_first=True, evidence=False):
-    """:func:`flag_exposure`; with ``evidence`` (mask, :func:`_evidence` of the first pass) instead."""
+def _flag(sci, err, slices, good, disp_axis, snr, window, passes, keep_first=True, evidence=False, work=None):
+    """:func:`flag_exposure`; with ``evidence`` (mask, :func:`_evidence` of the first pass) instead.
+    ``work``: a dict kept across calls, whose full-frame float64 buffers are reused (without
+    ``keep_first``: nothing returned refers to them): fresh memory costs a page fault per page.
+
+    Made on the band of lines across the dispersion that hold usable pixels (a NIRSpec IFU
+    exposure's slices cover half the detector's rows): every fit lies inside it, nothing outside
+    is flagged."""
+    good = np.asarray(good, bool)
+    lines = np.flatnonzero(good.any(axis=disp_axis))
+    s0, s1 = (int(lines[0]), int(lines[-1]) + 1) if lines.size else (0, 0)
+    shape = good.shape
+    if not lines.size or s1 - s0 == shape[1 - disp_axis]:
+        return _flag_band(sci, err, slices, good, disp_axis, snr, window, passes, keep_first, evidence, work)
+    crop = (slice(s0, s1), slice(None)) if disp_axis == 1 else (slice(None), slice(s0, s1))
+    out = _flag_band(np.asarray(sci)[crop], np.asarray(err)[crop], np.asarray(slices)[crop], good[crop], disp_axis,
+                     snr, window, passes, keep_first, evidence, work)
+    mask = np.zeros(shape, bool)
+    mask[crop] = out[0]
+    if evidence:       # pixel coordinates back in the whole frame (np.nonzero order is kept)
+        ys, xs, r_high, r_flags = out[1]
+        if disp_axis == 1:
+            ys = ys + s0
+        else:
+            xs = xs + s0
+        return mask, (ys, xs, r_high, r_flags)
+    if out[1] is None:
+        return mask, None, None
+    whole = []
+    for a in out[1:]:
+        w = np.full(shape, np.nan)
+        w[crop] = a
+        whole.append(w)
+    return mask, whole[0], whole[1]
+
+
+def _flag_band(sci, err, slices, good, disp_axis, snr, window, passes, keep_first, evidence, work):
+    """:func:`_flag` on the given arrays."""
     snr1, snr2 = snr
     half = max(int(window) // 2, _GAP + 2)
     tr = (lambda a: np.asarray(a)) if disp_axis == 0 else (lambda a: np.asarray(a).T)
     back = (lambda a: a) if disp_axis == 0 else (lambda a: a.T)
     # each a C-ordered copy made in one pass (the layout sets the order of the per-column sums)
     good = np.ascontiguousarray(tr(np.asarray(good, bool)))
-    d0 = np.array(tr(sci), dtype=float, order="C")
-    e = np.nan_to_num(np.array(tr(err), dtype=float, order="C"), nan=0.0, copy=False)
+    # SCI and ERR stay as given (transposed views): each slice's box is converted on its own
+    d0, e = tr(sci), tr(err)
     slc = np.array(tr(slices), dtype=np.int32, order="C")
     slc[~good] = 0
-    d0 = np.where(good & (slc > 0), d0, np.nan)
     boxes = _slice_boxes(slc)
-    mask, new = np.zeros(d0.shape, bool), None
-    z, resid = _residual_sigma(d0, e, slc, half, boxes)
+    mask, new = np.zeros(slc.shape, bool), None
+    bufs = None
+    if work is not None and not keep_first:
+        if work.get("shape") != slc.shape:
+            work.clear()
+            work.update(shape=slc.shape, bufs=[np.empty(slc.shape) for _ in range(3)])
+        bufs = work["bufs"]
+    z, resid = _residual_sigma(d0, e, slc, half, boxes, out=None if bufs is None else bufs[:2])
     first = (z.copy(), resid.copy()) if keep_first else None
     high = None
     if evidence:
         with np.errstate(invalid="ignore"):
             ys, xs = np.nonzero(back(z) > _VETO)
-        high, r1 = (ys, xs, back(resid)[ys, xs]), resid.copy()
+        if bufs is None:
+            r1 = resid.copy()
+        else:
+            r1 = bufs[2]
+            np.copyto(r1, resid)
+        high = (ys, xs, back(resid)[ys, xs])
     for k in range(max(int(passes), 1)):
         if k:     # a later pass: the fits redone without the flags so far (only where they change)
-            d0[new] = np.nan
             slc[new] = 0
             z, resid = _residual_sigma(d0, e, slc, half, boxes, z, resid, redo=new)
         with np.errstate(invalid="ignore"):
@@ -316,8 +388,6 @@ def _points(mask, evidence, frame):
 
 def _confirm(masks, points, groups=None, share=_SHARE):
     """:func:`confirm` from each exposure's :func:`_points` (sparse: the residual images are not needed)."""
-    from scipy.spatial import cKDTree
-
     n = len(masks)
     out = [m.copy() for m in masks]
     high = [(cKDTree(p[0]), p[1]) if len(p[1]) else None for p in points]
@@ -425,7 +495,8 @@ def flag_exposures(model, good, method="webbspec", snr=(5.0, 4.0), kernel_size=(
         masks = _official_masks(members, goods, kernel_size, threshold_percent, second_check)
     else:
         # per exposure only its mask and the sparse evidence the vote needs (not its residual images)
-        found = [_flag_slit(m, s, g, snr) for (m, s), g in zip(members, goods)]
+        work = {}
+        found = [_flag_slit(m, s, g, snr, work) for (m, s), g in zip(members, goods)]
         masks = [f[0] for f in found]
         frames = _frames(slits)
         if frames is not None:
@@ -438,10 +509,10 @@ def flag_exposures(model, good, method="webbspec", snr=(5.0, 4.0), kernel_size=(
     return outs, masks
 
 
-def _flag_slit(model, slit, good, snr):
-    """(mask, evidence) of one member: :func:`_flag` on its arrays."""
+def _flag_slit(model, slit, good, snr, work=None):
+    """(mask, evidence) of one member: :func:`_flag` on its arrays (``work``: see there)."""
     return _flag(slit["SCI"], slit["ERR"] if "ERR" in slit else np.ones(slit.shape), slit["SLICE"], good,
-                 _disp_axis(model, slit), snr, 15, _PASSES, keep_first=False, evidence=True)
+                 _disp_axis(model, slit), snr, 15, _PASSES, keep_first=False, evidence=True, work=work)
 
 
 def _apply(slit, mask):
@@ -449,12 +520,15 @@ def _apply(slit, mask):
     from .. import dq as dqbits
 
     flag = np.uint32(dqbits.DO_NOT_USE | dqbits.OUTLIER)
-    slit["DQ"] = (np.asarray(slit["DQ"], np.uint32) if "DQ" in slit else np.zeros(slit.shape, np.uint32)) \
-        | np.where(mask, flag, np.uint32(0))
+    # the few flagged pixels by flat index: each array costs one copy, no full-frame mask pass
+    idx = np.flatnonzero(mask)
+    dq = np.array(slit["DQ"], np.uint32, order="C") if "DQ" in slit else np.zeros(slit.shape, np.uint32)
+    dq.reshape(-1)[idx] |= flag
+    slit["DQ"] = dq
     for name in _VARIANCES:
         if name in slit:
-            a = np.array(slit[name], dtype=np.result_type(slit[name], np.float32), copy=True)
-            a[mask] = np.nan
+            a = np.array(slit[name], dtype=np.result_type(slit[name], np.float32), order="C")
+            a.reshape(-1)[idx] = np.nan
             slit[name] = a
 
 
@@ -465,13 +539,13 @@ def flag_stream(read, count, good, snr=(5.0, 4.0)):
     the flagged Models in order. Every exposure is read twice: first for its mask and the sparse
     evidence of the vote (:func:`_points`), then to flag it; the masks are those of
     :func:`flag_exposures`."""
-    masks, points, keys, ok, ref = [], [], [], True, None
+    masks, points, keys, ok, ref, work = [], [], [], True, None, {}
     for i in range(count):
         m = read(i)
         if not is_ifu([m]):
             return None
         for s in m.slits:
-            mask, ev = _flag_slit(m, s, good(s) & np.isfinite(s["SCI"]), snr)
+            mask, ev = _flag_slit(m, s, good(s) & np.isfinite(s["SCI"]), snr, work)
             masks.append(mask)
             keys.append(_detector_key(m, s, 2))      # > 1 member: the rule of a multi Model of several
             has = all(k in s for k in _COORDS) and "WSREFRA" in s.header

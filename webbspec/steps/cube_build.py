@@ -30,8 +30,11 @@ A band without usable pixels, or missing from the cubepar, is a one-line warning
 and band; the other cubes are still made (an InputError when no cube can be made).
 
 Memory: exposures given as paths are read one at a time, their usable pixels kept (in dispersion
-order, so the cloud is nearly sorted by wavelength) and the rest let go; the cloud holds ~56
-bytes per pixel (float64 position and wavelength, float32 values and footprint offsets).
+order, so the cloud is nearly sorted by wavelength; then sorted per exposure by plane interval)
+and the rest let go. Drizzle keeps them as read (~48 bytes per pixel: float64 wavelength, float32
+values and sky coordinates) and sums the exposures one after the other, converting each chunk of
+pixels to the cube frame as the kernel takes it (:class:`_LazyCloud`); the point-cloud weightings
+merge them into one cloud of ~56 bytes per pixel (float64 position and wavelength, float32 values).
 """
 
 import logging
@@ -276,7 +279,7 @@ def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy,
                                                       np.asarray(slit["ETA"])[inband]), *ref)
         ra_all.append(ra)
         dec_all.append(dec)
-        raw = _pixels(m, "/".join(b), inband, z[0] - margin, z[-1] + margin, weighting, miri)
+        raw = _pixels(m, "/".join(b), inband, z[0] - margin, z[-1] + margin, weighting, miri, z)
         if raw is not None:
             pieces.append((raw, ref))
         del m, slit, inband
@@ -296,14 +299,28 @@ def _one_cube(exposures, bands, pars, *, weighting, linear_wave, multi, scalexy,
                   linear=table is None)
 
     # the point cloud in the cube frame (each exposure's pixel values let go as they are converted)
-    clouds = []
-    while pieces:
-        raw, ref = pieces.pop(0)
-        clouds.append(_cloud(raw, ref, wcs))
-        del raw
-    if not clouds:
+    if not pieces:
         raise _NoData(_where(exposures[0]), f"band {label} has no valid pixels in its wavelength range")
-    cloud = kernels.Cloud.concatenate(clouds, z)
+
+    def converted():
+        while pieces:
+            raw, ref = pieces.pop(0)
+            yield _cloud(raw, ref, wcs)
+            del raw
+
+    keys = [raw.pop("KEY") for raw, _ in pieces]
+    if keys[0] is None:
+        cloud = kernels.Cloud.concatenate(list(converted()), z)
+    elif weighting == "drizzle":
+        # each piece sorted by its plane intervals already (_pixels): summed piece by piece, each
+        # converted to the cube frame a chunk at a time as the kernel takes it (no cloud arrays)
+        cloud = [_LazyCloud(raw, ref, wcs) for raw, ref in pieces]
+        pieces.clear()
+    else:
+        # each piece sorted by its plane intervals already (_pixels): written straight to its place
+        positions = kernels.merge_positions(keys)
+        cloud = kernels.Cloud.merged(converted(), positions, sum(k.size for k in keys))
+        del keys, positions
     kw = {}
     if weighting != "drizzle":
         if table is not None:
@@ -387,16 +404,29 @@ def _to_cube(wcs, xi, eta, ref):
 _ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 
 
-def _pixels(model, band, inband, lam_lo, lam_hi, weighting, miri):
+def _pixels(model, band, inband, lam_lo, lam_hi, weighting, miri, z=None):
     """The usable pixels of ``band`` of an exposure, in dispersion order, as stored (no sky grid
-    needed yet): {name: array}, the slice half-width for drizzle; None when there are none."""
+    needed yet): {name: array}, the slice half-width for drizzle, KEY their sort keys among the
+    plane centres ``z`` (:func:`kernels.interval_keys`; the pixels sorted by it, stably; None:
+    not sorted); None when there are none."""
     slit = model.slits[0]
-    sci = np.asarray(slit["SCI"])
-    lam = np.asarray(slit["WAVELENGTH"])
-    dq = np.asarray(slit["DQ"]) if "DQ" in slit else np.zeros(sci.shape, np.uint32)
-    err = np.asarray(slit["ERR"]) if "ERR" in slit else np.zeros(sci.shape, np.float32)
+    # the rows holding the band (a NIRSpec IFU's slices cover half the detector): every test on
+    # them alone, the flat indices of whole rows offset by the first one's
+    rows = np.flatnonzero(inband.any(axis=1))
+    if not rows.size:
+        return None
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+
+    def band_rows(a):
+        return np.asarray(a)[r0:r1]
+
+    inband = inband[r0:r1]
+    sci = band_rows(slit["SCI"])
+    lam = band_rows(slit["WAVELENGTH"])
+    dq = band_rows(slit["DQ"]) if "DQ" in slit else np.zeros(sci.shape, np.uint32)
+    err = band_rows(slit["ERR"]) if "ERR" in slit else np.zeros(sci.shape, np.float32)
     valid = inband & np.isfinite(sci) & np.isfinite(err) & ((dq & (dqbits.DO_NOT_USE | dqbits.NON_SCIENCE)) == 0)
-    sl = np.asarray(slit["SLICE"])                        # > 0 in the band (_band_pixels)
+    sl = band_rows(slit["SLICE"])                        # > 0 in the band (_band_pixels)
     n_in = np.bincount(sl[inband])
     empty = np.flatnonzero((n_in > 0) & (np.bincount(sl[valid], minlength=n_in.size) == 0))
     if empty.size:
@@ -406,54 +436,113 @@ def _pixels(model, band, inband, lam_lo, lam_hi, weighting, miri):
         use = valid & (lam >= lam_lo) & (lam <= lam_hi)
     names = ("XI", "ETA") + ((_COORDS[2:] + ("DWAVE",)) if weighting == "drizzle" else ())
     for k in names:
-        use &= np.isfinite(np.asarray(slit[k])) if k in slit else False
-    # the pixels in dispersion order (detector rows for MIRI, columns for NIRSpec): the cloud is
-    # then nearly sorted by wavelength already, so the gathers of its sort are cheap
-    if miri:
-        idx = np.flatnonzero(use)
-    else:
-        idx = np.flatnonzero(np.ascontiguousarray(use.T))          # column * ny + row
-        ny, nx = use.shape
-        col = ((idx + 0.5) * (1.0 / ny)).astype(np.int64)           # exact: idx < 2^52, 0.5 / ny margin
-        idx -= col * ny
-        idx *= nx
-        idx += col
+        use &= np.isfinite(band_rows(slit[k])) if k in slit else False
+    # the pixels in dispersion order: the cloud is then nearly sorted by wavelength already, so the
+    # gathers of its sort are cheap (full-frame tests above, then one gather per array: cheaper
+    # than gathering the candidates first, the gathers down detector columns being the cost)
+    idx = _dispersion_order(use, miri)
     if not idx.size:
         return None
-    raw = {k: np.asarray(slit[k]).reshape(-1).take(idx) for k in names if k in slit}
-    raw.update(WAVELENGTH=lam.reshape(-1).take(idx), SCI=sci.reshape(-1).take(idx), ERR=err.reshape(-1).take(idx))
+    wave = lam.reshape(-1).take(idx).astype(float)       # the cloud's float64 wavelengths
+    key = kernels.interval_keys(wave, z)
+    if key is not None:     # the pixels in the order of the cloud's sort (Cloud.sorted)
+        order = np.argsort(key, kind="stable")
+        idx, wave, key = idx.take(order), wave.take(order), key.take(order)
+    raw = {k: band_rows(slit[k]).reshape(-1).take(idx) for k in names if k in slit}
+    raw.update(WAVELENGTH=wave, SCI=sci.reshape(-1).take(idx), ERR=err.reshape(-1).take(idx), KEY=key)
     if weighting == "drizzle":
         if miri:
-            raw["SLICEWID"] = _slice_width(slit, use, band.split("/")[0])
+            whole = np.zeros(slit.shape, bool)
+            whole[r0:r1] = use
+            raw["SLICEWID"] = _slice_width(slit, whole, band.split("/")[0])
         else:
-            raw["SLICEWID"] = _nirspec_footprint_width(slit, inband)
+            raw["SLICEWID"] = _nirspec_footprint_width(slit, inband, r0 * inband.shape[1])
             raw["ALONG"] = _NRS_ALONG
     return raw
+
+
+def _dispersion_order(mask, miri):
+    """Flat indices of ``mask`` in dispersion order: row by row (MIRI), column by column (NIRSpec)."""
+    if miri:
+        return np.flatnonzero(mask)
+    idx = np.flatnonzero(np.ascontiguousarray(mask.T))          # column * ny + row
+    ny, nx = mask.shape
+    col = ((idx + 0.5) * (1.0 / ny)).astype(np.int64)           # exact: idx < 2^52, 0.5 / ny margin
+    idx -= col * ny
+    idx *= nx
+    idx += col
+    return idx
 
 
 def _cloud(raw, ref, wcs):
     """The pixels of :func:`_pixels` in the cube frame. Geometry in float64, the footprint's
     edges as float32 offsets from the centre and the per-pixel values in float32 (memory: a
     NIRSpec program has ~1.6e7 pixels)."""
-    x, y = _to_cube(wcs, raw.pop("XI"), raw.pop("ETA"), ref)
-    n = x.size
-    c = kernels.Cloud(x=x, y=y, lam=raw.pop("WAVELENGTH").astype(float),
+    n = raw["XI"].size
+    c = kernels.Cloud(x=np.empty(n), y=np.empty(n), lam=raw.pop("WAVELENGTH").astype(float),
                       dlam=raw.pop("DWAVE").astype(np.float32, copy=False) if "DWAVE" in raw else None,
                       flux=raw.pop("SCI").astype(np.float32, copy=False),
                       err=raw.pop("ERR").astype(np.float32, copy=False))
-    if "SLICEWID" in raw:
-        for e in "12":
-            ex, ey = _to_cube(wcs, raw.pop("XI" + e), raw.pop("ETA" + e), ref)
-            ex -= x
-            ey -= y
-            setattr(c, "x" + e, ex.astype(np.float32))
-            setattr(c, "y" + e, ey.astype(np.float32))
-        along = raw.get("ALONG", 1.0)
-        if along != 1.0:
-            for e in ("x1", "y1", "x2", "y2"):
-                getattr(c, e)[...] *= np.float32(along)
-        c.half = np.full(n, raw["SLICEWID"] / 2.0 / wcs.spaxel_arcsec, np.float32)
+    edges = "SLICEWID" in raw
+    if edges:
+        for e in ("x1", "y1", "x2", "y2"):
+            setattr(c, e, np.empty(n, np.float32))
+    # in runs of _RUN pixels: the float64 temporaries of the projection stay in the CPU caches
+    for s in range(0, n, _RUN):
+        part = slice(s, min(n, s + _RUN))
+        _place(raw, part, ref, wcs, c, part)
+    if edges:
+        c.half = _half(raw, wcs, n)
     return c
+
+
+_RUN = 65536
+
+
+def _place(raw, part, ref, wcs, c, at):
+    """Writes the cube-frame positions (and footprint edges) of the pixels ``part`` of ``raw`` to
+    ``c`` at ``at``."""
+    x, y = _to_cube(wcs, raw["XI"][part], raw["ETA"][part], ref)
+    c.x[at], c.y[at] = x, y
+    if "SLICEWID" not in raw:
+        return
+    along = np.float32(raw.get("ALONG", 1.0))
+    for e in "12":
+        ex, ey = _to_cube(wcs, raw["XI" + e][part], raw["ETA" + e][part], ref)
+        ex -= x
+        ey -= y
+        for name, v in (("x" + e, ex), ("y" + e, ey)):
+            out = getattr(c, name)[at]
+            out[...] = v                     # float32, as the offsets are kept
+            if along != 1.0:
+                out *= along
+
+
+def _half(raw, wcs, n):
+    """Half the footprint's width [spaxels], one value per exposure: a broadcast view."""
+    return np.broadcast_to(np.float32(raw["SLICEWID"] / 2.0 / wcs.spaxel_arcsec), (n,))
+
+
+class _LazyCloud:
+    """The drizzle cloud of one exposure as :func:`_pixels` gathered it (sorted by plane interval):
+    the kernel's chunks (:meth:`take`) are converted to the cube frame as :func:`_cloud` converts
+    the whole, so no full-size cloud arrays are made."""
+
+    def __init__(self, raw, ref, wcs):
+        self.raw, self.ref, self.wcs = raw, ref, wcs
+        self.lam = np.asarray(raw.pop("WAVELENGTH"), float)
+        self.dlam = raw["DWAVE"]
+
+    def take(self, sel):
+        raw = self.raw
+        n = self.lam[sel].size
+        c = kernels.Cloud(x=np.empty(n), y=np.empty(n), lam=self.lam[sel],
+                          dlam=raw["DWAVE"][sel].astype(np.float32), flux=raw["SCI"][sel].astype(np.float32),
+                          err=raw["ERR"][sel].astype(np.float32),
+                          **{e: np.empty(n, np.float32) for e in ("x1", "y1", "x2", "y2")})
+        _place(raw, sel, self.ref, self.wcs, c, slice(None))
+        c.half = _half(raw, self.wcs, n)
+        return c
 
 
 # NIRSpec drizzle footprints as the official cube_build draws them: the along-slice edges at
@@ -469,12 +558,13 @@ def _sample(slit, name, idx):
     return np.asarray(slit[name]).reshape(-1).take(idx).astype(float)
 
 
-def _nirspec_footprint_width(slit, inband):
+def _nirspec_footprint_width(slit, inband, offset=0):
     """The across-slice width [arcsec] of the official NIRSpec drizzle footprint: the distance on
     the sky between the centre lines of slices 1 and 3 (every 7th pixel of each: their mean
     positions are as good). Where the exposure lacks one of them, the median distance of slices
     k and k + 2 over those present; SLICEWID when fewer than 3 slices (module docstring)."""
     idx = np.flatnonzero(inband)[::7]
+    idx += offset           # ``inband``: whole rows from the flat index ``offset`` on
     sl = np.asarray(slit["SLICE"]).reshape(-1)[idx]
     xi, eta = (_sample(slit, k, idx) for k in ("XI", "ETA"))
     ux = _sample(slit, "XI2", idx) - _sample(slit, "XI1", idx)

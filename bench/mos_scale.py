@@ -2,7 +2,7 @@
 
     python bench/mos_scale.py [--nsources 1000] [--seed 0] [--workdir DIR]
                               [--mode auto|whole|by-configuration] [--configurations C ...]
-                              [--per-run K] [--keep]
+                              [--per-run K] [--keep] [--keep-products]
 
 The program: ``webbspec simulate nrs_mos DIR --nsources 1000 --scale full`` -- 13 MSA
 configurations of up to 80 sources (G395M: one slitlet per slot, 85 slitlets with the background
@@ -28,7 +28,9 @@ figures are then the sums over the runs (peak memory: the largest), with 13 / K 
 instead of one. K (``--per-run``, default: as many as a third of the free disk holds, at most 3)
 also packs the two cores better: one run's Stage 2 and Stage 3 jobs of several configurations
 fill the cores where one configuration's last batch would leave one idle. The simulated inputs
-are cached in ``--workdir`` (whole mode; by configuration with ``--keep`` when the disk allows).
+are cached in ``--workdir`` (whole mode; by configuration with ``--keep`` when the disk allows);
+``--keep-products`` keeps each run's products too (webbspec/ beside the inputs: a code change's
+products can then be compared with them; a later run of the same configurations replaces them).
 Goal (issue 18): under 10 minutes on 2 cores.
 Writes bench/results/mos_scale.{json,md} and prints them.
 """
@@ -126,6 +128,8 @@ def main():
     p.add_argument("--per-run", type=int, default=0,
                    help="by configuration: configurations per webbspec run (default: by the free disk, at most 3)")
     p.add_argument("--keep", action="store_true", help="keep the simulated inputs (and whole-mode outputs)")
+    p.add_argument("--keep-products", action="store_true",
+                   help="by configuration: keep each run's products too (to compare them after a code change)")
     a = p.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     nconf, nslit = plan_size(a.nsources, a.seed)
@@ -184,8 +188,9 @@ def main():
             print(f"bench: configurations {', '.join(map(str, group))}: {m['wall_s']:.1f} s wall, {m['cpu_s']:.1f} s CPU, "
                   f"{m['level3_x1d']} Level 3 x1d, rc {m['rc']} (load {m['host_load_1m_before']:.1f})", flush=True)
             out["runs"].append({"configurations": group, "simulated": info, "run": m})
-            shutil.rmtree(os.path.join(root, "webbspec"), ignore_errors=True)
-            if not a.keep:
+            if not a.keep_products:
+                shutil.rmtree(os.path.join(root, "webbspec"), ignore_errors=True)
+            if not (a.keep or a.keep_products):
                 shutil.rmtree(root, ignore_errors=True)
             C.write_results("mos_scale", out, markdown(out))
     C.write_results("mos_scale", out, markdown(out))

@@ -52,3 +52,28 @@ def test_drizzle_coverage_is_a_second_drizzle_of_unit_weights(kernel):
     cover0, _ = dz.drizzle(grid, maps, ones, {}, kernel=kernel)
     assert np.array_equal(wsum, wsum0) and np.array_equal(sums["SCI"], sums0["SCI"])
     assert np.array_equal(cover, cover0) and cover.sum() > 0
+
+
+@pytest.mark.parametrize("m", range(2, 17))
+def test_sorting_network_sorts_every_zero_one_lane(m):
+    # the 0-1 principle: a comparator network sorts every input iff it sorts every 0/1 input
+    from webbspec.algorithms.nanmedian import _sorted_lanes
+
+    codes = np.arange(2 ** m)
+    lanes = ((codes[None, :] >> np.arange(m)[:, None]) & 1).astype(float)    # (m, 2^m), all inputs
+    got = _sorted_lanes(lanes.copy())
+    assert np.array_equal(got, np.sort(lanes, axis=0))
+
+
+@pytest.mark.parametrize("m", [2, 3, 5, 6, 7, 11, 16, 17])
+def test_nanmedian_network_lengths_match_numpy(m):
+    rng = np.random.default_rng(m)
+    a = rng.normal(size=(m, 30, 20)) * rng.choice([1.0, 1e8], size=(m, 30, 20))
+    a[rng.random(a.shape) < 0.4] = np.nan
+    a[rng.random(a.shape) < 0.02] = np.inf
+    a[rng.random(a.shape) < 0.02] = -np.inf
+    a[:, 0] = np.nan                                  # all-NaN lanes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmedian(a, axis=0)
+    assert np.array_equal(nanmedian(a, axis=0), want, equal_nan=True)

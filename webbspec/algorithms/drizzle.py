@@ -17,9 +17,11 @@ WSREFRA/WSREFDE), so no WCS is evaluated here:
   lambda on the output wavelength grid, y by projecting (XI, ETA) on the slit axis.
 * :func:`drizzle` spreads each input pixel, as an axis-aligned box of the local pixel-map
   Jacobian (width |dx/di|, height |det J|/width, so the area is the parallelogram's), shrunk by
-  ``pixfrac``, over the output pixels by overlap area. The loop runs over the few (dx, dy) output
-  offsets a footprint can reach, never over pixels; sums use ``np.bincount``.
-* :func:`blot` interpolates a rectified image back at input pixel positions (bilinear).
+  ``pixfrac``, over the output pixels by overlap area. The loop runs over the few column offsets
+  a footprint can reach (vectorised over the row offsets), never over pixels; sums use
+  ``np.bincount``.
+* :func:`blot` interpolates a rectified image back at input pixel positions (bilinear);
+  :func:`blot_many` several images at the same positions.
 
 Conventions: output pixel (row j, column i) covers [i-0.5, i+0.5] x [j-0.5, j+0.5]; output row r
 lies at along-slit offset (r - crpix2) * cdelt2 [arcsec] from (ra0, dec0), in direction PA (deg
@@ -37,7 +39,7 @@ from ..io.skycoords import radec_to_xieta, xieta_to_radec
 from .nanmedian import nanmedian
 
 __all__ = ["Grid", "build_grid", "slit_axis_coords", "pixel_map", "interior", "footprints",
-           "input_weights", "drizzle", "blot", "grid_header", "source_row"]
+           "input_weights", "drizzle", "blot", "blot_many", "grid_header", "source_row"]
 
 _BAD = dqbits.DO_NOT_USE | dqbits.NON_SCIENCE
 
@@ -94,7 +96,8 @@ def _wave_axis(slits, goods):
     ref = next((i for i, g in enumerate(goods) if g.sum() > 100), None)
     if ref is None:
         ref = int(np.argmax([g.sum() for g in goods]))
-    wave = np.sort(_column_median_wave(slits[ref], goods[ref]))
+    ref_wave = np.sort(_column_median_wave(slits[ref], goods[ref]))
+    wave = ref_wave
     if wave.size < 2:
         raise InputError(slits[ref].name or "slit", "fewer than 2 columns with a valid wavelength")
     extra = [wave]
@@ -105,7 +108,7 @@ def _wave_axis(slits, goods):
         extra.append(w[(w < wave[0]) | (w > wave[-1])])
     wave = np.sort(np.concatenate(extra))
     # drop near-duplicates (< 0.1 of the smallest reference spacing)
-    tol = 0.1 * np.min(np.diff(np.sort(_column_median_wave(slits[ref], goods[ref]))))
+    tol = 0.1 * np.min(np.diff(ref_wave))
     keep = np.concatenate([[True], np.diff(wave) > tol])
     return wave[keep]
 
@@ -225,16 +228,15 @@ def _deriv(a, axis):
     n = a.shape[axis]
     if n < 2:
         return np.full_like(a, np.nan)
-    d = np.diff(a, axis=axis)
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (1, 0)
-    left = np.pad(d, pad, constant_values=np.nan)     # a[i] - a[i-1]
-    pad[axis] = (0, 1)
-    right = np.pad(d, pad, constant_values=np.nan)    # a[i+1] - a[i]
+    a = np.moveaxis(a, axis, 0)
+    d = np.diff(a, axis=0)
+    out = np.empty_like(d, shape=a.shape)
+    out[0], out[-1] = d[0], d[-1]      # one side only: the other is off the array
+    left, right = d[:-1], d[1:]        # a[i] - a[i-1], a[i+1] - a[i] of the inner rows
+    fl, fr = np.isfinite(left), np.isfinite(right)
     with np.errstate(all="ignore"):
-        out = np.where(np.isfinite(left) & np.isfinite(right), 0.5 * (left + right),
-                       np.where(np.isfinite(left), left, right))
-    return out
+        out[1:-1] = np.where(fl & fr, 0.5 * (left + right), np.where(fl, left, right))
+    return np.moveaxis(out, 0, axis)
 
 
 def footprints(x, y):
@@ -276,76 +278,120 @@ def drizzle(grid, maps, weights, values, pixfrac=1.0, kernel="square", coverage=
     ``kernel="point"`` puts each pixel wholly in the output pixel containing its centre.
     ``coverage``: also return, third, ``wsum`` of unit weights where ``weights`` > 0 (the same
     numbers as a second call with those weights, without computing the footprints again).
+
+    The (input pixel, output pixel) pairs are listed once, input by input, offset by offset, pixel
+    by pixel (``np.bincount`` adds them in that order: the sums do not depend on how they are
+    listed, bit for bit, as long as that order is kept); every value is then taken at the pairs'
+    input pixels from the inputs laid end to end.
     """
     ny, nx = grid.shape
     nout = ny * nx
     nin = len(maps)
-    idx_all, wa_all, src_all, a_all = [], [], [], []
+    point = str(kernel).lower() == "point"
+    chunks = []          # (input pixel, overlap area, output pixel, weight x area), globally indexed
+    start = 0            # index of input k's first pixel in the inputs laid end to end
     for k, ((x, y), w) in enumerate(zip(maps, weights)):
-        use = (w > 0) & np.isfinite(x) & np.isfinite(y)
-        if str(kernel).lower() == "point":
-            ix = np.floor(x[use] + 0.5).astype(np.int64)
-            iy = np.floor(y[use] + 0.5).astype(np.int64)
-            inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-            idx_all.append(k * nout + iy[inside] * nx + ix[inside])
-            wa_all.append(w[use][inside])
-            src_all.append((k, np.flatnonzero(use)[inside]))
-            if coverage:
-                a_all.append(np.ones(int(inside.sum())))
-            continue
-        fw, fh = footprints(x, y)
-        flat = np.flatnonzero(use & np.isfinite(fw) & np.isfinite(fh))
-        xc, yc = x.ravel()[flat], y.ravel()[flat]
-        hw, hh = 0.5 * pixfrac * fw.ravel()[flat], 0.5 * pixfrac * fh.ravel()[flat]
-        x0, x1, y0, y1 = xc - hw, xc + hw, yc - hh, yc + hh
-        ix0, iy0 = np.floor(x0 + 0.5).astype(np.int64), np.floor(y0 + 0.5).astype(np.int64)
-        nxo = int(np.ceil(np.max(2 * hw, initial=0))) + 1
-        nyo = int(np.ceil(np.max(2 * hh, initial=0))) + 1
-        wk = w.ravel()[flat]
-        # overlap with the output pixels a footprint can reach: a few offsets, vectorised over pixels
-        ox = [np.clip(np.minimum(x1, ix0 + d + 0.5) - np.maximum(x0, ix0 + d - 0.5), 0, None)
-              for d in range(nxo)]
-        oy = [np.clip(np.minimum(y1, iy0 + d + 0.5) - np.maximum(y0, iy0 + d - 0.5), 0, None)
-              for d in range(nyo)]
-        for dx in range(nxo):
-            ii = ix0 + dx
-            for dy in range(nyo):
-                jj = iy0 + dy
-                a = ox[dx] * oy[dy]
-                ok = (a > 0) & (ii >= 0) & (ii < nx) & (jj >= 0) & (jj < ny)
-                idx_all.append(k * nout + jj[ok] * nx + ii[ok])
-                wa_all.append(wk[ok] * a[ok])
-                src_all.append((k, flat[ok]))
-                if coverage:
-                    a_all.append(a[ok])
-    idx = np.concatenate(idx_all) if idx_all else np.zeros(0, np.int64)
-    wa = np.concatenate(wa_all) if wa_all else np.zeros(0)
+        pairs = _pairs_point if point else _pairs_square
+        chunks += pairs(x, y, w, nx, ny, pixfrac, start, k * nout)
+        start += np.size(w)
+    src, a, idx, wa = (np.concatenate([c[i] for c in chunks]) if chunks else np.zeros(0, t)
+                       for i, t in enumerate((np.int64, float, np.int64, float)))
     size = nin * nout
     wsum = np.bincount(idx, weights=wa, minlength=size).reshape(nin, ny, nx)
     sums = {}
     for name, arrays in values.items():
-        v = np.concatenate([np.asarray(arrays[k], float).ravel()[f] for k, f in src_all]) \
-            if src_all else np.zeros(0)
-        sums[name] = np.bincount(idx, weights=wa * np.nan_to_num(v), minlength=size).reshape(nin, ny, nx)
+        v = np.concatenate([np.asarray(arrays[k], float).ravel() for k in range(nin)]) if nin else np.zeros(0)
+        v = _finite(v)[src]      # per input pixel (fewer than the pairs), then taken per pair
+        sums[name] = np.bincount(idx, weights=wa * v, minlength=size).reshape(nin, ny, nx)
     if coverage:
-        a = np.concatenate(a_all) if a_all else np.zeros(0)
         return wsum, sums, np.bincount(idx, weights=a, minlength=size).reshape(nin, ny, nx)
     return wsum, sums
 
 
+def _finite(v):
+    """``np.nan_to_num(v)`` in place (``v``: an array of ours), converting only the non-finite
+    values (few: quicker than numpy's on large arrays)."""
+    bad = ~np.isfinite(v)
+    if bad.any():
+        v[bad] = np.nan_to_num(v[bad])
+    return v
+
+
+def _pairs_point(x, y, w, nx, ny, pixfrac, pix0, out0):
+    """[(input pixel + pix0, area 1, output pixel + out0, weight)] of the used pixels, each in
+    the output pixel holding its centre (``pixfrac`` unused)."""
+    use = (w > 0) & np.isfinite(x) & np.isfinite(y)
+    ix = np.floor(x[use] + 0.5).astype(np.int64)
+    iy = np.floor(y[use] + 0.5).astype(np.int64)
+    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    pix = np.flatnonzero(use)[inside]
+    return [(pix0 + pix, np.ones(pix.size), out0 + iy[inside] * nx + ix[inside], w.ravel()[pix])]
+
+
+def _pairs_square(x, y, w, nx, ny, pixfrac, pix0, out0):
+    """[(input pixel + pix0, overlap area, output pixel + out0, weight x area)] of every overlap
+    > 0 of the pixels' footprints with the output pixels, in chunks ordered by column offset,
+    then within a chunk by row offset, then input pixel.
+
+    The loop runs over the few column offsets a footprint can reach, vectorised over the row
+    offsets and the pixels (flat (row offset, pixel) indices: 1-D takes). An overlap area is > 0
+    where both its column and row extents are: they are differences of coordinates (>= 1e-13
+    when not 0), whose product cannot underflow."""
+    use = (w > 0) & np.isfinite(x) & np.isfinite(y)
+    fw, fh = footprints(x, y)
+    flat = np.flatnonzero(use & np.isfinite(fw) & np.isfinite(fh))
+    n = flat.size
+    xc, yc = x.ravel()[flat], y.ravel()[flat]
+    hw, hh = 0.5 * pixfrac * fw.ravel()[flat], 0.5 * pixfrac * fh.ravel()[flat]
+    x0, x1, y0, y1 = xc - hw, xc + hw, yc - hh, yc + hh
+    ix0, iy0 = np.floor(x0 + 0.5).astype(np.int64), np.floor(y0 + 0.5).astype(np.int64)
+    nxo = int(np.ceil(np.max(2 * hw, initial=0))) + 1
+    nyo = int(np.ceil(np.max(2 * hh, initial=0))) + 1
+    wk = w.ravel()[flat]
+    # row overlaps of every (row offset, pixel), flattened; 0 where off the grid
+    jj = iy0 + np.arange(nyo)[:, None]
+    jf = jj.astype(float)
+    oy = np.maximum(np.minimum(y1, jf + 0.5) - np.maximum(y0, jf - 0.5), 0.0).ravel()
+    oky = ((oy > 0) & ((jj >= 0) & (jj < ny)).ravel()).reshape(nyo, n)
+    row_out = (out0 + jj * nx).ravel()
+    chunks = []
+    for dx in range(nxo):
+        ii = ix0 + dx
+        fi = ii.astype(float)
+        ox = np.maximum(np.minimum(x1, fi + 0.5) - np.maximum(x0, fi - 0.5), 0.0)
+        okx = (ox > 0) & (ii >= 0) & (ii < nx)
+        q = np.flatnonzero(oky & okx)          # row offset major, then pixel: the sums' order
+        p = q % n if n else q
+        a = ox[p] * oy[q]
+        chunks.append((pix0 + flat[p], a, row_out[q] + ii[p], wk[p] * a))
+    return chunks
+
+
 def blot(image, x, y):
     """Bilinear interpolation of ``image`` (ny, nx) at fractional (x, y); NaN outside or from NaNs."""
-    ny, nx = image.shape
-    out = np.full(np.shape(x), np.nan)
+    return blot_many([image], x, y)[0]
+
+
+def blot_many(images, x, y):
+    """:func:`blot` of several images of one shape at the same (x, y): the corners and their
+    weights are found once."""
+    ny, nx = np.shape(images[0])
     ok = np.isfinite(x) & np.isfinite(y) & (x >= 0) & (x <= nx - 1) & (y >= 0) & (y <= ny - 1)
     xs, ys = x[ok], y[ok]
     i0 = np.minimum(np.floor(xs).astype(np.int64), max(nx - 2, 0))
     j0 = np.minimum(np.floor(ys).astype(np.int64), max(ny - 2, 0))
     i1, j1 = np.minimum(i0 + 1, nx - 1), np.minimum(j0 + 1, ny - 1)
     fx, fy = xs - i0, ys - j0
-    out[ok] = ((1 - fx) * (1 - fy) * image[j0, i0] + fx * (1 - fy) * image[j0, i1]
-               + (1 - fx) * fy * image[j1, i0] + fx * fy * image[j1, i1])
-    return out
+    corners = (j0 * nx + i0, j0 * nx + i1, j1 * nx + i0, j1 * nx + i1)
+    weights = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+    outs = []
+    for image in images:
+        flat = np.asarray(image).ravel()
+        out = np.full(np.shape(x), np.nan)
+        v = [flat[c] for c in corners]
+        out[ok] = weights[0] * v[0] + weights[1] * v[1] + weights[2] * v[2] + weights[3] * v[3]
+        outs.append(out)
+    return outs
 
 
 def grid_header(grid):

@@ -324,11 +324,10 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
         med = _along_slit_median(med, int(_SINGLE_WINDOW * _OVERSAMPLE), count == 1)
     if floor is not None:
         med = np.maximum(med, floor)
-    blots_s = [dz.blot(med, x, y) for x, y in maps]
-    blots_e = [dz.blot(med_err, x, y) for x, y in maps]
     # the derivative term on the median's own fine grid, along the slit over half a data pixel
     fine = _max_neighbour_diff(med, along=_DERIV_STEP)
-    return blots_s, blots_e, [dz.blot(fine, x, y) for x, y in maps]
+    blots = [dz.blot_many([med, med_err, fine], x, y) for x, y in maps]
+    return [b[0] for b in blots], [b[1] for b in blots], [b[2] for b in blots]
 
 
 def _along_slit_median(img, window, where):

@@ -282,19 +282,29 @@ def test_stream_flags_what_the_step_flags():
     assert not any(np.any(e.slits[0]["DQ"] & dq.OUTLIER) for e in exps)
 
 
-def test_prepare_job_streams_the_same_crfs(rays, tmp_path, monkeypatch):
-    """The Stage 3 prepare job with master_background (skipped: no background) and our outlier
-    detection reads each `_cal` twice, one at a time, and writes what the in-memory path makes."""
+@pytest.mark.parametrize("stage2_background", [False, True])
+def test_prepare_job_streams_the_same_crfs(rays, tmp_path, monkeypatch, stage2_background):
+    """The Stage 3 prepare job with master_background (skipped: no background, or background
+    members whose sky Stage 2 already subtracted, S_BKDSUB COMPLETE: decided from the headers, the
+    background file is never opened) and our outlier detection reads each `_cal` twice, one at a
+    time, and writes what the in-memory path makes. (The NIRSpec IFU program's prepare job held all
+    8 exposures, 2.9 GB, when its background members kept it off this path; 688 MB on it.)"""
     from webbspec.io import datamodels
     from webbspec.pipeline import stage3_cubes
 
     exps, _ = rays
+    backgrounds = []
+    if stage2_background:
+        exps = [e.copy() for e in exps]
+        for e in exps:
+            e.primary["S_BKDSUB"] = "COMPLETE"
+        backgrounds = [str(tmp_path / "not_read_x1d.fits")]
     cals = [datamodels.write(e, str(tmp_path / f"e{k}_cal.fits")) for k, e in enumerate(exps)]
     crfs = [str(tmp_path / f"e{k}_crf.fits") for k in range(len(exps))]
     steps = ("master_background", "outlier_detection")
     reads, read = [], datamodels.read
     monkeypatch.setattr(datamodels, "read", lambda p: reads.append(p) or read(p))
-    stage3_cubes.prepare(cals, crfs, mode="mir_mrs", steps=steps)
+    stage3_cubes.prepare(cals, crfs, backgrounds=backgrounds, mode="mir_mrs", steps=steps)
     assert reads == cals + cals
     ref = stage3_cubes.prepare_models([read(c) for c in cals], mode="mir_mrs", steps=steps)
     for path, m in zip(crfs, ref):

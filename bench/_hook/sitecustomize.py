@@ -79,10 +79,20 @@ class _Finder(importlib.abc.MetaPathFinder):
         return None
 
 
+def _peak_rss_mb():
+    """This process's own memory high-water mark (VmHWM; ru_maxrss would count the parent's pages
+    copied at the fork); None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
+
+
 def _report():
     rec = {"argv": sys.argv, "pid": os.getpid(), "start": _T0, "wall": time.time() - _T0,
            "cpu": time.process_time() - _C0 + _SCI["children"], "sci_wall": _SCI["wall"], "sci_cpu": _SCI["cpu"],
-           "sci_calls": _SCI["calls"]}
+           "sci_calls": _SCI["calls"], "peak_rss_mb": _peak_rss_mb()}
     with open(_PATH, "a") as f:
         f.write(json.dumps(rec) + "\n")
 

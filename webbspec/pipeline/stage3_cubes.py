@@ -186,16 +186,22 @@ def _master_background(module, models, backgrounds, p):
     """master_background over the exposures of the product, as the official step decides: skipped
     when there is no background, or when every exposure had its background subtracted in Stage 2
     (a mixture: skipped with a warning) unless force_subtract."""
-    done = [any(str(m.primary.get(k, "")).upper() == "COMPLETE" for k in ("S_BKDSUB", "S_MSBSUB")) for m in models]
-    force = bool(p.get("force_subtract", False))
-    if not backgrounds and p.get("user_background") is None:
+    if _master_background_skips([m.primary for m in models], backgrounds, p):
         return [_status(m, "SKIPPED") for m in models]
-    if any(done) and not force:
+    return [module.run(m, {}, backgrounds=backgrounds, **p) for m in models]
+
+
+def _master_background_skips(headers, backgrounds, p):
+    """True when master_background skips the product, from its exposures' primary ``headers``."""
+    if not backgrounds and p.get("user_background") is None:
+        return True
+    done = [any(str(h.get(k, "")).upper() == "COMPLETE" for k in ("S_BKDSUB", "S_MSBSUB")) for h in headers]
+    if any(done) and not bool(p.get("force_subtract", False)):
         if not all(done):
             log.warning("master_background: some exposures had their background subtracted in Stage 2 and "
                         "some not; skipped (force_subtract to subtract anyway)")
-        return [_status(m, "SKIPPED") for m in models]
-    return [module.run(m, {}, backgrounds=backgrounds, **p) for m in models]
+        return True
+    return False
 
 
 def _status(m, status):
@@ -218,7 +224,7 @@ def prepare(cals, crfs, *, backgrounds=(), mode=None, steps=None, params=None, c
             raise InputError(cals[i], f"not an IFU exposure ({m.exp_type or 'EXP_TYPE unknown'})")
         return m
 
-    outs = _streamed(read, len(cals), backgrounds, mode, steps, params)
+    outs = _streamed(read, cals, backgrounds, mode, steps, params)
     if outs is None:
         models = [read(i) for i in range(len(cals))]
         outs = prepare_models(models, backgrounds, mode=mode, steps=steps, params=params)
@@ -227,12 +233,16 @@ def prepare(cals, crfs, *, backgrounds=(), mode=None, steps=None, params=None, c
     return list(crfs)
 
 
-def _streamed(read, count, backgrounds, mode, steps, params):
+def _streamed(read, cals, backgrounds, mode, steps, params):
     """The prepared exposures one at a time (a generator) when the job's only work is our IFU outlier
-    detection (master_background skipped for want of a background, no mrs_imatch): each `_cal` is
-    read twice and one exposure is in memory at a time (ifu_outliers.flag_stream). None otherwise."""
+    detection (master_background skipped, no mrs_imatch): each `_cal` is read twice and one exposure
+    is in memory at a time (ifu_outliers.flag_stream). None otherwise."""
+    from astropy.io import fits
+
     from ..algorithms import ifu_outliers
     from ..steps import outlier_detection as od
+
+    count = len(cals)
 
     params = dict(params or {})
     p = dict(params.get("outlier_detection") or {})
@@ -241,8 +251,9 @@ def _streamed(read, count, backgrounds, mode, steps, params):
         return None
     todo = _steps_of(mode, steps)
     if "outlier_detection" not in todo or set(todo) - {"master_background", "outlier_detection"} \
-            or ("master_background" in todo and (backgrounds or mb.get("user_background") is not None)) \
             or set(p) - set(inspect.signature(od.run).parameters):
+        return None
+    if "master_background" in todo and not _master_background_skips([fits.getheader(c) for c in cals], backgrounds, mb):
         return None
     snr = od._pair(p.get("snr", "5.0 4.0"), "outlier_detection.snr")
     od._pair(p.get("kernel_size", "7 7"), "outlier_detection.kernel_size")     # checked as the step does

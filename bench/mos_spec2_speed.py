@@ -37,6 +37,13 @@ entry whose hash matches and runs the official only where none does; ``run`` alw
 ``skip`` never (ratios from the cache when there is one). ``--official-only`` runs just the
 official (e.g. in the background, once).
 
+Per-step CPU (``--step-cpu-repeat``, default 3): the chain's steps run in one process
+(``--step-cpu-worker``) on the job's own spec, each step's CPU seconds (user + system) and user
+seconds measured around it alone (a garbage collection before each), the `_cal` written once as
+the job writes it, medians over the repeats, each repeat with the per-process memos and caches
+emptied (flat, bar shadow, path loss, MOS areas), as in a fresh job: the steady figures to
+compare changes by, where the job's wall and system time move with the machine's load.
+
 Targets (issue 18): ours >= 20x faster than the official and < 20 s wall on 2 cores at 200
 slitlets. Writes bench/results/mos_spec2_speed.{json,md} and prints them.
 """
@@ -113,7 +120,7 @@ def _fresh(root, dst):
 
 
 # ------------------------------------------------------------------------------ ours
-def ours(prog, workdir, repeat):
+def ours(prog, workdir, repeat, step_cpu_repeat=3):
     """Our chain job for the exposure: through ``webbspec run`` once, then alone ``repeat`` times."""
     n = prog["slitlets"]
     run_dir = _fresh(prog["root"], os.path.join(workdir, f"ours_n{n}"))
@@ -152,9 +159,64 @@ def ours(prog, workdir, repeat):
         runs.append(m)
     one = runs.pop()
     best = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]       # the median run
+    step_cpu = None
+    if step_cpu_repeat > 0:
+        spec = cmd[cmd.index("chain") + 1]
+        out = subprocess.run([sys.executable, "-P", os.path.abspath(__file__), "--step-cpu-worker", run_dir, spec,
+                              str(step_cpu_repeat)], cwd=run_dir, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"the per-step CPU run failed: {out.stderr[-2000:]}")
+        step_cpu = json.loads(out.stdout.strip().splitlines()[-1])
     shutil.rmtree(run_dir, ignore_errors=True)
     return {"slitlets_in_cal": slits, "workflow": wf, "runs": runs, "median": best, "one_process": one,
-            "walls_s": [r["wall_s"] for r in runs], "cpus_s": [r["cpu_s"] for r in runs]}
+            "walls_s": [r["wall_s"] for r in runs], "cpus_s": [r["cpu_s"] for r in runs], "step_cpu": step_cpu}
+
+
+def step_cpu_worker(run_dir, spec, repeat):
+    """(In its own process, in the run directory.) The chain ``spec``'s steps in this process,
+    ``repeat`` times: prints {"cpu_s": {step: median}, "user_s": {...}} as JSON (the `_cal` write
+    as "(write _cal)")."""
+    import gc
+    import resource
+    import statistics
+
+    from webbspec.io import datamodels
+    from webbspec.pipeline.stage2chain import write_product
+    from webbspec.pipeline.steprun import call_step, read_input
+    from webbspec.steps import barshadow, flat_field, load, pathloss, photom
+
+    spec = json.loads(spec)
+    for s in spec["steps"]:
+        load(s["name"])
+    cal = next((p["input"] for p in spec["products"] if p["output"].endswith("_cal.fits")), None)
+    cpu, user = {}, {}
+
+    def measured(name, fn):
+        gc.collect()
+        c, u = time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
+        out = fn()
+        cpu.setdefault(name, []).append(time.process_time() - c)
+        user.setdefault(name, []).append(resource.getrusage(resource.RUSAGE_SELF).ru_utime - u)
+        return out
+
+    scratch = os.path.join(run_dir, "step_cpu_cal.fits")
+    for _ in range(repeat):
+        for module in (flat_field, barshadow, pathloss):      # a fresh job's memos and caches
+            memo = getattr(module, "_MEMO", None)
+            if memo is not None:
+                memo.entries.clear()
+                memo.size = 0
+        getattr(photom, "_MOS_AREAS", {}).clear()
+        model, where = measured("(read the input)", lambda: read_input(spec["input"]))
+        for s in spec["steps"]:
+            model = measured(s["name"], lambda s=s, m=model, w=where: datamodels.as_written(
+                call_step(s["name"], m, s["refs"], s["params"], s["extra"], None, {}, w)))
+            where = s["output"]
+            if s["output"] == cal:
+                measured("(write _cal)", lambda m=model: write_product(m, scratch))
+                os.remove(scratch)
+    print(json.dumps({"repeat": repeat, "cpu_s": {k: round(statistics.median(v), 3) for k, v in cpu.items()},
+                      "user_s": {k: round(statistics.median(v), 3) for k, v in user.items()}}))
 
 
 def _slitlets_in(cal):
@@ -307,10 +369,16 @@ def main():
     p.add_argument("--official", choices=("cached", "run", "skip"), default="cached")
     p.add_argument("--official-only", action="store_true", help="run (or reuse) the official only; no ours")
     p.add_argument("--resimulate", action="store_true")
+    p.add_argument("--step-cpu-repeat", type=int, default=3,
+                   help="in-process runs of the steps for their CPU seconds (median; 0: none)")
     p.add_argument("--official-worker", nargs=3, metavar=("ASN", "STORE", "OUTDIR"), help=argparse.SUPPRESS)
+    p.add_argument("--step-cpu-worker", nargs=3, metavar=("RUNDIR", "SPEC", "REPEAT"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.official_worker:
         official_worker(*a.official_worker)
+        return
+    if a.step_cpu_worker:
+        step_cpu_worker(a.step_cpu_worker[0], a.step_cpu_worker[1], int(a.step_cpu_worker[2]))
         return
     os.makedirs(a.workdir, exist_ok=True)
     out = {"machine": C.machine(), "sizes": {}, "per_slot": PER_SLOT, "seed": a.seed}
@@ -339,7 +407,7 @@ def main():
             res["official_ran_now"] = True
         res["official"] = hit
         if not a.official_only:
-            res["ours"] = ours(prog, a.workdir, a.repeat)
+            res["ours"] = ours(prog, a.workdir, a.repeat, a.step_cpu_repeat)
         out["sizes"][str(n)] = res
         print(f"n={n}: done", flush=True)
     if a.official_only:
@@ -396,6 +464,11 @@ def markdown(out):
                          f"{wf['chain_process_wall_s']:.1f} s; Snakemake engine {wf['engine_cpu_s']:.1f} CPU s). "
                          "Our steps [s wall]: " + ", ".join(f"{k} {v}" for k, v in o["median"]["steps_s"].items())
                          + "; in one process: " + ", ".join(f"{k} {v}" for k, v in o["one_process"]["steps_s"].items()))
+            sc = o.get("step_cpu")
+            if sc:
+                lines.append(f"  Per-step CPU s in one process (user + system; median of {sc['repeat']}, fresh memos): "
+                             + ", ".join(f"{k} {v}" for k, v in sc["cpu_s"].items())
+                             + f"; total {sum(sc['cpu_s'].values()):.2f} (user {sum(sc['user_s'].values()):.2f})")
         if f:
             lines.append(f"  Official ({f.get('date', '?')}, load {f['host_load_1m_before']:.1f} at start, "
                          f"{f['host_load_1m_after']:.1f} at end): steps [s wall]: "

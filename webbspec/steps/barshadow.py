@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import InputError
 from . import _correction as corr
 from ._call import accepts_files
+from ._memo import Memo, digest, file_key
 
 REFTYPES = ("barshadow",)
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
@@ -45,7 +46,7 @@ SLIT_RATIO = 1.15          # official fallback of SLTYSCL (shutter pitch / open 
 @accepts_files
 def run(model, refs, *, inverse=False, source_type=None):
     """Bar-shadow-correct the extended-source slitlets of a copy of ``model``."""
-    out = model.copy()
+    out = model.copy(arrays=False)           # every array the step changes is replaced, not edited
     path = corr.ref_path(refs, "barshadow")
     if path is None or not out.mode.msa:
         corr.mark(out, "BARSHA", "SKIPPED")
@@ -61,8 +62,8 @@ def run(model, refs, *, inverse=False, source_type=None):
         for key in ("WAVELENGTH", "SLIT_Y"):
             if key not in slit:
                 raise InputError(where, f"slitlet {slit.name} has no {key} array (run assign_wcs/extract_2d)")
-        shadow = correction(ref, state, np.asarray(slit["SLIT_Y"], float),
-                            np.asarray(slit["WAVELENGTH"], float), float(slit.header.get("SLTYSCL", SLIT_RATIO)))
+        shadow = _memo_correction(ref, path, state, slit["SLIT_Y"], slit["WAVELENGTH"],
+                                  float(slit.header.get("SLTYSCL", SLIT_RATIO)))
         corr.apply_correction(slit, shadow, inverse)
         slit["BARSHADOW"] = shadow.astype(np.float32)
         slit.header["BARSHDW"] = (True, "bar shadow corrected")
@@ -70,6 +71,19 @@ def run(model, refs, *, inverse=False, source_type=None):
     corr.mark(out, "BARSHA", "COMPLETE")
     corr.record_ref(out, "barshadow", path)
     return out
+
+
+# master_background_mos corrects every slitlet, then un-corrects its background, and the chain
+# corrects the extended ones again: one computation of each slitlet's shadow (steps/_memo.py)
+_MEMO = Memo(96 * 2 ** 20)
+
+
+def _memo_correction(ref, path, state, slit_y, wavelength, yscale):
+    key = (file_key(path), state, yscale, digest(slit_y), digest(wavelength))
+    hit = _MEMO.get(key)
+    if hit is None:
+        hit = _MEMO.put(key, correction(ref, state, np.asarray(slit_y, float), np.asarray(wavelength, float), yscale))
+    return hit
 
 
 def read_barshadow(path):

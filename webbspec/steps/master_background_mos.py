@@ -46,7 +46,7 @@ NEEDS = ("assign_wcs", "extract_2d", "srctype")
 def run(model, refs, *, sigma_clip=3.0, median_kernel=1, force_subtract=False, user_background=None,
         inverse=False):
     """Subtract the master background from every slitlet of a copy of ``model``."""
-    out = model.copy()
+    out = model.copy(arrays=False)           # SCI and DQ are replaced below, not edited
     done = [str(out.primary.get(k, "")).strip().upper() == "COMPLETE" for k in ("S_BKDSUB", "S_MSBSUB")]
     if any(done) and not force_subtract:
         corr.mark(out, "MSBSUB", "SKIPPED")
@@ -81,7 +81,7 @@ def master_background(model, refs, *, sigma_clip=3.0, median_kernel=1, user_back
         extra = {} if step is flat_field else {"source_type": "EXTENDED"}
         calibrated = step.run(calibrated, refs, **extra)
     wave, sb = _master_spectrum(calibrated, refs, sigma_clip, median_kernel, user_background, where)
-    background = calibrated.copy()
+    background = calibrated.copy(arrays=False)            # SCI and DQ replaced below
     lo, hi = np.nanmin(wave), np.nanmax(wave)
     for slit in background.slits:
         lam = np.asarray(slit["WAVELENGTH"], np.float64)

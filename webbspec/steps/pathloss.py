@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..modes import known_mode
 from . import _correction as corr
 from ._call import accepts_files
+from ._memo import Memo, digest, file_key
 
 REFTYPES = ("pathloss",)
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
@@ -115,13 +116,27 @@ def point_vector(ap, xpos, ypos):
 
 
 def correction_arrays(slit, model, apertures, path):
-    """(PS, UN) throughput at each pixel's wavelength (NaN where undefined), or None when the
-    source lies outside the aperture's tabulated positions."""
+    """(PS, UN) throughput at each pixel's wavelength (NaN where undefined, read-only arrays), or
+    None when the source lies outside the aperture's tabulated positions."""
     if "WAVELENGTH" not in slit:
         raise InputError(model.path or "pathloss", f"slit {slit.name or '(unnamed)'!r} has no WAVELENGTH array")
     pos = [slit.header.get(k, 0.0) for k in ("SRCXPOS", "SRCYPOS")]
     pos = [float(v) if v is not None and np.isfinite(float(v)) else 0.0 for v in pos]
-    if getattr(known_mode(model.exp_type), "msa", False):
+    msa = getattr(known_mode(model.exp_type), "msa", False)
+    # master_background_mos corrects every slitlet, un-corrects its background, and the chain
+    # corrects the slitlets again: one computation per slitlet (steps/_memo.py)
+    key = (file_key(path), msa, str(slit.header.get("SHUTSTA", "") or "").strip() if msa else corr.slit_label(slit, model),
+           tuple(pos), digest(slit["WAVELENGTH"]))
+    if key in _MEMO.entries:
+        return _MEMO.get(key)
+    return _MEMO.put(key, _correction_arrays(slit, model, apertures, path, pos, msa))
+
+
+_MEMO = Memo(192 * 2 ** 20)
+
+
+def _correction_arrays(slit, model, apertures, path, pos, msa):
+    if msa:
         ap, pos[1], un = _mos_aperture(apertures, str(slit.header.get("SHUTSTA", "") or "").strip(), pos[1], path)
     else:
         name = corr.slit_label(slit, model)

@@ -36,7 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from _common import RESULTS, machine  # noqa: E402
+from _common import machine, write_results  # noqa: E402
 
 _SKIP = ("msa_flagging", "imprint_subtract", "bkg_subtract", "cube_build", "extract_1d")
 _MODES = {"mrs": "mir_mrs", "nrs": "nrs_ifu"}
@@ -257,10 +257,7 @@ def main():
         if not args.keep:
             shutil.rmtree(top, ignore_errors=True)
     out = {"name": "ifu_stage3_speed", "machine": machine(), "load_after": os.getloadavg()[0], "rows": rows}
-    os.makedirs(RESULTS, exist_ok=True)
     tag = f"ifu_stage3_speed_{args.scale}_" + "_".join(args.modes.split(","))
-    with open(os.path.join(RESULTS, tag + ".json"), "w") as fh:
-        json.dump(out, fh, indent=1)
     lines = [f"# IFU Stage 3 ({args.scale}): webbspec vs the official steps on the same `_cal` pixels", "",
              f"outlier_detection (ifu) + cube_build (band cubes, {args.weighting}) + extract_1d per cube; CPU and wall"
              f" seconds of each side's process (2 cores, shared; host load {out['machine']['host_load_1m_at_start']:.1f}"
@@ -290,10 +287,7 @@ def main():
         lines.append(f"{r['mode']}: our Stage 2 ({', '.join(r['stage2_steps'])}) {r['stage2_cpu_s']:.0f} s CPU for "
                      f"{r['exposures']} exposures; official assign_wcs "
                      f"{sum(o.get('assign_wcs_cpu') or [0]):.0f} s CPU in all (not in the Stage 3 totals).")
-    text = "\n".join(lines) + "\n"
-    with open(os.path.join(RESULTS, tag + ".md"), "w") as fh:
-        fh.write(text)
-    print(text)
+    write_results(tag, out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ C`` (``spec2_jobs: exposure``), and prints wall, CPU, the peak RSS of the larges
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import RESULTS, exe, machine, read_timings, run_measured  # noqa: E402
+from _common import exe, machine, read_timings, run_measured, write_results  # noqa: E402
 
 _MODES = {"mrs": "mir_mrs", "nrs": "nrs_ifu"}
 
@@ -85,8 +84,6 @@ def main():
             shutil.rmtree(top, ignore_errors=True)
     res = {"name": "ifu_workflow_memory", "machine": machine(), "rows": rows}
     tag = "ifu_workflow_memory_" + "_".join(args.modes.split(","))
-    with open(os.path.join(RESULTS, tag + ".json"), "w") as f:
-        json.dump(res, f, indent=1)
     lines = ["# IFU programs through `webbspec run` (full size, `_rate` to the Level 3 cubes): memory", "",
              f"`webbspec run DIR --cores N` (spec2_jobs: exposure, save_intermediates: false); host load at start "
              f"{res['machine']['host_load_1m_at_start']:.1f}. Largest process = peak RSS of the largest single "
@@ -99,10 +96,7 @@ def main():
     for r in rows:
         lines += ["", f"{r['mode']}: largest process of each kind [MB] (VmHWM, bench/_hook): "
                       + ", ".join(f"{k} {v:.0f}" for k, v in r["largest_by_kind"].items())]
-    text = "\n".join(lines) + "\n"
-    with open(os.path.join(RESULTS, tag + ".md"), "w") as f:
-        f.write(text)
-    print(text)
+    write_results(tag, res, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

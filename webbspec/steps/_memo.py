@@ -1,5 +1,4 @@
-"""A per-process memo of per-slit correction arrays (barshadow, pathloss; flat_field keeps its
-flats the same way in its own ``_Memo``).
+"""A per-process memo of per-slit correction arrays (barshadow, pathloss, flat_field).
 
 master_background_mos calibrates a copy of every slitlet as an extended source, un-calibrates
 its background with the same corrections (``inverse``), and the chain then calibrates the slitlets

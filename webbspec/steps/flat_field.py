@@ -48,6 +48,7 @@ from ..instruments.nirspec.ifu import EXP_TYPE as NRS_IFU
 from . import _correction as corr
 from ._call import accepts_files
 from ._flatref import BADFLAT, open_flat
+from ._memo import Memo, digest, file_key
 from ..instruments.miri import is_mrs
 
 REFTYPES = ("fflat", "sflat", "dflat")
@@ -157,7 +158,7 @@ class _Flats:
         by_slit = getattr(known_mode(model.exp_type), "fixed_slits", False)   # rows per slit name
         name = corr.slit_label(slit, model)
         shutter = mos_table.shutter_of(slit.header, model.path or "flat_field") if self.msa else None
-        key = _MEMO.key(self.refs, slit["WAVELENGTH"], (y0, x0, ny, nx, dispaxis, by_slit, name, shutter, self.msa))
+        key = _memo_key(self.refs, slit["WAVELENGTH"], (y0, x0, ny, nx, dispaxis, by_slit, name, shutter, self.msa))
         hit = _MEMO.get(key)
         if hit is not None:
             return hit
@@ -172,50 +173,18 @@ class _Flats:
         return _MEMO.put(key, _combine(parts, (ny, nx)))
 
 
-class _Memo:
-    """The flats of the slits flat-fielded last in this process, by everything they depend on
-    (the reference files by path, size and time, the slit's full-frame box, dispersion axis,
-    name, MOS shutter and its WAVELENGTH bytes): master_background_mos flat-fields every slit,
-    un-flat-fields its background with the same flats, and the chain then flat-fields the
-    slits again (only the point sources' wavelengths moved, by wavecorr), so two of those three
-    computations are look-ups. At most ``limit`` bytes are kept (oldest out first)."""
-
-    def __init__(self, limit=320 * 2 ** 20):
-        self.limit, self.entries, self.size = limit, {}, 0
-
-    @staticmethod
-    def key(refs, wavelength, geometry):
-        import hashlib
-        import os
-
-        files = []
-        for rt in REFTYPES:
-            ref = refs.get(rt)
-            if ref is not None:
-                st = os.stat(ref.path)
-                files.append((rt, ref.path, st.st_size, st.st_mtime_ns))
-        wl = np.ascontiguousarray(wavelength)
-        digest = hashlib.blake2b(wl.view(np.uint8), digest_size=16).hexdigest()
-        return (tuple(files), geometry, wl.dtype.str, wl.shape, digest)
-
-    def get(self, key):
-        return self.entries.get(key)
-
-    def put(self, key, value):
-        size = sum(a.nbytes for a in value)
-        if size > self.limit:
-            return value
-        for a in value:
-            a.setflags(write=False)
-        while self.entries and self.size + size > self.limit:
-            old = self.entries.pop(next(iter(self.entries)))
-            self.size -= sum(a.nbytes for a in old)
-        self.entries[key] = value
-        self.size += size
-        return value
+def _memo_key(refs, wavelength, geometry):
+    """The flats of the slits flat-fielded last in this process are kept (:data:`_MEMO`) by
+    everything they depend on: the reference files by path, size and time, the slit's full-frame
+    box, dispersion axis, name, MOS shutter and its WAVELENGTH bytes. master_background_mos
+    flat-fields every slit, un-flat-fields its background with the same flats, and the chain then
+    flat-fields the slits again (only the point sources' wavelengths moved, by wavecorr), so two of
+    those three computations are look-ups."""
+    files = tuple((rt, *file_key(refs[rt].path)) for rt in REFTYPES if refs.get(rt) is not None)
+    return (files, geometry, *digest(wavelength))
 
 
-_MEMO = _Memo()
+_MEMO = Memo(320 * 2 ** 20)
 
 
 def _origin(slit, model):

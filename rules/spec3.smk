@@ -1,6 +1,6 @@
 # Stage 3 (calwebb_spec3), per spec3 association product:
-#   exp_to_source (per exposure, in workflow.split_mb-sized parts, each job workflow.split_workers
-#       processes sharing one deserialized gwcs): split each _cal into per-source slices carrying
+#   exp_to_source (per exposure, in workflow.split_mb-sized parts; for a delivered _cal each job
+#       workflow.split_workers processes sharing one deserialized gwcs): split each _cal into per-source slices carrying
 #       per-pixel coordinates
 #       (webbspec/spec3/<product>/exp_to_source/<exposure>/<source>.fits + sources.<k>-<n>.tsv);
 #   spec3_sources (checkpoint, per product): one table of (source, exposure, slice) rows; a
@@ -21,7 +21,7 @@ rule exp_to_source:
         "exp_to_source {wildcards.exposure} (part {wildcards.part} of {wildcards.nparts}) for {wildcards.product}"
     log:
         "webbspec/logs/exp_to_source/{product}/{exposure}.{part}-{nparts}.log",
-    threads: config["workflow"]["split_workers"]
+    threads: exp_to_source_threads
     params:
         py=PYTHON,
         malloc=MALLOC_ENV,

@@ -83,3 +83,16 @@ def test_the_msa_metadata_file_is_an_input_of_a_mos_exposure(tmp_path):
     write_msa_file(str(prog / "jw01234001001_01_msa.fits"), [slitlet(1, 0.1), slitlet(2, 0.0)], "01234")
     jobs = planned(snakemake(prog, "-n"))
     assert jobs["assign_wcs"] == 1 and jobs["extract_1d"] == 1, jobs
+
+
+@pytest.mark.parametrize("suffix, workers", [("rate", "1"), ("cal", "2")])
+def test_exp_to_source_forks_only_for_a_delivered_cal(tmp_path, suffix, workers):
+    """exp_to_source shares a deserialized gwcs between split_workers forked processes: a delivered
+    `_cal` gets them (and as many of Snakemake's cores); the `_cal` our Stage 2 writes carries
+    per-pixel coordinates, so its jobs take one core and two run side by side."""
+    prog = tmp_path / "prog"
+    fakeprog.make_program(prog, nexp=2, suffix=suffix)
+    r = snakemake(prog, "-n", "-p")
+    assert r.returncode == 0, r.stderr[-3000:]
+    cmds = [ln for ln in r.stdout.splitlines() if "exp-to-source" in ln]
+    assert len(cmds) == 2 and all(f"--workers {workers}" in ln for ln in cmds), cmds

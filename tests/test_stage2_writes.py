@@ -2,7 +2,9 @@
 the MOS corrections: what a writer thread writes is the model as it was when handed over, its
 error comes back at the end; the memo look-ups equal a fresh computation."""
 
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,12 +72,36 @@ def test_a_failed_write_raises_at_the_end_whichever_writer(tmp_path, monkeypatch
     assert done == ["here"]
 
 
-def test_one_core_jobs_write_in_a_thread(monkeypatch):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_default_writer_survives_a_step_turning_warnings_into_errors(tmp_path, monkeypatch, workers):
+    """The default writer (a forked child, for one-core jobs too) is not hit by the warning filter
+    a step sets while it reads a file (io.datamodels._open: astropy's warnings are errors there, for
+    the whole process): a writer thread was, when its write warned at that moment (a long header
+    comment's VerifyWarning failed an MRS chain job)."""
+    import warnings
+
+    from astropy.io.fits.verify import VerifyWarning
+    from astropy.utils.exceptions import AstropyUserWarning
+
     monkeypatch.delenv("WEBBSPEC_CHAIN_WRITES", raising=False)
-    monkeypatch.setenv("WEBBSPEC_CHAIN_WORKERS", "1")
-    assert stage2chain._Writes().how == "thread"
-    monkeypatch.setenv("WEBBSPEC_CHAIN_WORKERS", "2")
-    assert stage2chain._Writes().how == "fork"
+    monkeypatch.setenv("WEBBSPEC_CHAIN_WORKERS", workers)
+    go, parent = threading.Event(), os.getpid()
+    out = tmp_path / "written.txt"
+
+    def write(model, path):
+        if os.getpid() == parent:        # a thread of this process: warn while the filter is set
+            go.wait(5)
+        warnings.warn("Card is too long, comment will be truncated.", VerifyWarning)
+        Path(path).write_text("ok")
+
+    with stage2chain._Writes() as writes:
+        assert writes.how == "fork"
+        writes.submit(write, "model", str(out))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            go.set()
+            writes.join_threads()
+    assert out.read_text() == "ok"
 
 
 def test_mos_area_lookup_as_a_dict_of_the_rows():

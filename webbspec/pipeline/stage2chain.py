@@ -420,8 +420,7 @@ def _merge_primary(headers):
 
 class _Writes:
     """The chain's file writes (step files, products), each overlapping the next steps, in one
-    of three ways (``WEBBSPEC_CHAIN_WRITES`` names one; by default ``fork`` where the job
-    splits its slitlets among processes (:func:`chain_workers` > 1), else ``thread``):
+    of three ways (``WEBBSPEC_CHAIN_WRITES`` names one; by default ``fork``):
 
     * ``fork``: a forked child writes the model: a finished model is never changed by the steps
       after it (each works on a copy), so the child writes what a write at that point would have.
@@ -432,7 +431,10 @@ class _Writes:
       lives (a 90-slitlet MOS exposure: 440,000 minor faults instead of 180,000, 0.5-1 s of
       system time), and writing in the job's own thread stops the steps whenever the kernel holds
       the writer back to the disk's pace (~250 MB/s here; a 90-slitlet exposure's products are
-      370 MB), where a thread waits alone (the GIL is free while the kernel writes).
+      370 MB), where a thread waits alone (the GIL is free while the kernel writes). Not the
+      default: Python's warning filters are process-wide, and a step reading a file turns
+      astropy's warnings into errors for that moment (io.datamodels._open), which then failed a
+      writer thread's harmless VerifyWarning (a long header comment) in an MRS chain job.
     * ``serial``: written here, then the steps go on (also where ``os.fork`` is missing).
 
     At most ``limit`` writers at a time (1: the chain and one writer); ``here=True`` writes in
@@ -443,7 +445,7 @@ class _Writes:
     def __init__(self):
         how = os.environ.get("WEBBSPEC_CHAIN_WRITES", "").strip().lower()
         if how not in ("fork", "thread", "serial"):
-            how = "fork" if chain_workers() > 1 else "thread"
+            how = "fork"
         self.how = "serial" if how == "fork" and not hasattr(os, "fork") else how
         self.fork = self.how == "fork"
         self.children = []           # (pid, read end of its error pipe, path)

@@ -42,6 +42,7 @@ from ..io.datamodels import Model, Slit
 from ..errors import InputError
 from ..modes import known_mode, mode_for
 from .program import batch_of
+from ..io.skycoords import retangent
 
 __all__ = ["split_exposure", "source_key", "source_id_string", "rereference", "retangent", "slice_filename",
            "TSV_HEADER", "ERROR_SUFFIX", "read_error_slice", "write_error_slice"]
@@ -49,7 +50,6 @@ __all__ = ["split_exposure", "source_key", "source_id_string", "rereference", "r
 log = logging.getLogger(__name__)
 
 TSV_HEADER = ("source_key", "path", "source_id")
-_ARCSEC = 180.0 / np.pi * 3600.0
 ERROR_SUFFIX = ".error"
 # PRIMARY keywords not copied into the slit headers (structure, file identity)
 _NO_MERGE = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "FILENAME", "DATAMODL", "COMMENT", "HISTORY", ""}
@@ -90,31 +90,6 @@ def rereference(slit, ra0, dec0):
     slit.header["WSREFRA"] = (float(ra0), "[deg] RA of the XI/ETA reference")
     slit.header["WSREFDE"] = (float(dec0), "[deg] Dec of the XI/ETA reference")
     return slit
-
-
-def _frame(ra, dec):
-    """Rows: the unit vectors east, north and to (ra, dec) [deg] (equatorial x, y, z)."""
-    a, d = np.radians(ra), np.radians(dec)
-    return np.array([[-np.sin(a), np.cos(a), 0.0],
-                     [-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)],
-                     [np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)]])
-
-
-def retangent(xi, eta, old, new):
-    """Gnomonic offsets [arcsec] around ``old`` = (ra, dec) [deg] re-expressed around ``new``:
-    what ``xieta_to_radec`` then ``radec_to_xieta`` give, without trigonometry per pixel. A
-    gnomonic projection is a central one (a point's direction is east * xi + north * eta +
-    centre, in radians), so changing the tangent point is a projective map of the plane, the
-    product of the two frames' rotations (15-30x faster on a slit; a third of splitting an
-    exposure went to the trigonometry). The two routes differ by < 1e-10 arcsec (the
-    trigonometric one's cancellation in eta = cos(dec0) sin(dec) - sin(dec0) cos(dec) cos(dra)):
-    the float32 XI/ETA by one ulp at some pixels near 0."""
-    m = _frame(*new) @ _frame(*old).T
-    x, y = np.asarray(xi, float) / _ARCSEC, np.asarray(eta, float) / _ARCSEC
-    east = m[0, 0] * x + m[0, 1] * y + m[0, 2]
-    north = m[1, 0] * x + m[1, 1] * y + m[1, 2]
-    centre = m[2, 0] * x + m[2, 1] * y + m[2, 2]
-    return east / centre * _ARCSEC, north / centre * _ARCSEC
 
 
 def _source_position(header):

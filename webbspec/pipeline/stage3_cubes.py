@@ -237,13 +237,11 @@ def _streamed(read, cals, backgrounds, mode, steps, params):
     """The prepared exposures one at a time (a generator) when the job's only work is our IFU outlier
     detection (master_background skipped, no mrs_imatch): each `_cal` is read twice and one exposure
     is in memory at a time (ifu_outliers.flag_stream). None otherwise."""
-    from astropy.io import fits
-
     from ..algorithms import ifu_outliers
+    from ..io.datamodels import read_header
     from ..steps import outlier_detection as od
 
     count = len(cals)
-
     params = dict(params or {})
     p = dict(params.get("outlier_detection") or {})
     mb = dict(params.get("master_background") or {})
@@ -253,7 +251,7 @@ def _streamed(read, cals, backgrounds, mode, steps, params):
     if "outlier_detection" not in todo or set(todo) - {"master_background", "outlier_detection"} \
             or set(p) - set(inspect.signature(od.run).parameters):
         return None
-    if "master_background" in todo and not _master_background_skips([fits.getheader(c) for c in cals], backgrounds, mb):
+    if "master_background" in todo and not _master_background_skips([read_header(c) for c in cals], backgrounds, mb):
         return None
     snr = od._pair(p.get("snr", "5.0 4.0"), "outlier_detection.snr")
     od._pair(p.get("kernel_size", "7 7"), "outlier_detection.kernel_size")     # checked as the step does

@@ -36,6 +36,12 @@ class Memo:
     def get(self, key):
         return self.entries.get(key)
 
+    def cached(self, key, compute):
+        """The value kept under ``key`` (None included), else ``compute()`` kept there."""
+        if key in self.entries:
+            return self.entries[key]
+        return self.put(key, compute())
+
     def put(self, key, value):
         """Keep ``value`` (an array, a tuple of arrays, or None) under ``key``; returns it."""
         arrays = [a for a in (value if isinstance(value, tuple) else (value,)) if isinstance(a, np.ndarray)]

@@ -80,10 +80,8 @@ _MEMO = Memo(96 * 2 ** 20)
 
 def _memo_correction(ref, path, state, slit_y, wavelength, yscale):
     key = (file_key(path), state, yscale, digest(slit_y), digest(wavelength))
-    hit = _MEMO.get(key)
-    if hit is None:
-        hit = _MEMO.put(key, correction(ref, state, np.asarray(slit_y, float), np.asarray(wavelength, float), yscale))
-    return hit
+    return _MEMO.cached(key, lambda: correction(ref, state, np.asarray(slit_y, float), np.asarray(wavelength, float),
+                                                yscale))
 
 
 def read_barshadow(path):

@@ -49,7 +49,7 @@ from ..algorithms import cube_build as kernels
 from ..errors import InputError
 from ..io.cubes import SR_PER_ARCSEC2, Cube, CubeWCS
 from ..io.datamodels import copy_header
-from ..io.skycoords import radec_to_xieta, xieta_to_radec
+from ..io.skycoords import radec_to_xieta, tangent_basis, xieta_to_radec
 from ..modes import mode_for
 from ._cube_refs import nirspec_table_kind, read_cubepar
 
@@ -360,14 +360,6 @@ def _centre(ra, dec):
     return ra_mid, 0.5 * (float(np.min(dec)) + float(np.max(dec)))
 
 
-def _basis(ra, dec):
-    """Unit vectors (centre, east, north) of the tangent plane at (ra, dec) [deg]."""
-    a, d = math.radians(ra), math.radians(dec)
-    return (np.array([math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d)]),
-            np.array([-math.sin(a), math.cos(a), 0.0]),
-            np.array([-math.sin(d) * math.cos(a), -math.sin(d) * math.sin(a), math.cos(d)]))
-
-
 def _to_cube(wcs, xi, eta, ref):
     """Cube pixel (x, y) of tangent offsets [arcsec] about ``ref``. A gnomonic projection maps
     great circles to lines, so moving between two tangent planes is a homography: no trigonometry
@@ -375,8 +367,8 @@ def _to_cube(wcs, xi, eta, ref):
     three linear forms and two divisions."""
     if abs(ref[0] - wcs.crval1) < 1e-12 and abs(ref[1] - wcs.crval2) < 1e-12:
         return wcs.xieta_to_pixel(xi, eta)
-    c0, e0, n0 = _basis(*ref)
-    c1, e1, n1 = _basis(wcs.crval1, wcs.crval2)
+    c0, e0, n0 = tangent_basis(*ref)
+    c1, e1, n1 = tangent_basis(wcs.crval1, wcs.crval2)
     # rows: the denominator and the numerators of (xi, eta) about crval [rad], as forms in (1, u, v)
     # with u, v = xi, eta [arcsec] about ref
     scale = np.array([1.0, 1.0 / _ARCSEC_PER_RAD, 1.0 / _ARCSEC_PER_RAD])

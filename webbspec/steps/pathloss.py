@@ -127,9 +127,7 @@ def correction_arrays(slit, model, apertures, path):
     # corrects the slitlets again: one computation per slitlet (steps/_memo.py)
     key = (file_key(path), msa, str(slit.header.get("SHUTSTA", "") or "").strip() if msa else corr.slit_label(slit, model),
            tuple(pos), digest(slit["WAVELENGTH"]))
-    if key in _MEMO.entries:
-        return _MEMO.get(key)
-    return _MEMO.put(key, _correction_arrays(slit, model, apertures, path, pos, msa))
+    return _MEMO.cached(key, lambda: _correction_arrays(slit, model, apertures, path, pos, msa))
 
 
 _MEMO = Memo(192 * 2 ** 20)

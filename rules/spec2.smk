@@ -55,10 +55,11 @@ for _rule, _chain in sorted({(r, tuple(c)) for r, c in CHAIN_RULES.values()}):
         params:
             py=PYTHON,
             spec=spec2_chain_spec,
+            malloc=chain_malloc_env,
         conda:
             "../envs/webbspec.yaml"
         shell:
-            "{params.py} -P -m webbspec.workflow.rules_entry --log {log:q} chain {params.spec:q}"
+            "{params.malloc} {params.py} -P -m webbspec.workflow.rules_entry --log {log:q} chain {params.spec:q}"
 
 
 if not CHAIN_RULES:  # the per-exposure rules write the products themselves

@@ -96,3 +96,19 @@ def test_exp_to_source_forks_only_for_a_delivered_cal(tmp_path, suffix, workers)
     assert r.returncode == 0, r.stderr[-3000:]
     cmds = [ln for ln in r.stdout.splitlines() if "exp-to-source" in ln]
     assert len(cmds) == 2 and all(f"--workers {workers}" in ln for ln in cmds), cmds
+
+
+def test_one_core_chain_jobs_keep_large_arrays_on_the_heap(tmp_path):
+    """A Stage 2 chain job on one core runs with the glibc malloc settings of the Stage 3 slit jobs
+    (large arrays reused from the heap instead of fresh mmaps whose pages fault in again: a full-size
+    MOS exposure 7.3 CPU s instead of 8.2); a job splitting its slitlets among forked workers not."""
+    prog = tmp_path / "prog"
+    fakeprog.make_program(prog, nexp=2)
+    over = prog / "jobs.yaml"
+    over.write_text("workflow: {spec2_jobs: exposure}\n")
+    for extra, expect in ((), True), (("--set-threads", "spec2_chain_1=2"), False):
+        r = snakemake(prog, "-n", "-p", "--configfile", over, *extra)
+        assert r.returncode == 0, r.stderr[-3000:]
+        cmds = [ln for ln in r.stdout.splitlines() if "rules_entry" in ln and " chain " in ln]
+        assert len(cmds) == 2, r.stdout[-3000:]
+        assert all(("MALLOC_MMAP_THRESHOLD_=" in ln) == expect for ln in cmds), cmds

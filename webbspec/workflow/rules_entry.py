@@ -238,6 +238,9 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     _setup_logging(args.log)
     from ..errors import InputError
+    from ..io.fitsconf import freeze_fits_config
+
+    freeze_fits_config()
 
     from . import jobstatus
 

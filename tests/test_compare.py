@@ -88,7 +88,10 @@ def test_ours_vs_official_on_ceers(tmp_path, monkeypatch):
     for i, f in enumerate(CEERS):
         for key, path in split_exposure(f, tmp_path / f"e{i}"):
             slices.setdefault(key, []).append(path)
-    man = stage3.run_batch("x_{source_id}", list(slices), slices, str(tmp_path), {}, {},
+    # the official weighting (ivm), as the official step runs it: a side by side of the algorithm
+    # on the same input (the Stage 3 default, ivm-smooth: tests/official/test_ceers_side_by_side.py)
+    man = stage3.run_batch("x_{source_id}", list(slices), slices, str(tmp_path),
+                           {"resample_spec": {"weight_type": "ivm"}}, {},
                            steps=("outlier_detection", "resample_spec"))
     ours = glob.glob(str(tmp_path / "*_s2d.fits"))[0]
     assert man.rows[0]["status"] == "written"

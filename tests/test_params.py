@@ -36,6 +36,9 @@ def test_official_defaults():
     assert cfg["spec3"]["outlier_detection"]["scale"] == "1.2 0.7"
     assert cfg["spec3"]["extract_1d"]["use_source_posn"] is None
     assert cfg["spec2"]["resample_spec"]["weight_type"] == "ivm"
+    # Stage 3's departs (ivm smoothed along the dispersion: README, Design); outlier_detection's does not
+    assert (cfg["spec3"]["resample_spec"]["weight_type"], cfg["spec3"]["outlier_detection"]["weight_type"]) == \
+        ("ivm-smooth", "ivm")
 
 
 @pytest.mark.parametrize("override, words", [
@@ -66,7 +69,7 @@ def test_overrides_and_modes(tmp_path):
     cfg = params.load([str(path)])
     assert params.step_params(cfg, "spec3", "resample_spec")["kernel"] == "square"
     fs = params.step_params(cfg, "spec3", "resample_spec", "nrs_fs")
-    assert fs["kernel"] == "point" and fs["pixfrac"] == 0.5 and fs["weight_type"] == "ivm"
+    assert fs["kernel"] == "point" and fs["pixfrac"] == 0.5 and fs["weight_type"] == "ivm-smooth"   # ours (README)
 
 
 def test_export_round_trip(tmp_path):
@@ -92,8 +95,10 @@ def _step_modules():
 
 
 # the pipeline's own value where it differs from the step's default (calwebb_spec2 builds one
-# multi-band cube per IFU exposure, its `_s3d`; it skips residual_fringe, which runs when called alone)
-PIPELINE_VALUES = {("spec2", "cube_build", "output_type"): "multi", ("spec2", "residual_fringe", "skip"): True}
+# multi-band cube per IFU exposure, its `_s3d`; it skips residual_fringe, which runs when called alone;
+# our Stage 3 resample_spec smooths the ivm weights along the dispersion: README, Design)
+PIPELINE_VALUES = {("spec2", "cube_build", "output_type"): "multi", ("spec2", "residual_fringe", "skip"): True,
+                   ("spec3", "resample_spec", "weight_type"): "ivm-smooth"}
 
 
 @pytest.mark.parametrize("stage, step", list(_step_modules()))

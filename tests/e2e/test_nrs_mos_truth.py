@@ -371,20 +371,15 @@ def chi2_of_means(root, row, n=100):
     return float(np.mean([d[i * n:(i + 1) * n].sum() ** 2 / v[i * n:(i + 1) * n].sum() for i in range(k)]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Stage 3 point-source chi^2 1.52-1.53 for the two brightest sources (S/N ~220 per pixel): resample_spec's "
-    "official ivm weights (1/VAR_RNOISE per pixel) carry the 2% pixel flat into the drizzle of an undersampled "
-    "trace, a noise-free 3.2 per mil pixel-to-pixel pattern (5 per mil for one exposure, 0.17 with equal "
-    "weights); with per-column weights chi^2 0.86-1.07, but those moved the CEERS s2d sum 0.66% away from "
-    "the official (0.9964 -> 0.9898), so the official weighting stays (diagnosed 2026-12-07). Smoothing the ivm "
-    "weights along the dispersion instead (each row's median over 64-pixel blocks: the bar-shadow rows kept) gave "
-    "chi^2 0.87-1.08 with FLUX within 2e-4 of now, but moved the CEERS s2d sum to 0.987 of the official: real "
-    "VAR_RNOISE varies 0.4-1.35x (16-84%) from pixel to pixel (ramp segments), information a smoothing discards"))
 def test_point_reduced_chi2(program):
-    """Per-pixel chi^2 of the point sources' Stage 3 FLUX against the truth. The two brightest
-    sources (S/N ~220 per pixel) give 1.52-1.53: the official per-pixel ivm weights carry the pixel
-    flat into the drizzle of an undersampled trace, a noise-free 3.2 per mil pixel-to-pixel pattern
-    (0.86-1.07 with per-column weights; the noise alone 0.84-0.94). Besides, slow, +0.5 to +3 per
+    """Per-pixel chi^2 of the point sources' Stage 3 FLUX against the truth. With the official
+    per-pixel ivm weights (``spec3.resample_spec.weight_type: ivm``) the two brightest sources
+    (S/N ~220 per pixel) gave 1.52-1.53: 1/VAR_RNOISE holds the pixel flat after flat_field, and
+    drizzling an undersampled trace with weights differing pixel to pixel put a noise-free 3.2 per
+    mil pixel-to-pixel pattern into FLUX. The Stage 3 default, ``ivm-smooth`` (each weight the
+    running median of 9 along the dispersion in its row, webbspec/algorithms/ivm_smooth.py), takes
+    most of it out: 0.92-1.16 for all seven (ivm: 1.08-1.53; the noise alone gives 0.84-0.94).
+    Besides, slow, +0.5 to +3 per
     mil rising with wavelength (the printed chi^2 of 100-pixel means, 1.05-11, largest for the
     sources 0.2-0.26 open heights off their shutters' centres): the aperture
     correction is the centred source's in the middle shutter, while in two of the three nods the

@@ -37,6 +37,7 @@ from .. import dq as dqbits
 from ..errors import InputError
 from ..io.skycoords import radec_to_xieta, xieta_to_radec
 from .nanmedian import nanmedian
+from .ivm_smooth import smooth_along_dispersion
 
 __all__ = ["Grid", "build_grid", "slit_axis_coords", "pixel_map", "interior", "footprints",
            "input_weights", "drizzle", "blot", "blot_many", "grid_header", "source_row"]
@@ -253,14 +254,17 @@ def footprints(x, y):
 
 
 def input_weights(slit, weight_type="ivm", good=None):
-    """Drizzle weight of each pixel: 1/VAR_RNOISE (ivm), EFFEXPTM (exptime) or 1; 0 where bad."""
+    """Drizzle weight of each pixel: 1/VAR_RNOISE (ivm), that smoothed along the dispersion
+    (ivm-smooth: :mod:`.ivm_smooth`), EFFEXPTM (exptime) or 1; 0 where bad."""
     if good is None:
         good = _good(slit)
     wt = str(weight_type).lower() if weight_type is not None else "none"
-    if wt == "ivm" and "VAR_RNOISE" in slit:
+    if wt in ("ivm", "ivm-smooth") and "VAR_RNOISE" in slit:
         vr = np.asarray(slit["VAR_RNOISE"], float)
         with np.errstate(all="ignore"):
             w = np.where(np.isfinite(vr) & (vr > 0), 1.0 / vr, 0.0)
+        if wt == "ivm-smooth":   # medians over the good pixels only
+            w = smooth_along_dispersion(np.where(good, w, 0.0), slit.header.get("DISPAXIS", 1))
     elif wt == "exptime":
         t = slit.header.get("EFFEXPTM", slit.header.get("TMEASURE", 1.0))
         w = np.full(slit.shape, float(t if t else 1.0))

@@ -67,7 +67,10 @@ def run(model, refs=None, *, pixfrac=1.0, kernel="square", fillval="NAN", weight
     primary = model.primary.copy()
     primary["S_RESAMP"] = "COMPLETE"
     primary["PIXFRAC"] = (float(pixfrac), "drizzle pixfrac")
-    primary["RESWHT"] = (str(weight_type), "drizzle weight type")
+    # the official schema allows RESWHT ivm|exptime only: ivm-smooth is written as its family, ivm,
+    # and named in WSRESWHT
+    primary["RESWHT"] = (str(weight_type).replace("ivm-smooth", "ivm"), "drizzle weight type")
+    primary["WSRESWHT"] = (str(weight_type), "webbspec drizzle weight type")
     if one_source:
         # EFFEXPTM of the product = sum over the distinct exposures (official)
         times = [s.header.get("EFFEXPTM") for s in model.slits]

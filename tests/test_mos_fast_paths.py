@@ -1,7 +1,8 @@
 """The shortcuts that make NIRSpec MOS Stage 2 and its simulator fast give what the plain code gives:
 the chain job's slitlets in two processes (the same products as one process), its writes in forked
 children (errors reach the parent), the flat memo, the memory-mapped flat regions, the in-place GWA
-rotations, XI/ETA straight from V2/V3, the bounds-only slitlet boxes, the simulator's overlapping
+rotations (only the components used), the imprint's float32 sums, the corrections' cast-buffer
+products, XI/ETA straight from V2/V3, the bounds-only slitlet boxes, the simulator's overlapping
 slitlets (``per_slot``) and its truth spectra (astropy's ECSV bytes). Timings:
 bench/mos_spec2_speed.py and bench/mos_scale.py."""
 
@@ -178,6 +179,43 @@ def test_rotations_and_xieta_as_the_plain_formulas(prog):
     xi, eta = optics.v2v3_to_xieta(v2, v3, 53.12, -27.79, *pointing)
     xi0, eta0 = radec_to_xieta(ra, dec, 53.12, -27.79)
     assert np.abs(xi - xi0).max() < 1e-8 and np.abs(eta - eta0).max() < 1e-8
+
+
+def test_partial_rotations_float32_imprint_and_corrections_give_the_same_bits():
+    """The GWA rotation with only the components a caller uses, the imprint's float32 sums and
+    the corrections' product written through numpy's cast buffer equal the plain float64 formulas
+    bit for bit (float32 operands of wildly different sizes included, NaN, inf and zeros)."""
+    from webbspec.steps import _correction, imprint_subtract
+
+    rng = np.random.default_rng(5)
+    tx, ty = rng.normal(scale=0.1, size=(2, 5, 401))
+    dirs = optics._dircos(tx, ty)
+    angles = [0.03, -8.6, 0.2, -0.05]
+    for axes in ("xyzy", "yzyx"):
+        full = optics._rotate(*dirs, angles, axes)
+        for outputs in ("xy", "y", "x"):
+            part = optics._rotate(*dirs, angles, axes, outputs)
+            for name, p, f in zip("xyz", part, full):
+                assert (p is None) if name not in outputs else np.array_equal(p, f)
+    a, b = (rng.normal(size=(2, 300, 70)) * 10.0 ** rng.integers(-30, 30, (2, 300, 70))).astype(np.float32)
+    a[0, :6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45]
+    b[0, :6] = [1.0, -np.inf, np.inf, -0.0, -0.0, -1e-45]
+    big_endian = a.astype(">f4")
+    with np.errstate(all="ignore"):
+        for op in (np.subtract, np.add):
+            want = op(a.astype(np.float64), b.astype(np.float64)).astype(np.float32)
+            assert np.array_equal(imprint_subtract._combine(big_endian, b, op).view(np.uint32), want.view(np.uint32))
+        want = np.sqrt(a.astype(np.float64) ** 2 + b.astype(np.float64) ** 2).astype(np.float32)
+        got = imprint_subtract._quadrature(big_endian, b, rows=7)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+        f = rng.uniform(0.5, 2.0, (300, 70))
+        f[0, :3] = [np.nan, 0.0, np.inf]
+        for factor in (f, 1.0 / f, np.asarray(3.0e38)):
+            for arr in (a, big_endian, a.astype(np.float64), np.stack([a, b])):
+                want = (arr * factor).astype(arr.dtype, copy=False)
+                got = _correction._times(arr, factor)
+                assert got.dtype == want.dtype and got.shape == want.shape
+                assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))
 
 
 def test_bounds_only_boxes_equal_the_full_evaluation(prog):

@@ -38,12 +38,20 @@ def apply_correction(slit, c, inverse=False):
     c = np.asarray(c, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         f = c if inverse else 1.0 / c
-        for name in ("SCI", "ERR"):
+        f2 = None
+        for name in ("SCI", "ERR") + VAR_NAMES:
             if name in slit:
-                slit[name] = (slit[name] * f).astype(slit[name].dtype, copy=False)
-        for name in VAR_NAMES:
-            if name in slit:
-                slit[name] = (slit[name] * (f * f)).astype(slit[name].dtype, copy=False)
+                if name in VAR_NAMES and f2 is None:
+                    f2 = f * f
+                slit[name] = _times(slit[name], f if name in ("SCI", "ERR") else f2)
+
+
+def _times(a, f):
+    """``(a * f).astype(a.dtype)`` without the full-size float64 product: the float64 loop
+    writes through numpy's small cast buffer into the new array (the same values)."""
+    a = np.asarray(a)
+    out = np.empty(np.broadcast_shapes(a.shape, f.shape), a.dtype)
+    return np.multiply(a, f, out=out, casting="unsafe")
 
 
 def match_nans_and_flags(slit):
@@ -58,8 +66,9 @@ def match_nans_and_flags(slit):
     if "DQ" in slit and slit["DQ"].shape == shape:
         bad |= (slit["DQ"] & dqbits.DO_NOT_USE).astype(bool)
         slit["DQ"] = slit["DQ"] | np.where(bad, np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
+    nbad = np.count_nonzero(bad)
     for name, nan in nans.items():
-        if (bad & ~nan).any():       # an array already NaN wherever bad is kept as it is (not copied)
+        if np.count_nonzero(nan) != nbad:   # NaN wherever bad (nan is within bad): kept, not copied
             arr = np.array(slit[name], copy=True)
             arr[bad] = np.nan
             slit[name] = arr

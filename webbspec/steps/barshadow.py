@@ -144,6 +144,10 @@ def bilinear(image, row, col):
     r0 = np.minimum(np.floor(r).astype(int), image.shape[0] - 2)
     c0 = np.minimum(np.floor(c).astype(int), image.shape[1] - 2)
     fr, fc = r - r0, c - c0
-    out = ((1 - fr) * (1 - fc) * image[r0, c0] + (1 - fr) * fc * image[r0, c0 + 1]
-           + fr * (1 - fc) * image[r0 + 1, c0] + fr * fc * image[r0 + 1, c0 + 1])
+    # the four neighbours by flat index (np.take: faster than 2-D fancy indexing, same values)
+    flat, ncol = np.ascontiguousarray(image).ravel(), image.shape[1]
+    i00 = r0 * ncol + c0
+    i10 = i00 + ncol
+    out = ((1 - fr) * (1 - fc) * flat.take(i00) + (1 - fr) * fc * flat.take(i00 + 1)
+           + fr * (1 - fc) * flat.take(i10) + fr * fc * flat.take(i10 + 1))
     return np.where(bad, np.nan, out)

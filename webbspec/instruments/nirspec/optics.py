@@ -96,16 +96,22 @@ def _num(header, key, default=None, where="header"):
         raise InputError(where, f"keyword {key} is not a number ({v!r})") from None
 
 
-def _rotate(x, y, z, angles_deg, axes):
+def _rotate(x, y, z, angles_deg, axes, outputs="xyz"):
     """The official GWA rotation sequence (each step re-derives z from x and y). In place on
     float64 copies with two scratch arrays: the same operations in the same order as
     ``y = y * c + z * s``, ``z = sqrt(1 - x * x - y * y)``, ... (the same values), without a
-    new array per operation."""
+    new array per operation. ``outputs``: the components the caller uses; the work that only
+    feeds the others is skipped (those come back as None; the ones asked for are unchanged)."""
     x, y, z = (np.array(v, dtype=np.float64) for v in np.broadcast_arrays(x, y, z))
     if x.ndim == 0:
         return _rotate_scalar(x[()], y[()], z[()], angles_deg, axes)
+    changes = {"x": "yz", "y": "xz", "z": "xyz"}        # step axis -> the components it changes
+    steps = list(zip(angles_deg, axes))
+    last = max((k for k, (_, ax) in enumerate(steps) if "z" in outputs or set(changes[ax]) & set(outputs)),
+               default=-1)
+    steps = steps[:last + 1]
     tmp, tmp2 = np.empty_like(x), np.empty_like(x)
-    for ang, ax in zip(angles_deg, axes):
+    for k, (ang, ax) in enumerate(steps):
         t = np.radians(ang)
         c, s = np.cos(t), np.sin(t)
         if ax == "x":                     # y = y c + z s
@@ -123,12 +129,14 @@ def _rotate(x, y, z, angles_deg, axes):
             x += tmp2
             y *= c
             y -= tmp
+        if k + 1 < len(steps) and steps[k + 1][1] == "z" or k + 1 == len(steps) and "z" not in outputs:
+            continue                      # this z is not read: a z rotation, or the end
         np.multiply(x, x, out=z)          # z = sqrt(1 - x x - y y)
         np.subtract(1.0, z, out=z)
         np.multiply(y, y, out=tmp)
         z -= tmp
         np.sqrt(z, out=z)
-    return x, y, z
+    return tuple(v if n in outputs else None for n, v in zip("xyz", (x, y, z)))
 
 
 def _rotate_scalar(x, y, z, angles_deg, axes):
@@ -459,10 +467,11 @@ class Optics:
         model, xc, yc, sx, sy = self.slit_data(slit)
         return model(np.asarray(xs, float) * sx + xc, np.asarray(ys, float) * sy + yc)
 
-    def _msa_to_gwa(self, xm, ym):
-        """GWA-frame direction cosines of the light from MSA point (xm, ym)."""
+    def _msa_to_gwa(self, xm, ym, outputs="xy"):
+        """GWA-frame direction cosines (alpha, beta, None: no caller uses the third) of the light
+        from MSA point (xm, ym); ``outputs="y"``: beta only (alpha None)."""
         tx, ty = self._collimator.inverse(xm, ym)
-        return _rotate(*_dircos(tx, ty), self.gwa_angles, "xyzy")
+        return _rotate(*_dircos(tx, ty), self.gwa_angles, "xyzy", outputs)
 
     def _gwa_to_sca(self, a, b, c):
         inv = [-v for v in self.gwa_angles[::-1]]
@@ -470,8 +479,9 @@ class Optics:
         return self._fpa.inverse(*self._camera.inverse(x / z, y / z))
 
     def _sca_to_gwa(self, xs, ys):
+        """(alpha, beta, None) of the light reaching SCA pixels (xs, ys)."""
         tx, ty = self._camera(*self._fpa(xs, ys))
-        return _rotate(*_dircos(tx, ty), self.gwa_angles, "xyzy")
+        return _rotate(*_dircos(tx, ty), self.gwa_angles, "xyzy", "xy")
 
     def _dms_to_sca(self, x, y):
         if self.detector == "NRS2":
@@ -513,13 +523,13 @@ class Optics:
         table's slope (beta_in is smooth and monotonic along the slit)."""
         lo, hi = y_range[0] - 0.5, y_range[1] + 0.5
         grid = np.linspace(lo, hi, 401)
-        _, beta, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(grid), grid))
+        _, beta, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(grid), grid), outputs="y")
         order = np.argsort(beta)
         ys = np.interp(target, beta[order], grid[order], left=np.nan, right=np.nan)
         slope = np.gradient(beta, grid)
         for _ in range(iterations):
             ok = np.isfinite(ys)
-            _, b, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(ys), np.where(ok, ys, 0.0)))
+            _, b, _ = self._msa_to_gwa(*self.slit_to_msa(slit, np.zeros_like(ys), np.where(ok, ys, 0.0)), outputs="y")
             ys = ys - (b - target) / np.interp(ys, grid, slope)
         return ys
 

@@ -89,8 +89,8 @@ def test_default_writer_survives_a_step_turning_warnings_into_errors(tmp_path, m
     out = tmp_path / "written.txt"
 
     def write(model, path):
-        if os.getpid() == parent:        # a thread of this process: warn while the filter is set
-            go.wait(5)
+        if os.getpid() == parent and threading.current_thread() is not threading.main_thread():
+            go.wait(5)                   # a writer thread of this process: warn while the filter is set
         warnings.warn("Card is too long, comment will be truncated.", VerifyWarning)
         Path(path).write_text("ok")
 

@@ -129,7 +129,7 @@ def _rotate(x, y, z, angles_deg, axes, outputs="xyz"):
             x += tmp2
             y *= c
             y -= tmp
-        if k + 1 < len(steps) and steps[k + 1][1] == "z" or k + 1 == len(steps) and "z" not in outputs:
+        if (k + 1 < len(steps) and steps[k + 1][1] == "z") or (k + 1 == len(steps) and "z" not in outputs):
             continue                      # this z is not read: a z rotation, or the end
         np.multiply(x, x, out=z)          # z = sqrt(1 - x x - y y)
         np.subtract(1.0, z, out=z)

@@ -65,6 +65,20 @@ def test_run_command_line(tmp_path):
     assert cmd.count("--config") == 1
 
 
+def test_local_runs_subsample_the_ready_jobs(tmp_path):
+    """A run on this machine's cores gives the scheduler 2 x cores ready jobs to choose from (at
+    least 4); a cluster profile or executor, or the user's own choice, is left alone."""
+    def subsample(cmd):
+        return cmd[cmd.index("--scheduler-subsample") + 1] if "--scheduler-subsample" in cmd else None
+
+    assert subsample(cli.run_command(tmp_path, 2)) == "4"
+    assert subsample(cli.run_command(tmp_path, 8)) == "16"
+    assert subsample(cli.run_command(tmp_path, "all")) == str(max(4, 2 * (os.cpu_count() or 1)))
+    assert subsample(cli.run_command(tmp_path, None, ["--profile", "p"])) is None
+    assert subsample(cli.run_command(tmp_path, 2, ["--executor", "slurm"])) is None
+    assert cli.run_command(tmp_path, 2, ["--scheduler-subsample", "9"]).count("--scheduler-subsample") == 1
+
+
 def test_run_dry_run_from_any_cwd(tmp_path):
     prog = tmp_path / "prog"
     fakeprog.make_program(prog, nexp=2, suffix="cal")

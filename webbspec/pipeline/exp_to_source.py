@@ -325,7 +325,7 @@ def _split_source(job, source):
     ref = pos or (float(slits[0].header["WSREFRA"]), float(slits[0].header["WSREFDE"]))
     for s in slits:
         rereference(s, *ref)
-    primary = job.reader.primary.copy()
+    primary = datamodels.copy_header(job.reader.primary)   # Header.copy: 8x slower, once per source
     primary["DATAMODL"] = "SlitModel" if len(slits) == 1 else "MultiSlitModel"
     primary["WSSRCKEY"] = key                # source key (SRCNAME or SOURCEID)
     primary["WSSRCID"] = (sid, "Stage 3 source id")

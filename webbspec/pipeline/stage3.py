@@ -27,6 +27,7 @@ import os
 
 from .. import __version__
 from ..io import datamodels, officialio
+from ..io.onceread import read_hashed
 from ..io.atomicfile import replacing
 from ..io.datamodels import Model
 from ..io.refs import check_selection
@@ -81,11 +82,13 @@ def _file_digest(path):
     return h.hexdigest()
 
 
-def input_signature(slice_paths, params, refs, backgrounds=(), steps=()):
-    """A hash of everything a source's products depend on (contents, not file times)."""
+def input_signature(slice_paths, params, refs, backgrounds=(), steps=(), digests=None):
+    """A hash of everything a source's products depend on (contents, not file times).
+    ``digests``: ``{slice path: sha256 hex}`` already made from the bytes read (not read again)."""
     h = hashlib.sha256()
+    digests = digests or {}
     for p in sorted(slice_paths, key=os.path.abspath):
-        h.update(_file_digest(p).encode())
+        h.update((digests.get(p) or _file_digest(p)).encode())
     for p in backgrounds:
         h.update(_file_digest(p).encode())
     blob = json.dumps({"params": params, "refs": {k: os.path.basename(str(v)) for k, v in refs.items()},
@@ -98,14 +101,21 @@ def _unchanged(paths, signature):
     return all(datamodels.recorded(p, "WSINSIG") == signature for p in paths)
 
 
-def _gather(slice_paths, key):
-    """One source's slices as a multi Model (exposures in a stable order, common reference)."""
+def _gather(slice_paths, key, digests=None):
+    """One source's slices as a multi Model (exposures in a stable order, common reference).
+    ``digests``: a dict that gets ``{slice path: sha256 hex of its bytes}`` (each file is read once
+    for both)."""
     if not slice_paths:
         raise InputError(key, "source has no slices")
     for p in sorted(slice_paths):   # a bad exposure or slit of this source (exp_to_source)
         if str(p).endswith(ERROR_SUFFIX):
             raise read_error_slice(p)
-    slices = [datamodels.read(p) for p in slice_paths]
+    slices = []
+    for p in slice_paths:
+        m, digest = read_hashed(p)
+        slices.append(m)
+        if digests is not None and digest is not None:
+            digests[p] = digest
     slices.sort(key=lambda m: (str(m.primary.get("WSEXPOS", "")), str(m.path)))
     slits = []
     for m in slices:
@@ -139,7 +149,8 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
     """Run the Stage 3 steps for one source; returns a manifest row (dict)."""
     params, refs = dict(params or {}), dict(refs or {})
     steps = tuple(steps)
-    model = _gather(slice_paths, key)
+    digests = {}
+    model = _gather(slice_paths, key, digests)
     check_selection(refs, model.primary)    # a selection deferred as its rmap fails here, naming both
     first = model.slits[0].header
     sid = str(model.primary.get("WSSRCID", "")) or source_id_string(first, model.exp_type)
@@ -151,7 +162,7 @@ def run_source(key, slice_paths, *, template, outdir, params=None, refs=None, st
     if "resample_spec" not in steps and "extract_1d" in steps and "combine_1d" not in steps:
         kinds.append("c1d")
     paths = {k: os.path.join(outdir, f"{name}_{k}.fits") for k in dict.fromkeys(kinds)}
-    signature = input_signature(slice_paths, params, refs, backgrounds, steps)
+    signature = input_signature(slice_paths, params, refs, backgrounds, steps, digests)
     row = {"source": key, "source_id": sid, "products": list(paths.values()), "message": ""}
     if skip_unchanged and _unchanged(paths.values(), signature):
         return dict(row, status="unchanged")

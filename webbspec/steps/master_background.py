@@ -133,7 +133,7 @@ def expand(slit, wave, sb, exp_type=""):
 def run(model, refs=None, *, backgrounds=(), median_kernel=1, user_background=None,
         force_subtract=False):
     """Subtract the master background from each slit of ``model``; returns a new Model."""
-    out = model.copy()
+    out = model.copy(arrays=False)   # arrays shared: SCI and DQ are replaced below, none changed in place
     done = [str(out.primary.get(k, "")).upper() == "COMPLETE" for k in ("S_BKDSUB", "S_MSBSUB")]
     done += [str(s.header.get("S_BKDSUB", "")).upper() == "COMPLETE" for s in out.slits]
     if (any(done) and not force_subtract) or (not backgrounds and user_background is None):

@@ -43,13 +43,12 @@ where the median comes from exposures that see plain sky, e.g. the far end of an
 import warnings
 
 import numpy as np
-from scipy import ndimage
 
 from .. import dq as dqbits
 from ..algorithms import drizzle as dz
-from ..algorithms import ifu_outliers
 from ..algorithms.nanmedian import nanmedian
 from ..errors import InputError
+from ..io.datamodels import Slit
 from ._call import accepts_files
 
 REFTYPES = ()
@@ -146,11 +145,11 @@ def run(model, refs=None, *, weight_type="ivm", pixfrac=1.0, kernel="square", fi
     IFU exposures (members with a SLICE map; a multi Model or a list of Models) go to
     :mod:`webbspec.algorithms.ifu_outliers`: ``ifu_method`` "webbspec" (default, cosmic rays and
     hot pixels of each exposure) or "official" (kernel_size, threshold_percent, ifu_second_check)."""
-    if ifu_outliers.is_ifu(model):
+    if _is_ifu(model):
         return _run_ifu(model, snr, kernel_size, threshold_percent, ifu_second_check, good_bits, ifu_method)
     snr1, snr2 = _pair(snr, "outlier_detection.snr")
     scl1, scl2 = _pair(scale, "outlier_detection.scale")
-    out = model.copy()
+    out = model.copy(arrays=False)   # arrays shared: the flagged ones are replaced below, none changed in place
     if len(model.slits) < 2:
         out.primary["S_OUTLIR"] = "SKIPPED"
         return out
@@ -198,7 +197,20 @@ def _dark(slit, blot_sci, snr):
         return (sci < blot_sci) & (np.abs(sci) < snr * np.asarray(slit["ERR"], float))
 
 
+def _is_ifu(model):
+    """IFU exposures: a list of Models, or members with a SLICE map (ifu_outliers.is_ifu, which
+    is imported only for them: with scipy.spatial and scipy.ndimage it costs a slit-mode Stage 3
+    job 0.25 s of its start)."""
+    if isinstance(model, (list, tuple)) or any("SLICE" in s for s in getattr(model, "slits", [])):
+        from ..algorithms import ifu_outliers
+
+        return ifu_outliers.is_ifu(model)
+    return False
+
+
 def _run_ifu(model, snr, kernel_size, threshold_percent, ifu_second_check, good_bits, ifu_method):
+    from ..algorithms import ifu_outliers
+
     n = len(model) if isinstance(model, (list, tuple)) else len(model.slits)
     if n < 2:
         out = [m.copy() for m in model] if isinstance(model, (list, tuple)) else model.copy()
@@ -255,7 +267,7 @@ def _restore_nods(model, slits, goods, nodded, snr1, weight_type, pixfrac, kerne
     for k, s in enumerate(slits):
         others = [j for j in range(len(slits)) if j != k and nodded[k] is not None
                   and nodded[j] is not None and nodded[j][0] == nodded[k][0]]
-        r = s.copy()
+        r = s.copy(arrays=False)     # SCI replaced below
         if others:
             # no clean data at a sky position: there are only negative copies there, no source
             back = _mean_shifted([first[j] for j in others], [nodded[j] for j in others], nodded[k], s.shape)
@@ -283,7 +295,7 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
     """
     masked = []
     for s, g in zip(slits, goods):
-        m = s.copy(arrays=False)     # read only below: only DQ is replaced
+        m = Slit(s.header, dict(s.arrays))     # read only below (header too): only DQ is replaced
         m["DQ"] = np.where(g, 0, dqbits.DO_NOT_USE).astype(np.uint32)
         masked.append(m)
     grid = dz.build_grid(masked, pixel_scale_ratio=_OVERSAMPLE)
@@ -311,8 +323,9 @@ def _median_blots(slits, goods, weight_type, pixfrac, kernel, maskpt, per_column
             low = cover < maskpt * colmean[:, None, :]
         else:
             low = wsum < maskpt * np.array([_clipped_mean(w[w > 0]) for w in wsum])[:, None, None]
-    sci[low | ~nz] = np.nan
-    err[low | ~nz] = np.nan
+    unused = low | ~nz
+    np.copyto(sci, np.nan, where=unused)
+    np.copyto(err, np.nan, where=unused)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         med = nanmedian(sci, axis=0)
@@ -386,8 +399,33 @@ def flag_outliers(sci, blot_sci, blot_err, snr1, snr2, scl1, scl2, backg=0.0, re
             deriv = deriv + model_deriv
         m1 = diff > scl1 * deriv + snr1 * err
         m2 = diff > scl2 * deriv + snr2 * err
-    m1 = ndimage.binary_dilation(m1, structure=np.ones((3, 3), bool))
-    return m1 & m2
+    return _dilate_3x3(m1) & m2
+
+
+def _dilate_3x3(mask):
+    """Binary dilation by a 3x3 square (outside the image counts as False): scipy.ndimage's
+    binary_dilation with that structure, as OR of the shifted masks (separable: rows, then columns)."""
+    rows = mask.copy()
+    rows[1:] |= mask[:-1]
+    rows[:-1] |= mask[1:]
+    out = rows.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
+    return out
+
+
+def _running_max_rows(img, size):
+    """Maximum over the ``size`` rows from ``size // 2`` before each row, the window cut at the
+    edges: scipy's maximum_filter1d along axis 0 with its default 'reflect' border and origin (the
+    reflected rows lie inside the cut window, so they never change the maximum)."""
+    before, after = size // 2, size - 1 - size // 2
+    out = img.copy()
+    for k in range(1, max(before, after) + 1):
+        if k <= before:
+            np.maximum(out[k:], img[:-k], out=out[k:])
+        if k <= after:
+            np.maximum(out[:-k], img[k:], out=out[:-k])
+    return out
 
 
 def _max_neighbour_diff(img, along=1):
@@ -403,7 +441,7 @@ def _max_neighbour_diff(img, along=1):
         with np.errstate(invalid="ignore"):
             extremum = np.where(up * down > 0, np.minimum(np.abs(up), np.abs(down)), 0.0)
         # held over +-``along``/2 rows: a data pixel's centre need not fall on the fine grid's peak
-        out = ndimage.maximum_filter1d(np.nan_to_num(extremum, nan=0.0), along + 1, axis=0)
+        out = _running_max_rows(np.nan_to_num(extremum, nan=0.0), along + 1)
     d = np.abs(np.diff(img, axis=0))
     d = np.nan_to_num(d, nan=0.0)
     out[1:] = np.maximum(out[1:], d)

@@ -11,23 +11,65 @@ oldest out first; stored arrays are made read-only (the steps replace arrays, ne
 
 import hashlib
 import os
+import weakref
 
 import numpy as np
 
-__all__ = ["Memo", "digest", "file_key"]
+__all__ = ["Memo", "digest", "file_key", "freeze", "read_once"]
 
 
 def digest(array):
     """(dtype, shape, SHA-256 of the bytes) of an array (SHA-256: twice blake2b's speed where
-    the CPU has SHA instructions, and a chain job hashes ~900 slit arrays)."""
+    the CPU has SHA instructions, and a chain job hashes ~900 slit arrays).
+
+    A read-only array owning its data cannot change, so its digest is kept while it lives
+    (:data:`_DIGESTS`): a MOS slitlet's WAVELENGTH and SLIT_Y (made read-only by extract_2d and
+    wavecorr) are digested once, not by every flat_field, pathloss and barshadow run on them."""
+    fixed = isinstance(array, np.ndarray) and array.base is None and not array.flags.writeable
+    if fixed:
+        known = _DIGESTS.get(id(array))
+        if known is not None and known[0]() is array:
+            return known[1]
     a = np.ascontiguousarray(array)
-    return a.dtype.str, a.shape, hashlib.sha256(a.view(np.uint8)).hexdigest()
+    value = a.dtype.str, a.shape, hashlib.sha256(a.view(np.uint8)).hexdigest()
+    if fixed:
+        key = id(array)
+        _DIGESTS[key] = (weakref.ref(array, lambda _, key=key: _DIGESTS.pop(key, None)), value)
+    return value
+
+
+_DIGESTS = {}       # id(array): (weak reference to it, digest) of the read-only arrays digested
+
+
+def freeze(array):
+    """``array`` made read-only (returned): for arrays a step makes and no step edits in place
+    (a step replaces arrays, never edits them), whose digests :func:`digest` may then keep."""
+    array.setflags(write=False)
+    return array
 
 
 def file_key(path):
     """(path, size, mtime) of a reference file."""
     st = os.stat(path)
     return str(path), st.st_size, st.st_mtime_ns
+
+
+def read_once(read, path):
+    """``read(path)`` kept per process by the file's (path, size, mtime): master_background_mos
+    reads a step's reference twice and the chain a third time (``read``'s result must not be
+    edited by its callers). A file that cannot be stat-ed is read each time (``read`` reports it)."""
+    try:
+        key = (read.__module__, read.__qualname__, *file_key(path))
+    except OSError:
+        return read(path)
+    if key not in _READS:
+        if len(_READS) >= 16:
+            _READS.pop(next(iter(_READS)))
+        _READS[key] = read(path)
+    return _READS[key]
+
+
+_READS = {}
 
 
 class Memo:

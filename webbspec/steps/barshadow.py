@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import InputError
 from . import _correction as corr
 from ._call import accepts_files
-from ._memo import Memo, digest, file_key
+from ._memo import Memo, digest, file_key, read_once
 
 REFTYPES = ("barshadow",)
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
@@ -51,7 +51,7 @@ def run(model, refs, *, inverse=False, source_type=None):
     if path is None or not out.mode.msa:
         corr.mark(out, "BARSHA", "SKIPPED")
         return out
-    ref = read_barshadow(path)
+    ref = read_once(read_barshadow, path)      # (not edited: a per-process copy)
     where = model.path or "barshadow"
     for slit in out.slits:
         state = str(slit.header.get("SHUTSTA", "") or "").strip()

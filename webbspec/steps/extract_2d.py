@@ -32,6 +32,7 @@ from ..instruments.nirspec import mos, mos_table
 from ..instruments.nirspec.optics import OPTICAL_REFTYPES, Optics
 from .assign_wcs import text
 from ._call import accepts_files
+from ._memo import freeze
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _slitlets(model, refs, want_names, want_ids, where):
             log.warning("%s: slitlet %s (source %s) has no valid pixel (all NaN or DO_NOT_USE); left out",
                         where, row["SLIT_NAME"], row["SOURCE_ID"])
             continue
-        arrays.update(coords)
+        arrays.update({k: freeze(v) for k, v in coords.items()})    # (read-only: their digests kept)
         h = copy_header(img.header)
         for key in _COPY:
             if key not in h and key in model.primary:

@@ -210,14 +210,11 @@ def _component(ref, wl, dispaxis, name, by_slit, box, shutter=None, grid=None):
     else:
         image, dq, err = 1.0, np.zeros(shape, np.uint32), ref.shutter_error(wl, shutter)
     values, ferr, missing = _fast_part(wl, dispaxis, *ref.fast(name, by_slit, shutter), grid=grid)
-    dq = dq | np.where(missing, np.uint32(_NOFLAT), np.uint32(0))
-    with np.errstate(invalid="ignore"):
-        # nansum of the two terms, without stacking them: NaN -> 0, then their sum
-        a, b = (ferr * image) ** 2, (err * values) ** 2
-        err = np.sqrt(np.where(np.isnan(a), 0.0, a) + np.where(np.isnan(b), 0.0, b))
+    dq = dq | corr.flag_where(missing, _NOFLAT)
+    err = _quadrature_sum(ferr * image, err * values)
     flat = image * values
     if not ref.image:
-        dq = dq | np.where(np.isnan(flat) | (flat == 0), np.uint32(_NOFLAT), np.uint32(0))
+        dq = dq | corr.flag_where(np.isnan(flat) | (flat == 0), _NOFLAT)
         flat = np.where((dq & dqbits.DO_NOT_USE) != 0, np.nan, flat)
     return np.broadcast_to(flat, shape).astype(np.float64), dq, err
 
@@ -237,7 +234,7 @@ def _interpolate_planes(sci, dq, err, plane_wl, wl):
         err = (1 - p) * err[k, iy, ix] + p * err[k + 1, iy, ix]
     if dq.ndim == 3:
         dq = np.where(p == 0, dq[k, iy, ix], dq[k, iy, ix] | dq[k + 1, iy, ix])
-    dq = dq | np.where((wl < plane_wl[0]) | (wl > plane_wl[-1]), np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
+    dq = dq | corr.flag_where((wl < plane_wl[0]) | (wl > plane_wl[-1]), dqbits.DO_NOT_USE)
     flat = np.where((dq & dqbits.DO_NOT_USE) != 0, 1.0, flat)
     return flat, dq, err
 
@@ -258,8 +255,10 @@ def _clean_wl(wl):
 
 
 def _quadrature_grid(wl, dispaxis):
-    """(cleaned wavelengths, the 3 Gauss-Legendre wavelengths of each pixel's width, no
-    wavelength mask) of a slit: what :func:`_fast_part` evaluates every table at."""
+    """(cleaned wavelengths, the 3 Gauss-Legendre wavelengths of each pixel's width, mask of
+    the pixels with a wavelength) of a slit, the wavelengths only at those pixels (1-D): what
+    :func:`_fast_part` evaluates every table at (a pixel without one gets 1 whatever the table
+    says, so it is not evaluated)."""
     t = (lambda a: a.T) if dispaxis == 2 else (lambda a: a)
     w = t(_clean_wl(t(wl)))
     dw = np.zeros_like(w)
@@ -267,18 +266,42 @@ def _quadrature_grid(wl, dispaxis):
     if w.shape[1] > 1:
         dw[:, -1] = dw[:, -2]
     w, dw = t(w), t(dw)
-    return w, [w + dw * off for off, _ in _GL], ~(wl > 0)
+    has = wl > 0
+    w, dw = w[has], dw[has]
+    return w, [w + dw * off for off, _ in _GL], has
 
 
 def _fast_part(wl, dispaxis, tab_wl, tab_val, tab_err, grid=None):
-    """(values, error, missing): the table averaged over each pixel's wavelength width."""
-    w, points, nowl = grid if grid is not None else _quadrature_grid(wl, dispaxis)
+    """(values, error, missing): the table averaged over each pixel's wavelength width; 1 and
+    error 0 at a pixel without a wavelength or outside the table (missing: the latter)."""
+    w, points, has = grid if grid is not None else _quadrature_grid(wl, dispaxis)
     values = sum(wt * corr.interp_nan(p, tab_wl, tab_val) for p, (_, wt) in zip(points, _GL))
     err = corr.interp_nan(w, tab_wl, tab_err)
-    values = np.where(nowl, 1.0, values)
-    err = np.where(nowl, 0.0, err)
-    missing = np.isnan(values)
-    return np.where(missing, 1.0, values), np.where(missing, 0.0, err), missing
+    lost = np.isnan(values)
+    values[lost] = 1.0
+    err[lost] = 0.0
+    missing = np.zeros(wl.shape, bool)
+    missing[has] = lost
+    return _scatter(values, has, 1.0), _scatter(err, has, 0.0), missing
+
+
+def _scatter(part, has, fill):
+    """A slit-shaped array: ``part`` at the pixels ``has``, ``fill`` elsewhere."""
+    out = np.full(has.shape, fill)
+    out[has] = part
+    return out
+
+
+def _quadrature_sum(a, b):
+    """sqrt(a**2 + b**2) with a NaN term taken as 0 (``a`` and ``b``: new arrays of the caller's,
+    squared in place; a nansum of the two without stacking them)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.multiply(a, a, out=a)
+        np.multiply(b, b, out=b)
+        a[np.isnan(a)] = 0.0
+        b[np.isnan(b)] = 0.0
+        a += b
+        return np.sqrt(a, out=a)
 
 
 def _combine(parts, shape):
@@ -291,13 +314,15 @@ def _combine(parts, shape):
         dq = dq | d
     with np.errstate(invalid="ignore", divide="ignore"):
         for f, d, e in parts:
-            var = var + (e / np.where(f == 0, 1.0, f)) ** 2
-        ferr = flat * np.sqrt(var)
-    dq = dq | np.where((dq & dqbits.NO_FLAT_FIELD) != 0, np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
-    dq = dq | np.where((dq & dqbits.DO_NOT_USE) != 0, np.uint32(BADFLAT), np.uint32(0))
+            term = np.divide(e, np.where(f == 0, 1.0, f))
+            np.multiply(term, term, out=term)
+            var += term
+        ferr = flat * np.sqrt(var, out=var)
+    dq = dq | corr.flag_where((dq & dqbits.NO_FLAT_FIELD) != 0, dqbits.DO_NOT_USE)
+    dq = dq | corr.flag_where((dq & dqbits.DO_NOT_USE) != 0, BADFLAT)
     flat = np.where((dq & dqbits.DO_NOT_USE) != 0, 1.0, flat)
     nonpos = flat <= 0
-    dq = dq | np.where(nonpos, np.uint32(BADFLAT), np.uint32(0))
+    dq = dq | corr.flag_where(nonpos, BADFLAT)
     return np.where(nonpos, np.nan, flat), ferr, dq
 
 
@@ -322,21 +347,25 @@ def _interpolated_for(slit, model, flat_model):
 
 def _apply(slit, f, ferr, fdq, inverse):
     """Official flat propagation in place (f broadcasts over integrations)."""
-    sci = np.asarray(slit["SCI"], dtype=np.float64)
+    # float64 math on new arrays (the float32 inputs are promoted exactly), updated in place
+    sci = np.asarray(slit["SCI"])
     zeros = np.zeros(sci.shape)
-    vp = np.asarray(slit.get("VAR_POISSON", zeros), dtype=np.float64)
-    vr = np.asarray(slit.get("VAR_RNOISE", zeros), dtype=np.float64)
+    vp = np.asarray(slit.get("VAR_POISSON", zeros))
+    vr = np.asarray(slit.get("VAR_RNOISE", zeros))
     f2 = f * f
+    scale = np.multiply if inverse else np.divide
     with np.errstate(invalid="ignore", over="ignore"):
+        sci = scale(sci, f, dtype=np.float64)
+        vp, vr = scale(vp, f2, dtype=np.float64), scale(vr, f2, dtype=np.float64)
         if not inverse:
-            sci = sci / f
-            vf = (sci * ferr / f) ** 2
-            vp, vr = vp / f2, vr / f2
+            vf = sci * ferr
+            vf /= f
+            np.multiply(vf, vf, out=vf)
         else:
-            sci = sci * f
             vf = zeros
-            vp, vr = vp * f2, vr * f2
-        err = np.sqrt(vp + vr + vf)
+        err = vp + vr
+        err += vf
+        np.sqrt(err, out=err)
     slit["SCI"] = sci.astype(np.float32)
     slit["VAR_POISSON"] = vp.astype(np.float32)
     slit["VAR_RNOISE"] = vr.astype(np.float32)

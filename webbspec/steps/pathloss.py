@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..modes import known_mode
 from . import _correction as corr
 from ._call import accepts_files
-from ._memo import Memo, digest, file_key
+from ._memo import Memo, digest, file_key, read_once
 
 REFTYPES = ("pathloss",)
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
@@ -48,7 +48,7 @@ def run(model, refs, *, inverse=False, source_type=None, user_slit_loc=None):
     if path is None:
         corr.mark(out, "PTHLOS", "SKIPPED")
         return out
-    apertures = read_pathloss(path)
+    apertures = read_once(read_pathloss, path)      # (not edited: a per-process copy)
     done = 0
     for slit in out.slits:
         kind = corr.source_type(slit, out, source_type)

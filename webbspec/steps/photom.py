@@ -31,7 +31,6 @@ import logging
 
 import numpy as np
 
-from .. import dq as dqbits
 from ..errors import InputError
 from ..modes import known_mode
 from ..instruments.nirspec import mos_table
@@ -77,7 +76,7 @@ def run(model, refs, *, inverse=False, source_type=None, apply_time_correction=T
         conv, scalar, uniform = conversion(slit, out, hdul, path, kind, sr, rows)
         bad = ~np.isfinite(conv)
         if "DQ" in slit:
-            slit["DQ"] = slit["DQ"] | np.where(bad, np.uint32(dqbits.DO_NOT_USE), np.uint32(0))
+            slit["DQ"] = slit["DQ"] | corr.flag_where(bad)
         if inverse:
             corr.apply_correction(slit, np.where(bad | (conv == 0), np.nan, conv), inverse=False)
             slit.header["BUNIT"] = "DN/s"

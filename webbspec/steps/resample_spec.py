@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import dq as dqbits
 from ..algorithms import drizzle as dz
-from ..io.datamodels import Model, Slit
+from ..io.datamodels import Model, Slit, copy_header
 from ..errors import InputError
 from ._call import accepts_files
 
@@ -64,7 +64,7 @@ def run(model, refs=None, *, pixfrac=1.0, kernel="square", fillval="NAN", weight
         one_source = False
     else:
         out_slits = [resample_source(g, **opts) for g in groups]
-    primary = model.primary.copy()
+    primary = copy_header(model.primary)
     primary["S_RESAMP"] = "COMPLETE"
     primary["PIXFRAC"] = (float(pixfrac), "drizzle pixfrac")
     # the official schema allows RESWHT ivm|exptime only: ivm-smooth is written as its family, ivm,
@@ -151,7 +151,7 @@ def resample_source(slits, *, pixfrac=1.0, kernel="square", fillval="NAN", weigh
         planes[k // 32] |= contrib[k].astype(np.int64) << (k % 32)
     con = planes.astype(np.uint32).view(np.int32)
 
-    header = hdr0.copy()
+    header = copy_header(hdr0)          # (astropy's Header.copy: 8x slower)
     for key, val in dz.grid_header(grid).items():
         header[key] = val
     header["BUNIT"] = bunit or header.get("BUNIT", "")

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import InputError
 from ..instruments.transforms import UnsupportedTransform, build, open_tree
 from ._call import accepts_files
+from ._memo import freeze
 
 REFTYPES = ("wavecorr",)
 # steps that must have run on the input first, where its mode runs them (pipeline.steprun
@@ -50,7 +51,7 @@ def run(model, refs):
         new = corrected(lam, tables[key], float(slit.header.get("SRCXPOS", 0.0)))
         if new is None:
             continue
-        slit["WAVELENGTH"] = new.astype(np.float32)
+        slit["WAVELENGTH"] = freeze(new.astype(np.float32))     # (read-only: its digest kept)
         slit.header["WAVECOR"] = (True, "wavelength corrected for the source position")
         done += 1
     out.primary["S_WAVCOR"] = "COMPLETE" if done else "SKIPPED"

@@ -85,12 +85,15 @@ def _snakemake_args(extra):
     return out
 
 
+def _has_option(extra, names):
+    """Whether one of the options ``names`` is among the arguments (``--opt V``, ``--opt=V`` or ``-jN``)."""
+    return any(a.split("=")[0] in names or ("-j" in names and re.fullmatch(r"-j\d+", a)) for a in extra)
+
+
 def _default_cores(extra):
     """``all`` (as ``snakemake --cores all``), or None when --jobs or a profile sets the cores."""
-    for arg in extra:
-        if (arg.split("=")[0] in ("-j", "--jobs", "--profile", "--workflow-profile")
-                or re.fullmatch(r"-j\d+", arg)):
-            return None
+    if _has_option(extra, ("-j", "--jobs", "--profile", "--workflow-profile")):
+        return None
     return None if os.environ.get("SNAKEMAKE_PROFILE") else "all"
 
 
@@ -110,7 +113,7 @@ def _scheduler_subsample(cores, extra):
     runs keep the full choice: there each scheduling round submits up to --jobs jobs."""
     if cores is None or os.environ.get("SNAKEMAKE_PROFILE"):
         return []
-    if any(a.split("=")[0] in _NOT_LOCAL or re.fullmatch(r"-j\d+", a) for a in extra):
+    if _has_option(extra, _NOT_LOCAL):
         return []
     n = (os.cpu_count() or 1) if str(cores) == "all" else int(cores)
     return ["--scheduler-subsample", str(max(4, 2 * n))]

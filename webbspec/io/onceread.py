@@ -19,12 +19,7 @@ from . import datamodels
 from .datamodels import Model, Slit
 from .realdata import _DTYPES, _NotPlain, _int, _str, _walk
 
-__all__ = ["read_hashed", "file_digest"]
-
-
-def file_digest(data):
-    """The sha256 hex digest of ``data`` (a file's bytes)."""
-    return hashlib.sha256(data).hexdigest()
+__all__ = ["read_hashed"]
 
 
 def read_hashed(path):
@@ -35,7 +30,7 @@ def read_hashed(path):
             raw = bytearray(f.read())     # writable: the arrays are views of it
     except OSError:
         return datamodels.read(path), None    # its InputError (a missing file)
-    digest = file_digest(raw)
+    digest = hashlib.sha256(raw).hexdigest()
     try:
         model = _parse(raw, path)
     except (_NotPlain, ValueError, KeyError, UnicodeDecodeError):

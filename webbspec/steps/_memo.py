@@ -9,6 +9,7 @@ the slit's parameters and a digest of its arrays' bytes. At most ``limit`` bytes
 oldest out first; stored arrays are made read-only (the steps replace arrays, never edit them).
 """
 
+import functools
 import hashlib
 import os
 import weakref
@@ -59,17 +60,15 @@ def read_once(read, path):
     reads a step's reference twice and the chain a third time (``read``'s result must not be
     edited by its callers). A file that cannot be stat-ed is read each time (``read`` reports it)."""
     try:
-        key = (read.__module__, read.__qualname__, *file_key(path))
+        key = file_key(path)
     except OSError:
         return read(path)
-    if key not in _READS:
-        if len(_READS) >= 16:
-            _READS.pop(next(iter(_READS)))
-        _READS[key] = read(path)
-    return _READS[key]
+    return _read_kept(read, *key)
 
 
-_READS = {}
+@functools.lru_cache(maxsize=16)
+def _read_kept(read, path, size, mtime_ns):
+    return read(path)
 
 
 class Memo:
